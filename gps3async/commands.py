@@ -1,0 +1,295 @@
+"""One coroutine per plugin verb: orchestration of config, keys, pipelines and S3.
+
+Verbs get a validated :class:`~gps3async.config.PluginConfig` and their
+positional arguments from :mod:`gps3async.cli`; they log one summary line per
+transfer and raise :mod:`gps3async.errors` exceptions on failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+
+from . import keys
+from .buffers import BufferPool
+from .download import DownloadStats, download_ranges, restore_object
+from .errors import IntegrityError, LocalIOError, UsageError
+from .plan import coalesce, parse_offsets, split
+from .stdio import FdSink, FdSource
+from .storage import S3Store, open_store
+from .upload import upload_stream
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Iterator
+
+    from .config import PluginConfig
+
+__all__ = [
+    "DIRECTORY_PARALLEL",
+    "backup_data",
+    "backup_directory",
+    "backup_file",
+    "delete_backup",
+    "delete_directory",
+    "list_directory",
+    "restore_data",
+    "restore_data_subset",
+    "restore_directory",
+    "restore_file",
+    "setup_plugin_for_backup",
+    "setup_plugin_for_restore",
+]
+
+log = logging.getLogger("gps3async")
+#: Files moved at once by the ``*_directory_parallel`` verbs when not told.
+DIRECTORY_PARALLEL = 5
+_WRITE_SCOPES = ("coordinator", "master", "segment_host")
+
+
+def _summary(verb: str, where: str, size: int, started: float) -> None:
+    seconds = max(time.monotonic() - started, 1e-9)
+    log.info("%s %s: %d bytes in %.3f s (%.2f MB/s)", verb, where, size, seconds, size / seconds / 1e6)
+
+
+def _url(config: PluginConfig, key: str) -> str:
+    return f"s3://{config.bucket}/{key}"
+
+
+@asynccontextmanager
+async def _backup_store(config: PluginConfig) -> AsyncIterator[S3Store]:
+    async with open_store(config, concurrency=config.backup_concurrency) as store:
+        yield store
+
+
+@asynccontextmanager
+async def _restore_store(config: PluginConfig) -> AsyncIterator[S3Store]:
+    async with open_store(config, concurrency=config.restore_concurrency) as store:
+        yield store
+
+
+async def setup_plugin_for_backup(config: PluginConfig, local_dir: str, scope: str) -> None:
+    """Prove write access by writing the backup's (still empty) report object."""
+    if scope not in _WRITE_SCOPES:
+        return
+    key = keys.report_key(config.folder, local_dir)
+    async with _backup_store(config) as store:
+        await store.put_object(key, b"")
+    log.info("setup_plugin_for_backup %s: write access confirmed with %s", scope, _url(config, key))
+
+
+async def setup_plugin_for_restore(config: PluginConfig, local_dir: str, scope: str) -> None:
+    """Prove the bucket exists and the folder can be read."""
+    if scope not in _WRITE_SCOPES:
+        return
+    async with _restore_store(config) as store:
+        await store.probe_read(f"{config.folder}/")
+    log.info("setup_plugin_for_restore %s: read access confirmed for %s", scope, _url(config, config.folder))
+
+
+async def _upload_fd(store: S3Store, config: PluginConfig, key: str, fd: int, name: str, concurrency: int) -> int:
+    stats = await upload_stream(
+        store, key, FdSource(fd, name), chunksize=config.backup_chunksize, concurrency=concurrency
+    )
+    return stats.size
+
+
+async def backup_data(config: PluginConfig, data_path: str) -> None:
+    key = keys.object_key(config.folder, data_path)
+    started = time.monotonic()
+    async with _backup_store(config) as store:
+        size = await _upload_fd(store, config, key, sys.stdin.fileno(), "stdin", config.backup_concurrency)
+    _summary("backup_data", _url(config, key), size, started)
+
+
+async def restore_data(config: PluginConfig, data_path: str) -> None:
+    key = keys.object_key(config.folder, data_path)
+    started = time.monotonic()
+    async with _restore_store(config) as store:
+        stats = await restore_object(
+            store, key, FdSink(sys.stdout.fileno(), "stdout"),
+            chunksize=config.restore_chunksize, concurrency=config.restore_concurrency,
+        )  # fmt: skip
+    _summary("restore_data", _url(config, key), stats.size, started)
+
+
+async def restore_data_subset(config: PluginConfig, data_path: str, offsets_path: str) -> None:
+    """Stream the byte ranges listed in ``offsets_path``, in the order listed."""
+    key = keys.object_key(config.folder, data_path)
+    try:
+        wanted = parse_offsets(await anyio.Path(offsets_path).read_text(encoding="ascii"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise LocalIOError(f"cannot read offsets file {offsets_path}: {err}") from None
+    started = time.monotonic()
+    stats = DownloadStats()
+    async with _restore_store(config) as store:
+        info = await store.head_object(key)
+        beyond = [rng for rng in wanted if rng.end > info.object_size]
+        if beyond:
+            first = beyond[0]
+            raise IntegrityError(
+                f"{_url(config, key)} has {info.object_size} bytes; offsets ask for [{first.start}, {first.end})"
+            )
+        pool = BufferPool(config.restore_concurrency + 1, config.restore_chunksize)
+        await download_ranges(
+            store, key, split(coalesce(wanted), config.restore_chunksize), FdSink(sys.stdout.fileno(), "stdout"),
+            pool=pool, concurrency=config.restore_concurrency, etag=info.etag or None, stats=stats,
+        )  # fmt: skip
+    _summary("restore_data_subset", _url(config, key), stats.size, started)
+
+
+async def _upload_path(store: S3Store, config: PluginConfig, key: str, path: str, concurrency: int) -> int:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as err:
+        raise LocalIOError(f"cannot open {path}: {err.strerror}") from None
+    try:
+        return await _upload_fd(store, config, key, fd, path, concurrency)
+    finally:
+        os.close(fd)
+
+
+async def backup_file(config: PluginConfig, path: str) -> None:
+    """Upload a local file; the file itself stays where it is."""
+    key = keys.object_key(config.folder, path)
+    started = time.monotonic()
+    async with _backup_store(config) as store:
+        size = await _upload_path(store, config, key, path, config.backup_concurrency)
+    _summary("backup_file", _url(config, key), size, started)
+
+
+@contextmanager
+def _atomic_file(path: str) -> Iterator[int]:
+    """A temporary file beside ``path`` that replaces it only after a complete, synced write."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".{target.name}.gps3async-{os.getpid()}.part")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    except OSError as err:
+        raise LocalIOError(f"cannot create {path}: {err.strerror}") from None
+    try:
+        yield fd
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(temp, target)
+    except BaseException as err:
+        if fd >= 0:
+            os.close(fd)
+        temp.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise LocalIOError(f"writing {path} failed: {err.strerror}") from None
+        raise
+
+
+async def _download_path(store: S3Store, config: PluginConfig, key: str, path: str, concurrency: int) -> int:
+    with _atomic_file(path) as fd:
+        stats = await restore_object(
+            store, key, FdSink(fd, path), chunksize=config.restore_chunksize, concurrency=concurrency
+        )
+    return stats.size
+
+
+async def restore_file(config: PluginConfig, path: str) -> None:
+    """Download to ``path``; on any failure no file (and no temporary) is left."""
+    key = keys.object_key(config.folder, path)
+    started = time.monotonic()
+    async with _restore_store(config) as store:
+        size = await _download_path(store, config, key, path, config.restore_concurrency)
+    _summary("restore_file", _url(config, key), size, started)
+
+
+async def _delete_prefix(config: PluginConfig, prefix: str) -> int:
+    async with _backup_store(config) as store:
+        doomed = [item.key async for item in store.list_objects(prefix)]
+        await store.delete_objects(doomed)
+    log.info("deleted %d objects under %s", len(doomed), _url(config, prefix))
+    return len(doomed)
+
+
+async def delete_backup(config: PluginConfig, timestamp: str) -> None:
+    """Delete every object of backup ``timestamp`` and nothing else."""
+    await _delete_prefix(config, keys.backup_prefix(config.folder, timestamp))
+
+
+async def delete_directory(config: PluginConfig, prefix: str) -> None:
+    await _delete_prefix(config, prefix)
+
+
+async def list_directory(config: PluginConfig, prefix: str | None, write: Callable[[str], None]) -> None:
+    """Write a two-column table (key, size in bytes) of every object under ``prefix``."""
+    async with _restore_store(config) as store:
+        rows = [(item.key, str(item.size)) async for item in store.list_objects(prefix or config.folder)]
+    rows = [row for row in rows if not row[0].endswith("/")]
+    width = max([len("NAME"), *(len(name) for name, _ in rows)])
+    write(f"{'NAME':<{width}}  SIZE(bytes)\n")
+    for name, size in rows:
+        write(f"{name:<{width}}  {size}\n")
+
+
+def _parallel(raw: str | None) -> int:
+    if raw is None:
+        return DIRECTORY_PARALLEL
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UsageError(f"PARALLEL must be a positive integer, not {raw!r}")
+    return value
+
+
+async def _each(items: list[str], parallel: int, job: Callable[[str], object]) -> None:
+    """Run ``job`` over ``items`` with at most ``parallel`` at once; the first failure cancels the rest."""
+    limiter = anyio.CapacityLimiter(parallel)
+
+    async def one(item: str) -> None:
+        async with limiter:
+            await job(item)  # type: ignore[misc]
+
+    async with anyio.create_task_group() as tg:
+        for item in items:
+            tg.start_soon(one, item)
+
+
+def _files_below(directory: str) -> list[str]:
+    if not os.path.isdir(directory):
+        raise LocalIOError(f"{directory} is not a directory")
+    return sorted(str(path) for path in Path(directory).rglob("*") if path.is_file())
+
+
+async def backup_directory(config: PluginConfig, directory: str, parallel: str | None) -> None:
+    """Upload every file below ``directory``; as in the Go plugin, a file's key is its path."""
+    files = await anyio.to_thread.run_sync(_files_below, directory)
+    started = time.monotonic()
+    total = 0
+    async with _backup_store(config) as store:
+
+        async def job(path: str) -> None:
+            nonlocal total
+            total += await _upload_path(store, config, path, path, 1)
+
+        await _each(files, _parallel(parallel), job)
+    _summary("backup_directory", f"{directory} ({len(files)} files)", total, started)
+
+
+async def restore_directory(config: PluginConfig, directory: str, parallel: str | None) -> None:
+    """Download every object under the prefix ``directory`` into ``directory`` (by base name)."""
+    started = time.monotonic()
+    total = 0
+    async with _restore_store(config) as store:
+        found = [item.key async for item in store.list_objects(directory) if not item.key.endswith("/")]
+
+        async def job(key: str) -> None:
+            nonlocal total
+            total += await _download_path(store, config, key, f"{directory}/{key.rsplit('/', 1)[-1]}", 1)
+
+        await _each(found, _parallel(parallel), job)
+    _summary("restore_directory", f"{directory} ({len(found)} files)", total, started)

@@ -1,0 +1,265 @@
+"""The plugin config file: parsing, validation and defaults (pure, no I/O but one read).
+
+Rules follow the Go ``gpbackup_s3_plugin`` so the same YAML works with both:
+``executablepath``, ``bucket`` and ``folder`` are required; ``region`` or
+``endpoint`` is required; the key pair is all-or-nothing; ``encryption`` is
+``on``/``off``; sizes use binary multiples (``5MB`` is 5 MiB).  Every problem
+in a file is collected and reported together.
+
+Scalars are read as strings, as the Go plugin's ``map[string]string`` does, so
+``encryption: on`` means the text ``on`` and not YAML 1.1's boolean.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+__all__ = [
+    "DEFAULT_CHUNKSIZE",
+    "DEFAULT_CONCURRENCY",
+    "MIN_PART_SIZE",
+    "PluginConfig",
+    "load_config",
+    "parse_byte_size",
+    "parse_config",
+]
+
+KIB = 1024
+MIB = 1024 * KIB
+GIB = 1024 * MIB
+#: S3 refuses non-final multipart parts smaller than this.
+MIN_PART_SIZE = 5 * MIB
+#: S3 refuses parts larger than this.
+MAX_PART_SIZE = 5 * GIB
+#: Per-process defaults, sized for a host running 8+ segment processes at once
+#: (see README "Choosing chunk size and concurrency").
+DEFAULT_CHUNKSIZE = 16 * MIB
+DEFAULT_CONCURRENCY = 6
+
+_UNITS = {
+    "": 1, "B": 1,
+    "K": KIB, "KB": KIB, "KIB": KIB,
+    "M": MIB, "MB": MIB, "MIB": MIB,
+    "G": GIB, "GB": GIB, "GIB": GIB,
+    "T": 1024 * GIB, "TB": 1024 * GIB, "TIB": 1024 * GIB,
+}  # fmt: skip
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+_TOP_KEYS = ("executablepath", "options")
+_PLUGIN_KEYS = (
+    "region", "endpoint", "aws_access_key_id", "aws_secret_access_key", "bucket",
+    "folder", "encryption", "http_proxy", "remove_duplicate_bucket",
+    "backup_max_concurrent_requests", "backup_multipart_chunksize",
+    "restore_max_concurrent_requests", "restore_multipart_chunksize",
+    "max_attempts", "connect_timeout", "read_timeout",
+)  # fmt: skip
+#: Keys gpbackup, gprestore or their forks add to the copy of the config.
+_INJECTED_KEYS = (
+    "pgport", "backup_plugin_version", "restore_subset", "logger_verbosity",
+    "gpbackup_s3_plugin", "s3_plugin",
+)  # fmt: skip
+
+
+def parse_byte_size(text: str) -> int:
+    """``"500MB"`` -> 524288000.  Units are binary multiples, case-insensitive.
+
+    :raises ValueError: on anything that is not a number with an optional unit.
+    """
+    match = _SIZE_RE.match(text)
+    if match is None or match.group(2).upper() not in _UNITS:
+        raise ValueError(f"{text!r} is not a byte size such as 16MB or 1GB")
+    return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+
+
+@dataclass(frozen=True)
+class PluginConfig:
+    """A validated config.  ``secret_access_key`` never appears in ``repr``."""
+
+    executable_path: str
+    bucket: str
+    folder: str
+    region: str = ""
+    endpoint: str = ""
+    access_key_id: str = ""
+    secret_access_key: str = field(default="", repr=False)
+    encryption: bool = True
+    http_proxy: str = ""
+    remove_duplicate_bucket: bool = False
+    restore_subset: bool = False
+    backup_chunksize: int = DEFAULT_CHUNKSIZE
+    backup_concurrency: int = DEFAULT_CONCURRENCY
+    restore_chunksize: int = DEFAULT_CHUNKSIZE
+    restore_concurrency: int = DEFAULT_CONCURRENCY
+    max_attempts: int = 5
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+
+    @property
+    def endpoint_url(self) -> str | None:
+        """The endpoint with a scheme; ``encryption`` picks one only when it is missing."""
+        if not self.endpoint:
+            return None
+        if "://" in self.endpoint:
+            return self.endpoint
+        return ("https://" if self.encryption else "http://") + self.endpoint
+
+
+class _StringLoader(yaml.SafeLoader):
+    """A safe loader that keeps every scalar as text, as the Go plugin does."""
+
+
+_StringLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag == "tag:yaml.org,2002:null"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _nearest(key: str, choices: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(key, choices, n=1, cutoff=0.5)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+class _Checker:
+    """Collects problems while converting option strings to typed values."""
+
+    def __init__(self, options: dict[str, str]) -> None:
+        self.options = options
+        self.problems: list[str] = []
+
+    def text(self, key: str) -> str:
+        return self.options.get(key, "")
+
+    def choice(self, key: str, default: str, allowed: tuple[str, str]) -> bool:
+        value = self.text(key) or default
+        if value.lower() not in allowed:
+            self.problems.append(f"{key} must be {allowed[0]} or {allowed[1]}, not {value!r}")
+        return value.lower() == allowed[0]
+
+    def size(self, key: str, default: int, minimum: int) -> int:
+        raw = self.text(key)
+        if not raw:
+            return default
+        try:
+            value = parse_byte_size(raw)
+        except ValueError as err:
+            self.problems.append(f"{key}: {err}")
+            return default
+        if not minimum <= value <= MAX_PART_SIZE:
+            self.problems.append(
+                f"{key} is {raw}; it must be between {_human(minimum)} and 5GB"
+                + (" (S3's multipart part limits)" if minimum == MIN_PART_SIZE else "")
+            )
+        return value
+
+    def number(self, key: str, default: float, *, integer: bool) -> Any:
+        raw = self.text(key)
+        if not raw:
+            return default
+        try:
+            value = int(raw) if integer else float(raw)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            kind = "a positive integer" if integer else "a positive number"
+            self.problems.append(f"{key} must be {kind}, not {raw!r}")
+            return default
+        return value
+
+
+def _human(size: int) -> str:
+    return f"{size // MIB}MB" if size >= MIB and size % MIB == 0 else f"{size}B"
+
+
+def _as_options(document: Any, problems: list[str]) -> tuple[str, dict[str, str]]:
+    if not isinstance(document, dict):
+        problems.append("the file must be a YAML mapping with executablepath and options")
+        return "", {}
+    for key in document:
+        if key not in _TOP_KEYS:
+            problems.append(f"unknown top-level key {key!r}{_nearest(str(key), _TOP_KEYS)}")
+    raw = document.get("options") or {}
+    if not isinstance(raw, dict):
+        problems.append("options must be a mapping of option names to values")
+        raw = {}
+    options: dict[str, str] = {}
+    for key, value in raw.items():
+        if isinstance(value, (dict, list)):
+            problems.append(f"option {key} must be a single value")
+            continue
+        options[str(key)] = "" if value is None else str(value).strip()
+    return str(document.get("executablepath") or ""), options
+
+
+def parse_config(text: str, source: str = "<config>", *, for_backup: bool = False) -> PluginConfig:
+    """Validate config ``text``; ``for_backup`` also enforces S3's 5 MiB part minimum.
+
+    :raises ConfigError: listing every problem found.
+    """
+    problems: list[str] = []
+    try:
+        document = yaml.load(text, Loader=_StringLoader)
+    except yaml.YAMLError as err:
+        raise ConfigError(source, [f"not valid YAML: {' '.join(str(err).split())}"]) from None
+    executable, options = _as_options(document, problems)
+    for key in options:
+        if key not in _PLUGIN_KEYS and key not in _INJECTED_KEYS:
+            problems.append(f"unknown option {key!r}{_nearest(key, _PLUGIN_KEYS)}")
+    check = _Checker(options)
+    if not executable:
+        problems.append("executablepath must be set to the plugin's absolute path")
+    for required in ("bucket", "folder"):
+        if not check.text(required):
+            problems.append(f"{required} must be set and not empty")
+    if not check.text("region") and not check.text("endpoint"):
+        problems.append("region or endpoint must be set")
+    key_id, secret = check.text("aws_access_key_id"), check.text("aws_secret_access_key")
+    if bool(key_id) != bool(secret):
+        missing = "aws_secret_access_key" if key_id else "aws_access_key_id"
+        problems.append(f"{missing} must be set when the other half of the key pair is")
+    config = PluginConfig(
+        executable_path=executable,
+        bucket=check.text("bucket"),
+        folder=check.text("folder"),  # verbatim, as the Go plugin builds keys
+        region=check.text("region"),
+        endpoint=check.text("endpoint").rstrip("/"),
+        access_key_id=key_id,
+        secret_access_key=secret,
+        encryption=check.choice("encryption", "on", ("on", "off")),
+        http_proxy=check.text("http_proxy"),
+        remove_duplicate_bucket=check.choice("remove_duplicate_bucket", "false", ("true", "false")),
+        restore_subset=check.choice("restore_subset", "off", ("on", "off")),
+        backup_chunksize=check.size(
+            "backup_multipart_chunksize", DEFAULT_CHUNKSIZE, MIN_PART_SIZE if for_backup else 1
+        ),
+        backup_concurrency=check.number("backup_max_concurrent_requests", DEFAULT_CONCURRENCY, integer=True),
+        restore_chunksize=check.size("restore_multipart_chunksize", DEFAULT_CHUNKSIZE, 1),
+        restore_concurrency=check.number("restore_max_concurrent_requests", DEFAULT_CONCURRENCY, integer=True),
+        max_attempts=check.number("max_attempts", 5, integer=True),
+        connect_timeout=check.number("connect_timeout", 10.0, integer=False),
+        read_timeout=check.number("read_timeout", 60.0, integer=False),
+    )
+    problems.extend(check.problems)
+    if problems:
+        raise ConfigError(source, problems)
+    return config
+
+
+def load_config(path: str, *, for_backup: bool = False) -> PluginConfig:
+    """Read and validate the config file at ``path``.
+
+    :raises ConfigError: when the file cannot be read or is invalid.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(path, [f"cannot read it: {err.strerror or err}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, ["cannot read it: not UTF-8 text"]) from None
+    return parse_config(text, path, for_backup=for_backup)

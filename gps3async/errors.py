@@ -1,0 +1,112 @@
+"""The exception tree of gps3async; this module owns every error the plugin reports.
+
+::
+
+    GpS3Error                       one-line message for stderr, exit_code hint
+    ├── UsageError                  wrong verb or argument count (exit 2)
+    ├── ConfigError                 the plugin config file is unusable
+    ├── LocalIOError                a local file, stdin or stdout failed
+    │   └── BrokenOutput            the reader of stdout went away (EPIPE)
+    ├── StorageError                S3 answered with a failure
+    │   ├── ObjectNotFound          NoSuchKey / 404
+    │   ├── BucketNotFound          NoSuchBucket
+    │   ├── AccessDenied            403, bad credentials or signature
+    │   └── TransientStorageError   retries exhausted on a retryable fault
+    ├── IntegrityError              bytes differ from what S3 promised
+    └── PartLimitExceeded           the stream outgrew S3's multipart limits
+
+Messages never contain credentials: the storage layer builds them from the
+operation, the bucket/key and the S3 error code only.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessDenied",
+    "BrokenOutput",
+    "BucketNotFound",
+    "ConfigError",
+    "GpS3Error",
+    "IntegrityError",
+    "LocalIOError",
+    "ObjectNotFound",
+    "PartLimitExceeded",
+    "StorageError",
+    "TransientStorageError",
+    "UsageError",
+    "first_plugin_error",
+]
+
+
+class GpS3Error(Exception):
+    """Base class: ``str(err)`` is the single line written to stderr."""
+
+    exit_code: int = 1
+
+
+class UsageError(GpS3Error):
+    exit_code = 2
+
+
+class ConfigError(GpS3Error):
+    """One or more problems in the config file, one per line in ``problems``."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        super().__init__(f"invalid plugin config {source}: " + "; ".join(self.problems))
+
+
+class LocalIOError(GpS3Error):
+    pass
+
+
+class BrokenOutput(LocalIOError):
+    """stdout was closed by its reader; the command ends quietly (exit 141-like)."""
+
+    exit_code = 1
+
+
+class StorageError(GpS3Error):
+    pass
+
+
+class ObjectNotFound(StorageError):
+    pass
+
+
+class BucketNotFound(StorageError):
+    pass
+
+
+class AccessDenied(StorageError):
+    pass
+
+
+class TransientStorageError(StorageError):
+    pass
+
+
+class IntegrityError(GpS3Error):
+    pass
+
+
+class PartLimitExceeded(GpS3Error):
+    pass
+
+
+def first_plugin_error(exc: BaseException) -> GpS3Error | None:
+    """Find the first :class:`GpS3Error` in ``exc``, looking inside exception groups.
+
+    Task groups wrap failures in ``ExceptionGroup``; the user wants the root cause.
+    """
+    if isinstance(exc, GpS3Error):
+        return exc
+    inner = getattr(exc, "exceptions", None)
+    if isinstance(inner, (list, tuple)):
+        for sub in inner:
+            if isinstance(sub, BaseException):
+                found = first_plugin_error(sub)
+                if found is not None:
+                    return found
+    return None

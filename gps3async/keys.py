@@ -1,0 +1,65 @@
+"""Object keys: how local gpbackup paths and timestamps map onto S3 (pure).
+
+The layout is the Go plugin's, byte for byte, so either plugin restores what
+the other wrote: ``<folder>/`` followed by the last four components of the
+local path, i.e. ``<folder>/backups/<YYYYMMDD>/<timestamp>/<file>``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import UsageError
+
+__all__ = [
+    "backup_prefix",
+    "content_id",
+    "object_key",
+    "report_key",
+    "validate_timestamp",
+]
+
+_TIMESTAMP = re.compile(r"^[0-9]{14}$")
+
+
+def object_key(folder: str, local_path: str) -> str:
+    """The key of a gpbackup file: ``folder`` + the path's last four components.
+
+    :raises UsageError: when the path has fewer than four components, which
+        gpbackup never passes (its paths end ``backups/<date>/<ts>/<file>``).
+    """
+    parts = local_path.split("/")
+    if len(parts) < 4 or not parts[-1]:
+        raise UsageError(f"{local_path!r} is not a gpbackup path ending .../backups/<date>/<timestamp>/<file>")
+    return f"{folder}/" + "/".join(parts[-4:])
+
+
+def report_key(folder: str, local_backup_dir: str) -> str:
+    """The key of ``gpbackup_<ts>_report``, which setup writes to prove write access."""
+    timestamp = local_backup_dir.rstrip("/").rsplit("/", 1)[-1]
+    return object_key(folder, f"{local_backup_dir.rstrip('/')}/gpbackup_{timestamp}_report")
+
+
+def validate_timestamp(timestamp: str) -> str:
+    """:raises UsageError: unless ``timestamp`` is 14 digits (YYYYMMDDHHMMSS)."""
+    if not _TIMESTAMP.match(timestamp):
+        raise UsageError(f"a backup timestamp must be 14 digits YYYYMMDDHHMMSS, not {timestamp!r}")
+    return timestamp
+
+
+def backup_prefix(folder: str, timestamp: str) -> str:
+    """Every object of one backup lies under this prefix (note the closing slash)."""
+    validate_timestamp(timestamp)
+    return f"{folder}/backups/{timestamp[:8]}/{timestamp}/"
+
+
+def content_id(raw: str) -> int:
+    """A segment content id as gpbackup (``-1``) or the test bench (``"-1"``) passes it.
+
+    :raises UsageError: when it is not an integer.
+    """
+    text = raw.strip().strip('"').strip("'")
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"content id must be an integer such as -1 or 0, not {raw!r}") from None

@@ -1,0 +1,167 @@
+"""Byte arithmetic for transfers (pure, sans-I/O).
+
+This module owns: byte ranges and how an object is cut into ranged GETs; the
+multipart part-size schedule that keeps any stream under S3's 10,000-part and
+5 TiB limits; the ``restore_data_subset`` offsets file; ``Content-Range``
+checks.  Limits are parameters so tests can shrink them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .errors import IntegrityError, PartLimitExceeded, UsageError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+__all__ = [
+    "MAX_PARTS",
+    "ByteRange",
+    "PartSchedule",
+    "check_content_range",
+    "coalesce",
+    "parse_offsets",
+    "plan_ranges",
+    "split",
+]
+
+MAX_PARTS = 10_000
+MAX_PART_SIZE = 5 * 1024**3
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    """The half-open range ``[start, end)`` of an object."""
+
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start <= self.end:
+            raise ValueError(f"bad byte range [{self.start}, {self.end})")
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+    def header(self) -> str:
+        """The HTTP ``Range`` value (inclusive end); only for non-empty ranges."""
+        return f"bytes={self.start}-{self.end - 1}"
+
+
+def plan_ranges(whole: ByteRange, chunksize: int) -> list[ByteRange]:
+    """Cut ``whole`` into consecutive ranges of at most ``chunksize`` bytes."""
+    if chunksize <= 0:
+        raise ValueError("chunksize must be positive")
+    return list(split([whole], chunksize))
+
+
+def split(ranges: Iterable[ByteRange], chunksize: int) -> Iterator[ByteRange]:
+    """Cut each range into pieces of at most ``chunksize``, keeping order."""
+    for rng in ranges:
+        for start in range(rng.start, rng.end, chunksize):
+            yield ByteRange(start, min(start + chunksize, rng.end))
+
+
+def coalesce(ranges: Iterable[ByteRange]) -> list[ByteRange]:
+    """Merge ranges that touch, in the order given (never reorders output bytes)."""
+    merged: list[ByteRange] = []
+    for rng in ranges:
+        if rng.length == 0:
+            continue
+        if merged and merged[-1].end == rng.start:
+            merged[-1] = ByteRange(merged[-1].start, rng.end)
+        else:
+            merged.append(rng)
+    return merged
+
+
+def parse_offsets(text: str) -> list[ByteRange]:
+    """Parse gpbackup_helper's offsets file: ``N s1 e1 ... sN eN`` (half-open ranges).
+
+    :raises UsageError: when the text is not N followed by N ordered pairs.
+    """
+    fields = text.split()
+    try:
+        numbers = [int(field) for field in fields]
+    except ValueError:
+        raise UsageError("offsets file must hold integers: N start1 end1 ...") from None
+    if not numbers or numbers[0] < 0 or len(numbers) != 1 + 2 * numbers[0]:
+        raise UsageError(f"offsets file must hold a count N then N start/end pairs, got {len(fields)} fields")
+    pairs = numbers[1:]
+    try:
+        return [ByteRange(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2)]
+    except ValueError as err:
+        raise UsageError(f"offsets file: {err}") from None
+
+
+def check_content_range(header: str | None, expected: ByteRange, *, status: int) -> int | None:
+    """Check a ranged GET's ``Content-Range`` and return the object's total size.
+
+    A server may answer 200 with a correct ``Content-Range`` (rclone does);
+    only the header's numbers matter.  Returns ``None`` when the total is ``*``.
+
+    :raises IntegrityError: when the server sent a different range.
+    """
+    if header is None:
+        if status == 200 and expected.start == 0:
+            return None  # whole object returned; the caller reads what it asked for
+        raise IntegrityError(f"server ignored Range {expected.header()} (status {status})")
+    match = _CONTENT_RANGE.match(header.strip())
+    if match is None:
+        raise IntegrityError(f"unreadable Content-Range {header!r}")
+    first, last, total = int(match.group(1)), int(match.group(2)), match.group(3)
+    if first != expected.start or last > expected.end - 1:
+        raise IntegrityError(f"asked for {expected.header()}, got Content-Range {header!r}")
+    return None if total == "*" else int(total)
+
+
+@dataclass(frozen=True)
+class PartSchedule:
+    """Part sizes for a stream of unknown length.
+
+    Parts 1..``parts_per_tier`` are ``chunksize`` bytes; every following tier of
+    ``parts_per_tier`` parts doubles the size, capped at ``max_part_size``.  With
+    the defaults a 5 MiB chunk still reaches S3's 5 TiB object limit inside
+    10,000 parts (900 parts x 5 MiB x (2^11 - 1) = 8.8 TiB), while streams up to
+    900 x chunksize never change part size.
+    """
+
+    chunksize: int
+    parts_per_tier: int = 900
+    max_parts: int = MAX_PARTS
+    max_part_size: int = MAX_PART_SIZE
+
+    def tier_of(self, part_number: int) -> int:
+        return (part_number - 1) // self.parts_per_tier
+
+    def part_size(self, part_number: int) -> int:
+        """Size of part ``part_number`` (1-based).
+
+        :raises PartLimitExceeded: past ``max_parts``.
+        """
+        if part_number > self.max_parts:
+            limit = self.capacity()
+            raise PartLimitExceeded(
+                f"stream exceeds {self.max_parts} parts ({limit} bytes); raise backup_multipart_chunksize"
+            )
+        return min(self.chunksize << self.tier_of(part_number), self.max_part_size)
+
+    def first_part_of_tier(self, tier: int) -> int:
+        return tier * self.parts_per_tier + 1
+
+    def last_part_of_tier(self, tier: int) -> int:
+        return min((tier + 1) * self.parts_per_tier, self.max_parts)
+
+    def capacity(self) -> int:
+        """The largest stream this schedule can upload."""
+        total, number = 0, 1
+        while number <= self.max_parts:
+            last = self.last_part_of_tier(self.tier_of(number))
+            total += (last - number + 1) * self.part_size(number)
+            number = last + 1
+        return total

@@ -1,0 +1,329 @@
+"""S3 access: the ``ObjectStore`` protocol and ``S3Store``, its aiobotocore implementation.
+
+This module is the only one that imports botocore or aiobotocore, so their
+untyped dictionaries stay here: callers get small dataclasses and the plugin's
+own exceptions.  Error messages are built from the operation, the object and
+S3's error code, never from request headers, so credentials cannot leak.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import zlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+
+from .errors import (
+    AccessDenied,
+    BucketNotFound,
+    IntegrityError,
+    ObjectNotFound,
+    StorageError,
+    TransientStorageError,
+)
+from .plan import ByteRange, check_content_range
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
+    from .config import PluginConfig
+
+__all__ = ["CompletedPart", "ListedObject", "ObjectStore", "RangeRead", "S3Store", "open_store"]
+
+log = logging.getLogger("gps3async")
+
+#: Body-stream failures after which a ranged GET resumes from its last byte.
+_STREAM_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class CompletedPart:
+    number: int
+    etag: str
+    checksum_crc32: str
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    key: str
+    size: int
+
+
+@dataclass(frozen=True)
+class RangeRead:
+    """What a ranged GET delivered: ``length`` bytes, and the object's size and ETag."""
+
+    length: int
+    object_size: int
+    etag: str
+
+
+class ObjectStore(Protocol):
+    """The S3 operations the transfer pipelines need (a seam for pure tests)."""
+
+    async def put_object(self, key: str, body: bytes | bytearray) -> None: ...
+    async def create_multipart_upload(self, key: str) -> str: ...
+    async def upload_part(self, key: str, upload_id: str, number: int, body: bytes | bytearray) -> CompletedPart: ...
+    async def complete_multipart_upload(self, key: str, upload_id: str, parts: Sequence[CompletedPart]) -> None: ...
+    async def abort_multipart_upload(self, key: str, upload_id: str) -> None: ...
+    async def get_range_into(
+        self, key: str, rng: ByteRange, view: memoryview, *, if_match: str | None = None
+    ) -> RangeRead: ...
+
+
+def crc32_base64(data: bytes | bytearray | memoryview) -> str:
+    """S3's ``x-amz-checksum-crc32`` value: big-endian CRC-32, base64."""
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode("ascii")
+
+
+def _error_code(err: Any) -> tuple[str, int]:
+    response = getattr(err, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return code, status
+
+
+def _translate(err: Exception, what: str) -> Exception:
+    """Map a botocore failure to a plugin error carrying one readable line."""
+    from botocore.exceptions import ClientError, NoCredentialsError
+
+    if isinstance(err, NoCredentialsError):
+        return AccessDenied(f"{what}: no AWS credentials (set aws_access_key_id and aws_secret_access_key)")
+    if not isinstance(err, ClientError):
+        return TransientStorageError(f"{what}: {type(err).__name__}: {err}")
+    code, status = _error_code(err)
+    message = str(err.response.get("Error", {}).get("Message", "") or "")
+    detail = f"{code or status} {message}".strip()
+    if code in ("NoSuchKey", "NotFound") or (status == 404 and code in ("", "404")):
+        return ObjectNotFound(f"{what}: object not found")
+    if code == "NoSuchBucket":
+        return BucketNotFound(f"{what}: bucket does not exist")
+    if code == "NoSuchUpload":
+        return StorageError(f"{what}: multipart upload no longer exists")
+    if status == 403 or code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+        return AccessDenied(f"{what}: access denied ({detail})")
+    if code == "PreconditionFailed" or status == 412:
+        return IntegrityError(f"{what}: object changed while it was being read (ETag mismatch)")
+    if status >= 500 or code in ("SlowDown", "RequestTimeout", "InternalError"):
+        return TransientStorageError(f"{what}: {detail} (retries exhausted)")
+    return StorageError(f"{what}: {detail}")
+
+
+def _is_stream_error(err: BaseException) -> bool:
+    from botocore.exceptions import (
+        ConnectionClosedError,
+        IncompleteReadError,
+        ReadTimeoutError,
+        ResponseStreamingError,
+    )
+
+    return isinstance(
+        err, (ResponseStreamingError, ReadTimeoutError, IncompleteReadError, ConnectionClosedError, ConnectionError)
+    )
+
+
+class S3Store:
+    """:class:`ObjectStore` over one aiobotocore S3 client for one bucket."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._client = client
+        self.bucket = bucket
+
+    def _where(self, op: str, key: str) -> str:
+        return f"{op} s3://{self.bucket}/{key}"
+
+    @contextlib.asynccontextmanager
+    async def _call(self, op: str, key: str) -> AsyncIterator[None]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            yield
+        except (BotoCoreError, ClientError) as err:
+            raise _translate(err, self._where(op, key)) from None
+
+    async def put_object(self, key: str, body: bytes | bytearray) -> None:
+        async with self._call("PutObject", key):
+            await self._client.put_object(Bucket=self.bucket, Key=key, Body=body, ChecksumCRC32=crc32_base64(body))
+
+    async def create_multipart_upload(self, key: str) -> str:
+        async with self._call("CreateMultipartUpload", key):
+            answer = await self._client.create_multipart_upload(Bucket=self.bucket, Key=key, ChecksumAlgorithm="CRC32")
+        return str(answer["UploadId"])
+
+    async def upload_part(self, key: str, upload_id: str, number: int, body: bytes | bytearray) -> CompletedPart:
+        checksum = await anyio.to_thread.run_sync(crc32_base64, body)
+        async with self._call(f"UploadPart {number} of", key):
+            answer = await self._client.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body, ChecksumCRC32=checksum
+            )
+        return CompletedPart(number, str(answer["ETag"]), checksum)
+
+    async def complete_multipart_upload(self, key: str, upload_id: str, parts: Sequence[CompletedPart]) -> None:
+        listing = [{"PartNumber": p.number, "ETag": p.etag, "ChecksumCRC32": p.checksum_crc32} for p in parts]
+        async with self._call("CompleteMultipartUpload", key):
+            await self._client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": listing}
+            )
+
+    async def abort_multipart_upload(self, key: str, upload_id: str) -> None:
+        async with self._call("AbortMultipartUpload", key):
+            await self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+
+    async def head_object(self, key: str) -> RangeRead:
+        async with self._call("HeadObject", key):
+            answer = await self._client.head_object(Bucket=self.bucket, Key=key)
+        return RangeRead(0, int(answer["ContentLength"]), str(answer.get("ETag", "")))
+
+    async def get_range_into(
+        self, key: str, rng: ByteRange, view: memoryview, *, if_match: str | None = None
+    ) -> RangeRead:
+        """Read ``rng`` (clipped at the object's end) into ``view``.
+
+        A body that breaks off is resumed from the last byte received, up to
+        five times, pinned to the first answer's ETag.
+        """
+        filled, size, etag = 0, -1, if_match
+        for attempt in range(1, _STREAM_RETRIES + 2):
+            rest = ByteRange(rng.start + filled, rng.end)
+            try:
+                got, size, etag = await self._get_once(key, rest, view[filled:], etag)
+                return RangeRead(filled + got, size, etag or "")
+            except _PartialRead as partial:
+                filled += partial.received
+                size, etag = partial.size, partial.etag or etag
+                if attempt > _STREAM_RETRIES:
+                    raise TransientStorageError(
+                        f"{self._where('GetObject', key)}: body broke off {attempt} times ({partial.cause})"
+                    ) from None
+                log.info("GetObject %s: attempt %d broke off after %d bytes (%s); resuming at byte %d",
+                         key, attempt, partial.received, partial.cause, rng.start + filled)  # fmt: skip
+        raise AssertionError("unreachable")
+
+    async def _get_once(self, key: str, rng: ByteRange, view: memoryview, etag: str | None) -> tuple[int, int, str]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Range": rng.header()}
+        if etag:
+            args["IfMatch"] = etag
+        try:
+            answer = await self._client.get_object(**args)
+        except ClientError as err:
+            if _error_code(err)[0] == "InvalidRange":
+                return await self._empty_object(key, rng)
+            raise _translate(err, self._where("GetObject", key)) from None
+        except BotoCoreError as err:
+            raise _translate(err, self._where("GetObject", key)) from None
+        status = int(answer["ResponseMetadata"]["HTTPStatusCode"])
+        total = check_content_range(answer.get("ContentRange"), rng, status=status)
+        size = total if total is not None else int(answer["ContentLength"])
+        new_etag = str(answer.get("ETag", "")) or etag or ""
+        wanted = min(len(view), max(size - rng.start, 0))
+        received = 0
+        async with answer["Body"] as body:
+            try:
+                while received < wanted:
+                    got = await body.readinto(view[received:wanted])
+                    if got == 0:
+                        break
+                    received += got
+            except Exception as err:
+                if _is_stream_error(err):
+                    raise _PartialRead(received, size, new_etag, type(err).__name__) from None
+                raise
+        if received < wanted:
+            raise _PartialRead(received, size, new_etag, "body ended early")
+        return received, size, new_etag
+
+    async def _empty_object(self, key: str, rng: ByteRange) -> tuple[int, int, str]:
+        """S3 answers 416 to ``bytes=0-`` on an empty object; confirm the size is 0."""
+        info = await self.head_object(key)
+        if info.object_size > rng.start:
+            raise IntegrityError(f"{self._where('GetObject', key)}: server refused range {rng.header()}")
+        return 0, info.object_size, info.etag
+
+    async def list_objects(self, prefix: str) -> AsyncIterator[ListedObject]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        async with self._call("ListObjectsV2", prefix):
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield ListedObject(str(item["Key"]), int(item["Size"]))
+
+    async def probe_read(self, prefix: str) -> None:
+        """Prove the bucket exists and can be listed (restore setup)."""
+        async with self._call("ListObjectsV2", prefix):
+            await self._client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)
+
+    async def delete_objects(self, keys: Sequence[str]) -> None:
+        """Delete ``keys`` in batches of 1,000 (S3's DeleteObjects limit)."""
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": key} for key in keys[start : start + 1000]]
+            async with self._call("DeleteObjects", batch[0]["Key"]):
+                answer = await self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            errors = answer.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise StorageError(
+                    f"DeleteObjects s3://{self.bucket}/{first.get('Key')}: {first.get('Code')} "
+                    f"({len(errors)} objects not deleted)"
+                )
+
+
+class _PartialRead(Exception):
+    def __init__(self, received: int, size: int, etag: str, cause: str) -> None:
+        super().__init__(cause)
+        self.received, self.size, self.etag, self.cause = received, size, etag, cause
+
+
+def _strip_bucket_from_path(bucket: str) -> Any:
+    """For ``remove_duplicate_bucket: true``: the endpoint URL already names the bucket."""
+
+    def handler(request: Any, **_: Any) -> None:
+        parts = urlsplit(request.url)
+        marker = f"/{bucket}"
+        if parts.path == marker or parts.path.startswith(marker + "/"):
+            path = parts.path[len(marker) :] or "/"
+            request.url = urlunsplit(parts._replace(path=path))
+
+    return handler
+
+
+@contextlib.asynccontextmanager
+async def open_store(config: PluginConfig, *, concurrency: int) -> AsyncIterator[S3Store]:
+    """An :class:`S3Store` for ``config``, its connection pool sized for ``concurrency``."""
+    from aiobotocore.config import AioConfig
+    from aiobotocore.session import get_session
+
+    proxies = {"http": config.http_proxy, "https": config.http_proxy} if config.http_proxy else None
+    client_config = AioConfig(
+        signature_version="s3v4",
+        # Path-style like the Go plugin; payload signing off because every body
+        # carries a CRC-32 checksum the server verifies (see README, Integrity).
+        s3={"addressing_style": "path", "payload_signing_enabled": False},
+        retries={"mode": "standard", "max_attempts": config.max_attempts},
+        max_pool_connections=max(concurrency + 2, 4),
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
+        proxies=proxies,
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    session = get_session()
+    credentials: dict[str, str] = {}
+    if config.access_key_id:
+        credentials = {"aws_access_key_id": config.access_key_id, "aws_secret_access_key": config.secret_access_key}
+    async with session.create_client(
+        "s3",
+        region_name=config.region or "us-east-1",
+        endpoint_url=config.endpoint_url,
+        use_ssl=config.encryption,
+        config=client_config,
+        **credentials,
+    ) as client:
+        if config.remove_duplicate_bucket:
+            client.meta.events.register("before-sign.s3", _strip_bucket_from_path(config.bucket))
+        yield S3Store(client, config.bucket)

@@ -1,0 +1,182 @@
+"""Pipeline (a): a byte stream of unknown length into one S3 object.
+
+The producer fills pool buffers from the source one whole part at a time and
+hands each over an unbuffered memory stream to a fixed set of workers, which
+upload it and give the buffer back.  Memory is the pool; in-flight requests
+are the workers.  A stream that ends inside the first part becomes one
+PutObject (the empty stream included).  A multipart upload that does not
+complete is aborted in shielded clean-up, on errors and cancellation alike.
+
+When the part schedule grows the part size (:class:`~gps3async.plan.PartSchedule`)
+the tier's pool is rebuilt with larger buffers and fewer of them, keeping the
+byte budget ``chunksize x (concurrency + 1)`` where a part still fits twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import anyio
+
+from .buffers import BufferPool
+from .plan import PartSchedule
+
+if TYPE_CHECKING:
+    from anyio.abc import ObjectReceiveStream
+
+    from .storage import CompletedPart, ObjectStore
+
+__all__ = ["ByteSource", "UploadStats", "upload_stream"]
+
+log = logging.getLogger("gps3async")
+
+#: How long an abort may take before the original error is reported anyway.
+ABORT_TIMEOUT = 30.0
+
+
+class ByteSource(Protocol):
+    async def readinto(self, buf: bytearray) -> int: ...
+
+
+@dataclass
+class UploadStats:
+    """What an upload did; the peaks let tests check the memory and request bounds."""
+
+    size: int = 0
+    parts: int = 0
+    peak_buffered_bytes: int = 0
+    peak_in_flight: int = 0
+    in_flight: int = 0
+    completed: list[CompletedPart] = field(default_factory=list)
+
+
+@dataclass
+class _Part:
+    number: int
+    buf: bytearray
+    length: int
+
+
+def _tier_pool(schedule: PartSchedule, number: int, budget: int) -> BufferPool:
+    size = schedule.part_size(number)
+    return BufferPool(max(2, budget // size), size)
+
+
+async def upload_stream(
+    store: ObjectStore,
+    key: str,
+    source: ByteSource,
+    *,
+    chunksize: int,
+    concurrency: int,
+    schedule: PartSchedule | None = None,
+) -> UploadStats:
+    """Upload everything ``source`` yields to ``key``; return what it took."""
+    schedule = schedule or PartSchedule(chunksize)
+    stats = UploadStats()
+    budget = chunksize * (concurrency + 1)
+    pool = _tier_pool(schedule, 1, budget)
+    first = await pool.acquire()
+    length = await source.readinto(first)
+    stats.size = length
+    stats.peak_buffered_bytes = pool.size
+    if length < len(first):
+        await store.put_object(key, bytes(memoryview(first)[:length]))
+        stats.parts = 1
+        return stats
+    upload_id = await store.create_multipart_upload(key)
+    try:
+        await _upload_tiers(store, key, upload_id, source, schedule, budget, pool, _Part(1, first, length), stats)
+        parts = sorted(stats.completed, key=lambda part: part.number)
+        await store.complete_multipart_upload(key, upload_id, parts)
+    except BaseException:
+        with anyio.move_on_after(ABORT_TIMEOUT, shield=True):
+            try:
+                await store.abort_multipart_upload(key, upload_id)
+            except Exception as err:  # noqa: BLE001 - the original failure matters more
+                log.warning("could not abort multipart upload of %s: %s", key, err)
+        raise
+    stats.parts = len(stats.completed)
+    return stats
+
+
+async def _upload_tiers(
+    store: ObjectStore,
+    key: str,
+    upload_id: str,
+    source: ByteSource,
+    schedule: PartSchedule,
+    budget: int,
+    pool: BufferPool,
+    first: _Part,
+    stats: UploadStats,
+) -> None:
+    pending: _Part | None = first
+    number = 2
+    while True:
+        last = schedule.last_part_of_tier(schedule.tier_of(number - 1 if pending else number))
+        number, ended = await _upload_tier(store, key, upload_id, source, pool, pending, number, last, stats)
+        stats.peak_buffered_bytes = max(stats.peak_buffered_bytes, pool.statistics().peak_in_use * pool.size)
+        if ended:
+            return
+        schedule.part_size(number)  # raises PartLimitExceeded past the last part
+        log.info("%s: part %d starts a new tier of %d-byte parts", key, number, schedule.part_size(number))
+        pool, pending = _tier_pool(schedule, number, budget), None
+
+
+async def _upload_tier(
+    store: ObjectStore,
+    key: str,
+    upload_id: str,
+    source: ByteSource,
+    pool: BufferPool,
+    pending: _Part | None,
+    number: int,
+    last: int,
+    stats: UploadStats,
+) -> tuple[int, bool]:
+    """Upload parts ``number..last`` (plus ``pending``); return the next number and EOF."""
+    send, receive = anyio.create_memory_object_stream[_Part](0)
+    async with anyio.create_task_group() as tg:
+        for _ in range(pool.statistics().buffers - 1):
+            tg.start_soon(_upload_worker, store, key, upload_id, receive.clone(), pool, stats)
+        receive.close()
+        async with send:
+            if pending is not None:
+                await send.send(pending)
+            while number <= last:
+                buf = await pool.acquire()
+                length = await source.readinto(buf)
+                stats.size += length
+                if length == 0:
+                    pool.release(buf)
+                    return number, True
+                await send.send(_Part(number, buf, length))
+                number += 1
+                if length < len(buf):
+                    return number, True
+    return number, False
+
+
+async def _upload_worker(
+    store: ObjectStore,
+    key: str,
+    upload_id: str,
+    receive: ObjectReceiveStream[_Part],
+    pool: BufferPool,
+    stats: UploadStats,
+) -> None:
+    async with receive:
+        async for part in receive:
+            # A full buffer goes as it is; botocore refuses memoryview, so the
+            # short last part is the one copy an upload makes.
+            body = part.buf if part.length == len(part.buf) else bytes(memoryview(part.buf)[: part.length])
+            stats.in_flight += 1
+            stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
+            try:
+                stats.completed.append(await store.upload_part(key, upload_id, part.number, body))
+            finally:
+                stats.in_flight -= 1
+            pool.release(part.buf)
