@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from . import keys
+from ._groups import first_failure
 from .buffers import BufferPool
 from .download import DownloadStats, download_ranges, restore_object
 from .errors import IntegrityError, LocalIOError, UsageError
@@ -254,9 +255,10 @@ async def _each(items: list[str], parallel: int, job: Callable[[str], object]) -
         async with limiter:
             await job(item)  # type: ignore[misc]
 
-    async with anyio.create_task_group() as tg:
-        for item in items:
-            tg.start_soon(one, item)
+    with first_failure():
+        async with anyio.create_task_group() as tg:
+            for item in items:
+                tg.start_soon(one, item)
 
 
 def _files_below(directory: str) -> list[str]:
@@ -266,7 +268,7 @@ def _files_below(directory: str) -> list[str]:
 
 
 async def backup_directory(config: PluginConfig, directory: str, parallel: str | None) -> None:
-    """Upload every file below ``directory``; as in the Go plugin, a file's key is its path."""
+    """Upload every file below ``directory``, each under its own path as key (see :func:`keys.directory_key`)."""
     files = await anyio.to_thread.run_sync(_files_below, directory)
     started = time.monotonic()
     total = 0
@@ -274,7 +276,7 @@ async def backup_directory(config: PluginConfig, directory: str, parallel: str |
 
         async def job(path: str) -> None:
             nonlocal total
-            total += await _upload_path(store, config, path, path, 1)
+            total += await _upload_path(store, config, keys.directory_key(path), path, 1)
 
         await _each(files, _parallel(parallel), job)
     _summary("backup_directory", f"{directory} ({len(files)} files)", total, started)
@@ -285,7 +287,8 @@ async def restore_directory(config: PluginConfig, directory: str, parallel: str 
     started = time.monotonic()
     total = 0
     async with _restore_store(config) as store:
-        found = [item.key async for item in store.list_objects(directory) if not item.key.endswith("/")]
+        prefix = keys.directory_key(directory)
+        found = [item.key async for item in store.list_objects(prefix) if not item.key.endswith("/")]
 
         async def job(key: str) -> None:
             nonlocal total

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
+from ._groups import first_failure
 from .buffers import BufferPool
 from .errors import IntegrityError
 from .plan import ByteRange, plan_ranges
@@ -89,14 +90,15 @@ async def download_ranges(
                 tg.start_soon(fetch, slot)
                 await send.send(slot)
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(dispatch, send)
-        async with receive:
-            async for slot in receive:
-                await slot.filled.wait()
-                await sink.write(memoryview(slot.buf)[: slot.rng.length])
-                stats.size += slot.rng.length
-                pool.release(slot.buf)
+    with first_failure():
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(dispatch, send)
+            async with receive:
+                async for slot in receive:
+                    await slot.filled.wait()
+                    await sink.write(memoryview(slot.buf)[: slot.rng.length])
+                    stats.size += slot.rng.length
+                    pool.release(slot.buf)
     stats.peak_buffered_bytes = max(stats.peak_buffered_bytes, pool.statistics().peak_in_use * pool.size)
 
 

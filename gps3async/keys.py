@@ -14,6 +14,7 @@ from .errors import UsageError
 __all__ = [
     "backup_prefix",
     "content_id",
+    "directory_key",
     "object_key",
     "report_key",
     "validate_timestamp",
@@ -63,3 +64,13 @@ def content_id(raw: str) -> int:
         return int(text)
     except ValueError:
         raise UsageError(f"content id must be an integer such as -1 or 0, not {raw!r}") from None
+
+
+def directory_key(local_path: str) -> str:
+    """The key of a file moved by the ``*_directory`` verbs: its path without the leading slash.
+
+    The Go plugin passes the path itself as the key, and its AWS SDK cleans the
+    request path, which drops the leading slash; S3-compatible servers such as
+    rclone refuse keys that start with one.
+    """
+    return local_path.lstrip("/")

@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
+from ._groups import first_failure
 from .buffers import BufferPool
 from .plan import PartSchedule
 
 if TYPE_CHECKING:
     from anyio.abc import ObjectReceiveStream
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
     from .storage import CompletedPart, ObjectStore
 
@@ -139,6 +141,23 @@ async def _upload_tier(
 ) -> tuple[int, bool]:
     """Upload parts ``number..last`` (plus ``pending``); return the next number and EOF."""
     send, receive = anyio.create_memory_object_stream[_Part](0)
+    with first_failure():
+        return await _run_tier(store, key, upload_id, source, pool, pending, number, last, stats, send, receive)
+
+
+async def _run_tier(
+    store: ObjectStore,
+    key: str,
+    upload_id: str,
+    source: ByteSource,
+    pool: BufferPool,
+    pending: _Part | None,
+    number: int,
+    last: int,
+    stats: UploadStats,
+    send: MemoryObjectSendStream[_Part],
+    receive: MemoryObjectReceiveStream[_Part],
+) -> tuple[int, bool]:
     async with anyio.create_task_group() as tg:
         for _ in range(pool.statistics().buffers - 1):
             tg.start_soon(_upload_worker, store, key, upload_id, receive.clone(), pool, stats)

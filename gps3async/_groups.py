@@ -1,0 +1,44 @@
+"""Turning a task group's ``ExceptionGroup`` back into the failure that caused it.
+
+When one part of a pipeline fails, its siblings are cancelled and anyio
+wraps the failure in an exception group.  Callers of a pipeline want the
+cause (``StorageError``, ``BrokenOutput``...), so pipelines re-raise the first
+non-cancellation leaf, keeping the group as ``__cause__`` for the log.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import anyio
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+if sys.version_info < (3, 11):  # pragma: no cover - exercised on old Pythons only
+    from exceptiongroup import BaseExceptionGroup
+
+__all__ = ["first_failure"]
+
+
+def _leaves(error: BaseException) -> Iterator[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield error
+
+
+@contextmanager
+def first_failure() -> Iterator[None]:
+    """Re-raise the first real failure out of an exception group."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        cancelled = anyio.get_cancelled_exc_class()
+        for leaf in _leaves(group):
+            if not isinstance(leaf, cancelled):
+                raise leaf from group
+        raise

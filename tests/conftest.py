@@ -1,0 +1,127 @@
+"""Shared fixtures: one real S3 server per session, per-test configs and a plugin runner."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests.s3server import ACCESS_KEY, SECRET_KEY, S3Server, start_rclone
+
+BUCKET = "gpbackup"
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    root = tmp_path_factory.mktemp("s3root")
+    server = start_rclone(root, log_path=root.parent / "rclone.log")
+    try:
+        client = make_client(server.endpoint)
+        client.create_bucket(Bucket=BUCKET)
+        yield server
+    finally:
+        server.stop()
+
+
+def make_client(endpoint: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        region_name="us-east-1",
+        config=Config(
+            s3={"addressing_style": "path"},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
+
+
+@pytest.fixture(scope="session")
+def s3(s3_server: S3Server) -> Any:
+    """A plain boto3 client for checking what the plugin left in the bucket."""
+    return make_client(s3_server.endpoint)
+
+
+def plugin_executable() -> str:
+    beside = Path(sys.executable).parent / "gpbackup_s3_plugin"
+    found = str(beside) if beside.exists() else shutil.which("gpbackup_s3_plugin")
+    if not found:
+        raise RuntimeError("gpbackup_s3_plugin is not installed: pip install -e .")
+    return found
+
+
+@dataclass
+class Plugin:
+    """Runs the installed ``gpbackup_s3_plugin`` the way gpbackup does: one process per call."""
+
+    config: Path
+    folder: str
+    home: Path
+    workdir: Path
+
+    def run(self, verb: str, *args: str, stdin: bytes | None = None, config: Path | None = None,
+            raw: bool = False, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
+        """Run ``verb CONFIG args...``; ``raw`` passes ``args`` exactly, without the config."""
+        argv = [plugin_executable(), verb]
+        if not raw and verb not in ("plugin_api_version", "--version"):
+            argv.append(str(config or self.config))
+        argv += args
+        env = {**os.environ, "HOME": str(self.home)}
+        return subprocess.run(argv, input=stdin or b"", capture_output=True, timeout=timeout, env=env, check=False)
+
+    def backup_dir(self, timestamp: str = "20261126101500") -> Path:
+        path = self.workdir / "backups" / timestamp[:8] / timestamp
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def key(self, local_path: Path | str) -> str:
+        return f"{self.folder}/" + "/".join(str(local_path).split("/")[-4:])
+
+
+def write_config(path: Path, endpoint: str, folder: str, **options: object) -> Path:
+    settings: dict[str, object] = {
+        "endpoint": endpoint,
+        "aws_access_key_id": ACCESS_KEY,
+        "aws_secret_access_key": SECRET_KEY,
+        "bucket": BUCKET,
+        "folder": folder,
+        "encryption": "off",
+        "backup_multipart_chunksize": "5MB",
+        "backup_max_concurrent_requests": 3,
+        "restore_multipart_chunksize": "5MB",
+        "restore_max_concurrent_requests": 3,
+    }
+    settings.update(options)
+    lines = [f"executablepath: {plugin_executable()}", "options:"]
+    lines += [f"  {key}: {value}" for key, value in settings.items() if value is not None]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def plugin(tmp_path: Path, s3_server: S3Server) -> Plugin:
+    folder = f"tests/{uuid.uuid4().hex[:12]}"
+    home = tmp_path / "home"
+    home.mkdir()
+    config = write_config(tmp_path / "s3_config.yaml", s3_server.endpoint, folder)
+    return Plugin(config, folder, home, tmp_path / "seg0")
+
+
+@pytest.fixture
+def config_factory(tmp_path: Path, s3_server: S3Server, plugin: Plugin) -> Callable[..., Path]:
+    def make(name: str = "alt.yaml", **options: object) -> Path:
+        return write_config(tmp_path / name, s3_server.endpoint, plugin.folder, **options)
+
+    return make

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from gps3async.buffers import BufferPool
+from gps3async.download import DownloadStats, download_ranges, restore_object
+from gps3async.errors import BrokenOutput
+from gps3async.plan import ByteRange, split
+from tests.pipeline.fakes import FakeStore, RecordingSink
+
+CHUNK = 64 * 1024
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+async def test_ranges_arrive_in_order_despite_random_latency(concurrency: int) -> None:
+    data = os.urandom(20 * CHUNK + 99)
+    store = FakeStore(jitter=0.01, seed=7, objects={"k": data})
+    sink = RecordingSink()
+    stats = await restore_object(store, "k", sink, chunksize=CHUNK, concurrency=concurrency)
+    assert sink.data == data
+    assert stats.size == len(data) and stats.requests == 21
+    assert store.peak_in_flight <= concurrency
+    assert stats.peak_buffered_bytes <= CHUNK * (concurrency + 1)
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK, CHUNK + 1])
+async def test_small_objects_take_one_request(size: int) -> None:
+    data = os.urandom(size)
+    store = FakeStore(objects={"k": data})
+    sink = RecordingSink()
+    stats = await restore_object(store, "k", sink, chunksize=CHUNK, concurrency=3)
+    assert sink.data == data
+    assert stats.requests == (1 if size <= CHUNK else 2)
+
+
+async def test_a_subset_of_ranges_comes_out_in_the_order_given() -> None:
+    data = os.urandom(5 * CHUNK)
+    store = FakeStore(jitter=0.005, objects={"k": data})
+    wanted = [ByteRange(3 * CHUNK, 4 * CHUNK + 10), ByteRange(5, 17), ByteRange(0, 1)]
+    sink = RecordingSink()
+    await download_ranges(
+        store, "k", split(wanted, CHUNK), sink, pool=BufferPool(3, CHUNK), concurrency=2, etag=None,
+        stats=DownloadStats(),
+    )  # fmt: skip
+    assert sink.data == b"".join(data[r.start : r.end] for r in wanted)
+
+
+async def test_a_closed_stdout_stops_the_download_with_only_a_prefix_written() -> None:
+    data = os.urandom(10 * CHUNK)
+    store = FakeStore(latency=0.001, objects={"k": data})
+    sink = RecordingSink(close_after=2 * CHUNK)
+    with pytest.raises(BrokenOutput):
+        await restore_object(store, "k", sink, chunksize=CHUNK, concurrency=3)
+    assert data.startswith(sink.data) and len(sink.data) == 2 * CHUNK
+    assert store.in_flight == 0
