@@ -20,6 +20,7 @@ import anyio
 from . import keys
 from ._groups import first_failure
 from .buffers import BufferPool
+from .checksums import DIGEST_SUFFIX
 from .download import DownloadStats, download_ranges, restore_object
 from .errors import IntegrityError, LocalIOError, UsageError
 from .plan import coalesce, parse_offsets, split
@@ -81,7 +82,7 @@ async def setup_plugin_for_backup(config: PluginConfig, local_dir: str, scope: s
         return
     key = keys.report_key(config.folder, local_dir)
     async with _backup_store(config) as store:
-        await store.put_object(key, b"")
+        await store.put_object(key, b"", metadata={})
     log.info("setup_plugin_for_backup %s: write access confirmed with %s", scope, _url(config, key))
 
 
@@ -235,6 +236,11 @@ async def list_directory(config: PluginConfig, prefix: str | None, write: Callab
         write(f"{name:<{width}}  {size}\n")
 
 
+def _is_bookkeeping(key: str) -> bool:
+    """Directory markers and digest companions are not files to restore."""
+    return key.endswith(("/", DIGEST_SUFFIX))
+
+
 def _parallel(raw: str | None) -> int:
     if raw is None:
         return DIRECTORY_PARALLEL
@@ -288,7 +294,7 @@ async def restore_directory(config: PluginConfig, directory: str, parallel: str 
     total = 0
     async with _restore_store(config) as store:
         prefix = keys.directory_key(directory)
-        found = [item.key async for item in store.list_objects(prefix) if not item.key.endswith("/")]
+        found = [item.key async for item in store.list_objects(prefix) if not _is_bookkeeping(item.key)]
 
         async def job(key: str) -> None:
             nonlocal total

@@ -13,6 +13,7 @@ or the pieces of an offsets file (``restore_data_subset``).
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -20,6 +21,7 @@ import anyio
 
 from ._groups import first_failure
 from .buffers import BufferPool
+from .checksums import DIGEST_SUFFIX, Crc32Chain, check_digest, expected_digest, parse_digest_document
 from .errors import IntegrityError
 from .plan import ByteRange, plan_ranges
 
@@ -45,6 +47,8 @@ class DownloadStats:
     peak_in_flight: int = 0
     etag: str = ""
     peak_buffered_bytes: int = field(default=0)
+    #: Whether a recorded CRC-32 was checked (objects from the Go plugin have none).
+    verified: bool = False
 
 
 @dataclass
@@ -52,6 +56,7 @@ class _Slot:
     rng: ByteRange
     buf: bytearray
     filled: anyio.Event = field(default_factory=anyio.Event)
+    crc32: int = 0
 
 
 async def download_ranges(
@@ -64,8 +69,13 @@ async def download_ranges(
     concurrency: int,
     etag: str | None,
     stats: DownloadStats,
+    chain: Crc32Chain | None = None,
 ) -> None:
-    """Write the bytes of ``ranges`` (each at most ``pool.size`` long) to ``sink`` in order."""
+    """Write the bytes of ``ranges`` (each at most ``pool.size`` long) to ``sink`` in order.
+
+    With ``chain``, each range's CRC-32 is computed beside its GET (in a worker
+    thread, so ranges are checksummed in parallel) and folded in write order.
+    """
     limiter = anyio.CapacityLimiter(concurrency)
     send, receive = anyio.create_memory_object_stream[_Slot](pool.statistics().buffers)
 
@@ -81,6 +91,8 @@ async def download_ranges(
                 stats.in_flight -= 1
         if got.length != slot.rng.length:
             raise IntegrityError(f"GetObject {key}: range {slot.rng.header()} returned {got.length} bytes")
+        if chain is not None:
+            slot.crc32 = await anyio.to_thread.run_sync(zlib.crc32, view)
         slot.filled.set()
 
     async def dispatch(send: ObjectSendStream[_Slot]) -> None:
@@ -98,6 +110,8 @@ async def download_ranges(
                     await slot.filled.wait()
                     await sink.write(memoryview(slot.buf)[: slot.rng.length])
                     stats.size += slot.rng.length
+                    if chain is not None:
+                        chain.append(slot.crc32, slot.rng.length)
                     pool.release(slot.buf)
     stats.peak_buffered_bytes = max(stats.peak_buffered_bytes, pool.statistics().peak_in_use * pool.size)
 
@@ -111,20 +125,30 @@ async def restore_object(
     one request; the rest is fetched pinned to that ETag (``If-Match``), so an
     object replaced mid-restore fails instead of mixing two versions.
     """
-    stats = DownloadStats()
+    stats, chain = DownloadStats(), Crc32Chain()
     pool = BufferPool(concurrency + 1, chunksize)
     first = await pool.acquire()
     head = await store.get_range_into(key, ByteRange(0, chunksize), memoryview(first))
     stats.requests, stats.etag = 1, head.etag
-    await sink.write(memoryview(first)[: head.length])
+    view = memoryview(first)[: head.length]
+    chain.append(await anyio.to_thread.run_sync(zlib.crc32, view), head.length)
+    await sink.write(view)
+    del view
     stats.size = head.length
     pool.release(first)
     if head.object_size > head.length:
         rest = plan_ranges(ByteRange(head.length, head.object_size), chunksize)
         await download_ranges(
-            store, key, rest, sink, pool=pool, concurrency=concurrency, etag=head.etag or None, stats=stats
-        )
+            store, key, rest, sink, pool=pool, concurrency=concurrency, etag=head.etag or None, stats=stats,
+            chain=chain,
+        )  # fmt: skip
     stats.peak_buffered_bytes = max(stats.peak_buffered_bytes, pool.statistics().peak_in_use * pool.size)
     if stats.size != head.object_size:
         raise IntegrityError(f"GetObject {key}: wrote {stats.size} of {head.object_size} bytes")
+    expected = expected_digest(head.metadata)
+    if expected is None and head.object_size > head.length:
+        document = await store.get_small_object(key + DIGEST_SUFFIX)
+        expected = parse_digest_document(document) if document is not None else None
+    check_digest(f"GetObject {key}", expected, chain)
+    stats.verified = expected is not None
     return stats

@@ -8,16 +8,16 @@ S3's error code, never from request headers, so credentials cannot leak.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import logging
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
+from .checksums import encode_crc32
 from .errors import (
     AccessDenied,
     BucketNotFound,
@@ -29,7 +29,7 @@ from .errors import (
 from .plan import ByteRange, check_content_range
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator, Mapping, Sequence
 
     from .config import PluginConfig
 
@@ -45,7 +45,8 @@ _STREAM_RETRIES = 5
 class CompletedPart:
     number: int
     etag: str
-    checksum_crc32: str
+    crc32: int
+    length: int
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,14 @@ class RangeRead:
     length: int
     object_size: int
     etag: str
+    #: User metadata of the object, names lower-cased (servers differ in case).
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
 
 class ObjectStore(Protocol):
     """The S3 operations the transfer pipelines need (a seam for pure tests)."""
 
-    async def put_object(self, key: str, body: bytes | bytearray) -> None: ...
+    async def put_object(self, key: str, body: bytes | bytearray, *, metadata: Mapping[str, str]) -> None: ...
     async def create_multipart_upload(self, key: str) -> str: ...
     async def upload_part(self, key: str, upload_id: str, number: int, body: bytes | bytearray) -> CompletedPart: ...
     async def complete_multipart_upload(self, key: str, upload_id: str, parts: Sequence[CompletedPart]) -> None: ...
@@ -74,11 +77,7 @@ class ObjectStore(Protocol):
     async def get_range_into(
         self, key: str, rng: ByteRange, view: memoryview, *, if_match: str | None = None
     ) -> RangeRead: ...
-
-
-def crc32_base64(data: bytes | bytearray | memoryview) -> str:
-    """S3's ``x-amz-checksum-crc32`` value: big-endian CRC-32, base64."""
-    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode("ascii")
+    async def get_small_object(self, key: str) -> bytes | None: ...
 
 
 def _error_code(err: Any) -> tuple[str, int]:
@@ -146,9 +145,12 @@ class S3Store:
         except (BotoCoreError, ClientError) as err:
             raise _translate(err, self._where(op, key)) from None
 
-    async def put_object(self, key: str, body: bytes | bytearray) -> None:
+    async def put_object(self, key: str, body: bytes | bytearray, *, metadata: Mapping[str, str]) -> None:
+        checksum = encode_crc32(await anyio.to_thread.run_sync(zlib.crc32, body))
         async with self._call("PutObject", key):
-            await self._client.put_object(Bucket=self.bucket, Key=key, Body=body, ChecksumCRC32=crc32_base64(body))
+            await self._client.put_object(
+                Bucket=self.bucket, Key=key, Body=body, ChecksumCRC32=checksum, Metadata=dict(metadata)
+            )
 
     async def create_multipart_upload(self, key: str) -> str:
         async with self._call("CreateMultipartUpload", key):
@@ -156,15 +158,16 @@ class S3Store:
         return str(answer["UploadId"])
 
     async def upload_part(self, key: str, upload_id: str, number: int, body: bytes | bytearray) -> CompletedPart:
-        checksum = await anyio.to_thread.run_sync(crc32_base64, body)
+        crc = await anyio.to_thread.run_sync(zlib.crc32, body)
         async with self._call(f"UploadPart {number} of", key):
             answer = await self._client.upload_part(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body, ChecksumCRC32=checksum
-            )
-        return CompletedPart(number, str(answer["ETag"]), checksum)
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body,
+                ChecksumCRC32=encode_crc32(crc),
+            )  # fmt: skip
+        return CompletedPart(number, str(answer["ETag"]), crc, len(body))
 
     async def complete_multipart_upload(self, key: str, upload_id: str, parts: Sequence[CompletedPart]) -> None:
-        listing = [{"PartNumber": p.number, "ETag": p.etag, "ChecksumCRC32": p.checksum_crc32} for p in parts]
+        listing = [{"PartNumber": p.number, "ETag": p.etag, "ChecksumCRC32": encode_crc32(p.crc32)} for p in parts]
         async with self._call("CompleteMultipartUpload", key):
             await self._client.complete_multipart_upload(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": listing}
@@ -177,7 +180,17 @@ class S3Store:
     async def head_object(self, key: str) -> RangeRead:
         async with self._call("HeadObject", key):
             answer = await self._client.head_object(Bucket=self.bucket, Key=key)
-        return RangeRead(0, int(answer["ContentLength"]), str(answer.get("ETag", "")))
+        return RangeRead(0, int(answer["ContentLength"]), str(answer.get("ETag", "")), _lower(answer.get("Metadata")))
+
+    async def get_small_object(self, key: str) -> bytes | None:
+        """The whole body of a small object, or ``None`` when there is no such object."""
+        try:
+            async with self._call("GetObject", key):
+                answer = await self._client.get_object(Bucket=self.bucket, Key=key)
+                async with answer["Body"] as body:
+                    return bytes(await body.read())
+        except ObjectNotFound:
+            return None
 
     async def get_range_into(
         self, key: str, rng: ByteRange, view: memoryview, *, if_match: str | None = None
@@ -187,15 +200,17 @@ class S3Store:
         A body that breaks off is resumed from the last byte received, up to
         five times, pinned to the first answer's ETag.
         """
-        filled, size, etag = 0, -1, if_match
+        filled, etag = 0, if_match
+        metadata: Mapping[str, str] | None = None
         for attempt in range(1, _STREAM_RETRIES + 2):
             rest = ByteRange(rng.start + filled, rng.end)
             try:
-                got, size, etag = await self._get_once(key, rest, view[filled:], etag)
-                return RangeRead(filled + got, size, etag or "")
+                got, answer = await self._get_once(key, rest, view[filled:], etag)
+                return RangeRead(filled + got, answer.object_size, answer.etag, metadata or answer.metadata)
             except _PartialRead as partial:
                 filled += partial.received
-                size, etag = partial.size, partial.etag or etag
+                etag = partial.answer.etag or etag
+                metadata = metadata or partial.answer.metadata
                 if attempt > _STREAM_RETRIES:
                     raise TransientStorageError(
                         f"{self._where('GetObject', key)}: body broke off {attempt} times ({partial.cause})"
@@ -204,7 +219,7 @@ class S3Store:
                          key, attempt, partial.received, partial.cause, rng.start + filled)  # fmt: skip
         raise AssertionError("unreachable")
 
-    async def _get_once(self, key: str, rng: ByteRange, view: memoryview, etag: str | None) -> tuple[int, int, str]:
+    async def _get_once(self, key: str, rng: ByteRange, view: memoryview, etag: str | None) -> tuple[int, RangeRead]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Range": rng.header()}
@@ -221,7 +236,7 @@ class S3Store:
         status = int(answer["ResponseMetadata"]["HTTPStatusCode"])
         total = check_content_range(answer.get("ContentRange"), rng, status=status)
         size = total if total is not None else int(answer["ContentLength"])
-        new_etag = str(answer.get("ETag", "")) or etag or ""
+        about = RangeRead(0, size, str(answer.get("ETag", "")) or etag or "", _lower(answer.get("Metadata")))
         wanted = min(len(view), max(size - rng.start, 0))
         received = 0
         async with answer["Body"] as body:
@@ -233,18 +248,18 @@ class S3Store:
                     received += got
             except Exception as err:
                 if _is_stream_error(err):
-                    raise _PartialRead(received, size, new_etag, type(err).__name__) from None
+                    raise _PartialRead(received, about, type(err).__name__) from None
                 raise
         if received < wanted:
-            raise _PartialRead(received, size, new_etag, "body ended early")
-        return received, size, new_etag
+            raise _PartialRead(received, about, "body ended early")
+        return received, about
 
-    async def _empty_object(self, key: str, rng: ByteRange) -> tuple[int, int, str]:
+    async def _empty_object(self, key: str, rng: ByteRange) -> tuple[int, RangeRead]:
         """S3 answers 416 to ``bytes=0-`` on an empty object; confirm the size is 0."""
         info = await self.head_object(key)
         if info.object_size > rng.start:
             raise IntegrityError(f"{self._where('GetObject', key)}: server refused range {rng.header()}")
-        return 0, info.object_size, info.etag
+        return 0, info
 
     async def list_objects(self, prefix: str) -> AsyncIterator[ListedObject]:
         paginator = self._client.get_paginator("list_objects_v2")
@@ -274,9 +289,13 @@ class S3Store:
 
 
 class _PartialRead(Exception):
-    def __init__(self, received: int, size: int, etag: str, cause: str) -> None:
+    def __init__(self, received: int, answer: RangeRead, cause: str) -> None:
         super().__init__(cause)
-        self.received, self.size, self.etag, self.cause = received, size, etag, cause
+        self.received, self.answer, self.cause = received, answer, cause
+
+
+def _lower(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    return {str(name).lower(): str(value) for name, value in (metadata or {}).items()}
 
 
 def _strip_bucket_from_path(bucket: str) -> Any:

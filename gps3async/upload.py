@@ -15,6 +15,7 @@ byte budget ``chunksize x (concurrency + 1)`` where a part still fits twice.
 from __future__ import annotations
 
 import logging
+import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -22,6 +23,7 @@ import anyio
 
 from ._groups import first_failure
 from .buffers import BufferPool
+from .checksums import DIGEST_SUFFIX, Crc32Chain, digest_document, digest_fields
 from .plan import PartSchedule
 
 if TYPE_CHECKING:
@@ -85,7 +87,8 @@ async def upload_stream(
     stats.size = length
     stats.peak_buffered_bytes = pool.size
     if length < len(first):
-        await store.put_object(key, bytes(memoryview(first)[:length]))
+        body = bytes(memoryview(first)[:length])
+        await store.put_object(key, body, metadata=digest_fields(zlib.crc32(body), length))
         stats.parts = 1
         return stats
     upload_id = await store.create_multipart_upload(key)
@@ -101,7 +104,17 @@ async def upload_stream(
                 log.warning("could not abort multipart upload of %s: %s", key, err)
         raise
     stats.parts = len(stats.completed)
+    document = digest_document(_whole_crc(parts), stats.size)
+    await store.put_object(key + DIGEST_SUFFIX, document, metadata={})
     return stats
+
+
+def _whole_crc(parts: list[CompletedPart]) -> int:
+    """The object's CRC-32, folded from the parts' own (no second pass over the bytes)."""
+    chain = Crc32Chain()
+    for part in parts:
+        chain.append(part.crc32, part.length)
+    return chain.value
 
 
 async def _upload_tiers(

@@ -239,3 +239,39 @@ def test_log_lines_use_the_greenplum_format(plugin: Plugin) -> None:
     pattern = r"\d{8}:\d\d:\d\d:\d\d gpbackup_s3_plugin:[^:]+:[^:]+:\d{6}-\[INFO\]:-backup_data s3://\S+: 3 bytes in "
     assert re.match(pattern, line), line
     assert "MB/s" in line
+
+
+def test_backups_record_a_whole_object_crc32(plugin: Plugin, s3: Any) -> None:
+    import base64
+    import zlib
+
+    directory = plugin.backup_dir()
+    small, large = os.urandom(1000), os.urandom(2 * CHUNK + 5)
+    ok(plugin.run("backup_data", str(directory / "small"), stdin=small))
+    ok(plugin.run("backup_data", str(directory / "large"), stdin=large))
+    head = s3.head_object(Bucket=BUCKET, Key=plugin.key(directory / "small"))
+    metadata = {name.lower(): value for name, value in head["Metadata"].items()}
+    assert base64.b64decode(metadata["gps3async-crc32"]) == zlib.crc32(small).to_bytes(4, "big")
+    companion = s3.get_object(Bucket=BUCKET, Key=plugin.key(directory / "large") + ".gps3async-crc32")
+    recorded = dict(line.split("=", 1) for line in companion["Body"].read().decode().splitlines())
+    assert base64.b64decode(recorded["gps3async-crc32"]) == zlib.crc32(large).to_bytes(4, "big")
+    assert recorded["gps3async-size"] == str(len(large))
+
+
+def test_objects_written_without_gps3async_metadata_restore(plugin: Plugin, s3: Any) -> None:
+    """What the Go plugin leaves behind: plain objects, single-part or multipart, no digest."""
+    directory = plugin.backup_dir()
+    single, multi = os.urandom(300_000), os.urandom(2 * CHUNK + 17)
+    s3.put_object(Bucket=BUCKET, Key=plugin.key(directory / "single"), Body=single)
+    upload = s3.create_multipart_upload(Bucket=BUCKET, Key=plugin.key(directory / "multi"))
+    parts = []
+    for number, start in enumerate(range(0, len(multi), CHUNK), 1):
+        answer = s3.upload_part(Bucket=BUCKET, Key=plugin.key(directory / "multi"), UploadId=upload["UploadId"],
+                                PartNumber=number, Body=multi[start : start + CHUNK])  # fmt: skip
+        parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+    s3.complete_multipart_upload(Bucket=BUCKET, Key=plugin.key(directory / "multi"), UploadId=upload["UploadId"],
+                                 MultipartUpload={"Parts": parts})  # fmt: skip
+    assert ok(plugin.run("restore_data", str(directory / "single"))) == single
+    assert ok(plugin.run("restore_data", str(directory / "multi"))) == multi
+    ok(plugin.run("restore_file", str(directory / "multi")))
+    assert (directory / "multi").read_bytes() == multi

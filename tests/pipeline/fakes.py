@@ -7,7 +7,8 @@ can fail chosen calls, and records the peak number of calls in flight.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -24,6 +25,8 @@ class FakeStore:
     seed: int = 0
     fail_part: int | None = None
     objects: dict[str, bytes] = field(default_factory=dict)
+    metadata: dict[str, dict[str, str]] = field(default_factory=dict)
+    flip_at: int | None = None
     uploads: dict[str, dict[int, bytes]] = field(default_factory=dict)
     aborted: list[str] = field(default_factory=list)
     part_sizes: list[int] = field(default_factory=list)
@@ -43,9 +46,10 @@ class FakeStore:
         finally:
             self.in_flight -= 1
 
-    async def put_object(self, key: str, body: bytes | bytearray) -> None:
+    async def put_object(self, key: str, body: bytes | bytearray, *, metadata: Mapping[str, str]) -> None:
         await self._enter("put_object")
         self.objects[key] = bytes(body)
+        self.metadata[key] = dict(metadata)
 
     async def create_multipart_upload(self, key: str) -> str:
         upload_id = f"upload-{len(self.uploads)}"
@@ -58,7 +62,7 @@ class FakeStore:
             raise StorageError(f"UploadPart {number}: scripted failure")
         self.uploads[upload_id][number] = bytes(body)
         self.part_sizes.append(len(body))
-        return CompletedPart(number, f'"etag-{number}"', "")
+        return CompletedPart(number, f'"etag-{number}"', zlib.crc32(body), len(body))
 
     async def complete_multipart_upload(self, key: str, upload_id: str, parts: Sequence[CompletedPart]) -> None:
         numbers = [part.number for part in parts]
@@ -77,7 +81,12 @@ class FakeStore:
         data = self.objects[key]
         piece = data[rng.start : min(rng.end, len(data))]
         view[: len(piece)] = piece
-        return RangeRead(len(piece), len(data), '"fake"')
+        if self.flip_at is not None and rng.start <= self.flip_at < rng.start + len(piece):
+            view[self.flip_at - rng.start] ^= 0x01
+        return RangeRead(len(piece), len(data), '"fake"', self.metadata.get(key, {}))
+
+    async def get_small_object(self, key: str) -> bytes | None:
+        return self.objects.get(key)
 
 
 class TrickleSource:

@@ -6,9 +6,10 @@ import pytest
 
 from gps3async.buffers import BufferPool
 from gps3async.download import DownloadStats, download_ranges, restore_object
-from gps3async.errors import BrokenOutput
+from gps3async.errors import BrokenOutput, IntegrityError
 from gps3async.plan import ByteRange, split
-from tests.pipeline.fakes import FakeStore, RecordingSink
+from gps3async.upload import upload_stream
+from tests.pipeline.fakes import FakeStore, RecordingSink, TrickleSource
 
 CHUNK = 64 * 1024
 
@@ -55,3 +56,24 @@ async def test_a_closed_stdout_stops_the_download_with_only_a_prefix_written() -
         await restore_object(store, "k", sink, chunksize=CHUNK, concurrency=3)
     assert data.startswith(sink.data) and len(sink.data) == 2 * CHUNK
     assert store.in_flight == 0
+
+
+@pytest.mark.parametrize("size", [10, 5 * CHUNK + 3])
+async def test_recorded_digest_is_checked_and_a_flipped_byte_is_caught(size: int) -> None:
+    data = os.urandom(size)
+    store = FakeStore()
+    await upload_stream(store, "k", TrickleSource(data, 4096), chunksize=CHUNK, concurrency=2)
+    sink = RecordingSink()
+    stats = await restore_object(store, "k", sink, chunksize=CHUNK, concurrency=2)
+    assert sink.data == data and stats.verified
+    store.flip_at = size - 1
+    with pytest.raises(IntegrityError, match="CRC-32 mismatch"):
+        await restore_object(store, "k", RecordingSink(), chunksize=CHUNK, concurrency=2)
+
+
+async def test_objects_without_a_digest_are_checked_by_size_only() -> None:
+    data = os.urandom(3 * CHUNK)
+    store = FakeStore(objects={"k": data})  # as the Go plugin leaves them: no metadata, no tags
+    sink = RecordingSink()
+    stats = await restore_object(store, "k", sink, chunksize=CHUNK, concurrency=2)
+    assert sink.data == data and not stats.verified
