@@ -298,6 +298,28 @@ def _lower(metadata: Mapping[str, str] | None) -> dict[str, str]:
     return {str(name).lower(): str(value) for name, value in (metadata or {}).items()}
 
 
+_RETRYABLE_CODES = frozenset({"RequestTimeout", "SlowDown", "InternalError", "ServiceUnavailable", "Throttling"})
+
+
+def _log_retry(attempts: int, operation: Any, response: Any = None, caught_exception: Any = None, **_: Any) -> None:
+    """Log every failed attempt botocore may retry, so retries show in the plugin log.
+
+    Registered first on ``needs-retry``: it returns ``None`` and leaves the
+    decision (and the back-off) to botocore's standard retry mode.
+    """
+    if caught_exception is not None:
+        cause = f"{type(caught_exception).__name__}: {caught_exception}"
+    elif response is not None:
+        status = int(response[0].status_code)
+        code = str(response[1].get("Error", {}).get("Code", ""))
+        if status < 500 and status != 429 and code not in _RETRYABLE_CODES:
+            return
+        cause = f"HTTP {status} {code}".strip()
+    else:
+        return
+    log.info("%s attempt %d failed (%s)", getattr(operation, "name", "request"), attempts, cause)
+
+
 def _strip_bucket_from_path(bucket: str) -> Any:
     """For ``remove_duplicate_bucket: true``: the endpoint URL already names the bucket."""
 
@@ -343,6 +365,7 @@ async def open_store(config: PluginConfig, *, concurrency: int) -> AsyncIterator
         config=client_config,
         **credentials,
     ) as client:
+        client.meta.events.register_first("needs-retry.s3", _log_retry)
         if config.remove_duplicate_bucket:
             client.meta.events.register("before-sign.s3", _strip_bucket_from_path(config.bucket))
         yield S3Store(client, config.bucket)
