@@ -12,7 +12,23 @@ from typing import NamedTuple
 
 import anyio
 
-__all__ = ["BufferPool", "PoolStatistics"]
+__all__ = ["BufferPool", "PoolBuffer", "PoolStatistics"]
+
+
+class PoolBuffer(bytearray):
+    """A pool buffer: a ``bytearray`` whose slices are zero-copy ``memoryview`` objects.
+
+    aiohttp sends a request body as ``body[:content_length]``, which for a
+    plain ``bytearray`` copies the whole part: one extra part-sized allocation
+    per request in flight, and a memcpy of every byte uploaded.  It must stay
+    a ``bytearray`` (not a ``memoryview``) because botocore only rewinds
+    bodies it knows for retries.
+    """
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def] # narrower than bytearray's overloads on purpose
+        if isinstance(index, slice):
+            return memoryview(self)[index]
+        return super().__getitem__(index)
 
 
 class PoolStatistics(NamedTuple):
@@ -28,7 +44,7 @@ class BufferPool:
             raise ValueError("a buffer pool needs at least one buffer of at least one byte")
         self._size = size
         self._count = count
-        self._free = [bytearray(size) for _ in range(count)]
+        self._free: list[bytearray] = [PoolBuffer(size) for _ in range(count)]
         self._available = anyio.Semaphore(count)
         self._peak = 0
 

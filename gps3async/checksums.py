@@ -1,9 +1,9 @@
-"""CRC-32 arithmetic for end-to-end integrity (pure).
+"""CRC-32C arithmetic for end-to-end integrity (pure).
 
-Every part and every ranged GET gets its own CRC-32 (computed where the bytes
-are, possibly in parallel); :class:`Crc32Chain` folds those in stream order
-into the CRC-32 of the whole object without touching the bytes again, using
-zlib's ``crc32_combine`` method: appending ``n`` bytes multiplies the running
+Every part and every ranged GET gets its own CRC-32C (computed where the bytes
+are, possibly in parallel); :class:`Crc32cChain` folds those in stream order
+into the CRC-32C of the whole object without touching the bytes again, using
+zlib's ``crc32_combine`` method for the Castagnoli polynomial: appending ``n`` bytes multiplies the running
 CRC by a fixed GF(2) matrix that depends only on ``n``.  The matrices for the
 few lengths a transfer uses (the chunk size, the last piece) are cached, so a
 combine costs 32 shifts and XORs.
@@ -12,9 +12,10 @@ combine costs 32 shifts and XORs.
 from __future__ import annotations
 
 import base64
-import zlib
 from functools import lru_cache
 from typing import TYPE_CHECKING
+
+import crc32c
 
 from .errors import IntegrityError
 
@@ -25,18 +26,18 @@ __all__ = [
     "DIGEST_NAME",
     "DIGEST_SUFFIX",
     "SIZE_NAME",
-    "Crc32Chain",
+    "Crc32cChain",
     "check_digest",
-    "crc32_combine",
-    "decode_crc32",
+    "crc32c_combine",
+    "decode_crc32c",
     "digest_document",
     "digest_fields",
-    "encode_crc32",
+    "encode_crc32c",
     "expected_digest",
     "parse_digest_document",
 ]
 
-_POLYNOMIAL = 0xEDB88320  # CRC-32 (IEEE), reflected
+_POLYNOMIAL = 0x82F63B78  # CRC-32C (Castagnoli), reflected
 
 
 def _times(matrix: tuple[int, ...], vector: int) -> int:
@@ -70,20 +71,20 @@ def _append_zeros(length: int) -> tuple[int, ...]:
     return result
 
 
-def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
-    """CRC-32 of ``A + B`` from ``crc32(A)``, ``crc32(B)`` and ``len(B)``."""
+def crc32c_combine(crc1: int, crc2: int, length2: int) -> int:
+    """CRC-32C of ``A + B`` from ``crc32c(A)``, ``crc32c(B)`` and ``len(B)``."""
     if length2 == 0:
         return crc1
     return _times(_append_zeros(length2), crc1) ^ crc2
 
 
-def encode_crc32(value: int) -> str:
-    """S3's representation: the big-endian CRC-32, base64."""
+def encode_crc32c(value: int) -> str:
+    """S3's representation: the big-endian CRC-32C, base64."""
     return base64.b64encode(value.to_bytes(4, "big")).decode("ascii")
 
 
-def decode_crc32(text: str) -> int | None:
-    """The inverse of :func:`encode_crc32`; ``None`` for anything malformed."""
+def decode_crc32c(text: str) -> int | None:
+    """The inverse of :func:`encode_crc32c`; ``None`` for anything malformed."""
     try:
         raw = base64.b64decode(text.strip(), validate=True)
     except ValueError:
@@ -91,36 +92,36 @@ def decode_crc32(text: str) -> int | None:
     return int.from_bytes(raw, "big") if len(raw) == 4 else None
 
 
-class Crc32Chain:
-    """The CRC-32 of a stream assembled from pieces, given in stream order."""
+class Crc32cChain:
+    """The CRC-32C of a stream assembled from pieces, given in stream order."""
 
     def __init__(self) -> None:
-        self.value = zlib.crc32(b"")
+        self.value = crc32c.crc32c(b"")
         self.length = 0
 
     def append(self, crc: int, length: int) -> None:
-        self.value = crc32_combine(self.value, crc, length)
+        self.value = crc32c_combine(self.value, crc, length)
         self.length += length
 
 
-#: Where gps3async records an object's CRC-32 and size.  A single PutObject
+#: Where gps3async records an object's CRC-32C and size.  A single PutObject
 #: carries them as user metadata.  A multipart upload cannot: its metadata is
 #: fixed at CreateMultipartUpload, before the digest is known, and object tags
 #: are not safe on every S3-compatible server (rclone 1.75 overwrites the
 #: object with the tagging request).  So it gets a small companion object,
 #: ``<key>`` + :data:`DIGEST_SUFFIX`, written after the upload completes.
-DIGEST_NAME = "gps3async-crc32"
+DIGEST_NAME = "gps3async-crc32c"
 SIZE_NAME = "gps3async-size"
-DIGEST_SUFFIX = ".gps3async-crc32"
+DIGEST_SUFFIX = ".gps3async-crc32c"
 
 
 def digest_fields(crc: int, size: int) -> dict[str, str]:
-    return {DIGEST_NAME: encode_crc32(crc), SIZE_NAME: str(size)}
+    return {DIGEST_NAME: encode_crc32c(crc), SIZE_NAME: str(size)}
 
 
 def expected_digest(fields: Mapping[str, str]) -> tuple[int, int] | None:
-    """The recorded ``(crc32, size)`` in lower-cased metadata, if any (Go plugin objects have none)."""
-    crc = decode_crc32(fields.get(DIGEST_NAME, ""))
+    """The recorded ``(crc32c, size)`` in lower-cased metadata, if any (Go plugin objects have none)."""
+    crc = decode_crc32c(fields.get(DIGEST_NAME, ""))
     size = fields.get(SIZE_NAME, "")
     if crc is None or not size.isdigit():
         return None
@@ -137,7 +138,7 @@ def parse_digest_document(body: bytes) -> tuple[int, int] | None:
     return expected_digest(fields)
 
 
-def check_digest(where: str, expected: tuple[int, int] | None, chain: Crc32Chain) -> None:
+def check_digest(where: str, expected: tuple[int, int] | None, chain: Crc32cChain) -> None:
     """:raises IntegrityError: when the bytes seen differ from the recorded digest or size."""
     if expected is None:
         return
@@ -146,5 +147,5 @@ def check_digest(where: str, expected: tuple[int, int] | None, chain: Crc32Chain
         raise IntegrityError(f"{where}: read {chain.length} bytes but the backup recorded {size}")
     if chain.value != crc:
         raise IntegrityError(
-            f"{where}: CRC-32 mismatch (read {encode_crc32(chain.value)}, backup recorded {encode_crc32(crc)})"
+            f"{where}: CRC-32C mismatch (read {encode_crc32c(chain.value)}, backup recorded {encode_crc32c(crc)})"
         )

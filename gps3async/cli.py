@@ -177,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         log.debug("%s %s", verb, " ".join(args))
         import anyio
 
+        from ._malloc import tune_malloc
+
+        tune_malloc()
+
         anyio.run(_run, verb, args, backend="asyncio", backend_options={"use_uvloop": True})
         return 0
     except BrokenPipeError:

@@ -13,15 +13,15 @@ or the pieces of an offsets file (``restore_data_subset``).
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
+import crc32c
 
 from ._groups import first_failure
 from .buffers import BufferPool
-from .checksums import DIGEST_SUFFIX, Crc32Chain, check_digest, expected_digest, parse_digest_document
+from .checksums import DIGEST_SUFFIX, Crc32cChain, check_digest, expected_digest, parse_digest_document
 from .errors import IntegrityError
 from .plan import ByteRange, plan_ranges
 
@@ -47,7 +47,7 @@ class DownloadStats:
     peak_in_flight: int = 0
     etag: str = ""
     peak_buffered_bytes: int = field(default=0)
-    #: Whether a recorded CRC-32 was checked (objects from the Go plugin have none).
+    #: Whether a recorded CRC-32C was checked (objects from the Go plugin have none).
     verified: bool = False
 
 
@@ -56,7 +56,7 @@ class _Slot:
     rng: ByteRange
     buf: bytearray
     filled: anyio.Event = field(default_factory=anyio.Event)
-    crc32: int = 0
+    crc32c: int = 0
 
 
 async def download_ranges(
@@ -69,11 +69,11 @@ async def download_ranges(
     concurrency: int,
     etag: str | None,
     stats: DownloadStats,
-    chain: Crc32Chain | None = None,
+    chain: Crc32cChain | None = None,
 ) -> None:
     """Write the bytes of ``ranges`` (each at most ``pool.size`` long) to ``sink`` in order.
 
-    With ``chain``, each range's CRC-32 is computed beside its GET (in a worker
+    With ``chain``, each range's CRC-32C is computed beside its GET (in a worker
     thread, so ranges are checksummed in parallel) and folded in write order.
     """
     limiter = anyio.CapacityLimiter(concurrency)
@@ -92,7 +92,7 @@ async def download_ranges(
         if got.length != slot.rng.length:
             raise IntegrityError(f"GetObject {key}: range {slot.rng.header()} returned {got.length} bytes")
         if chain is not None:
-            slot.crc32 = await anyio.to_thread.run_sync(zlib.crc32, view)
+            slot.crc32c = await anyio.to_thread.run_sync(crc32c.crc32c, view)
         slot.filled.set()
 
     async def dispatch(send: ObjectSendStream[_Slot]) -> None:
@@ -111,7 +111,7 @@ async def download_ranges(
                     await sink.write(memoryview(slot.buf)[: slot.rng.length])
                     stats.size += slot.rng.length
                     if chain is not None:
-                        chain.append(slot.crc32, slot.rng.length)
+                        chain.append(slot.crc32c, slot.rng.length)
                     pool.release(slot.buf)
     stats.peak_buffered_bytes = max(stats.peak_buffered_bytes, pool.statistics().peak_in_use * pool.size)
 
@@ -125,13 +125,13 @@ async def restore_object(
     one request; the rest is fetched pinned to that ETag (``If-Match``), so an
     object replaced mid-restore fails instead of mixing two versions.
     """
-    stats, chain = DownloadStats(), Crc32Chain()
+    stats, chain = DownloadStats(), Crc32cChain()
     pool = BufferPool(concurrency + 1, chunksize)
     first = await pool.acquire()
     head = await store.get_range_into(key, ByteRange(0, chunksize), memoryview(first))
     stats.requests, stats.etag = 1, head.etag
     view = memoryview(first)[: head.length]
-    chain.append(await anyio.to_thread.run_sync(zlib.crc32, view), head.length)
+    chain.append(await anyio.to_thread.run_sync(crc32c.crc32c, view), head.length)
     await sink.write(view)
     del view
     stats.size = head.length

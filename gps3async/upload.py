@@ -15,15 +15,15 @@ byte budget ``chunksize x (concurrency + 1)`` where a part still fits twice.
 from __future__ import annotations
 
 import logging
-import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
+import crc32c
 
 from ._groups import first_failure
 from .buffers import BufferPool
-from .checksums import DIGEST_SUFFIX, Crc32Chain, digest_document, digest_fields
+from .checksums import DIGEST_SUFFIX, Crc32cChain, digest_document, digest_fields
 from .plan import PartSchedule
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ async def upload_stream(
     stats.peak_buffered_bytes = pool.size
     if length < len(first):
         body = bytes(memoryview(first)[:length])
-        await store.put_object(key, body, metadata=digest_fields(zlib.crc32(body), length))
+        await store.put_object(key, body, metadata=digest_fields(crc32c.crc32c(body), length))
         stats.parts = 1
         return stats
     upload_id = await store.create_multipart_upload(key)
@@ -110,10 +110,10 @@ async def upload_stream(
 
 
 def _whole_crc(parts: list[CompletedPart]) -> int:
-    """The object's CRC-32, folded from the parts' own (no second pass over the bytes)."""
-    chain = Crc32Chain()
+    """The object's CRC-32C, folded from the parts' own (no second pass over the bytes)."""
+    chain = Crc32cChain()
     for part in parts:
-        chain.append(part.crc32, part.length)
+        chain.append(part.crc32c, part.length)
     return chain.value
 
 

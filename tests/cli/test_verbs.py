@@ -241,9 +241,10 @@ def test_log_lines_use_the_greenplum_format(plugin: Plugin) -> None:
     assert "MB/s" in line
 
 
-def test_backups_record_a_whole_object_crc32(plugin: Plugin, s3: Any) -> None:
+def test_backups_record_a_whole_object_crc32c(plugin: Plugin, s3: Any) -> None:
     import base64
-    import zlib
+
+    import crc32c
 
     directory = plugin.backup_dir()
     small, large = os.urandom(1000), os.urandom(2 * CHUNK + 5)
@@ -251,10 +252,10 @@ def test_backups_record_a_whole_object_crc32(plugin: Plugin, s3: Any) -> None:
     ok(plugin.run("backup_data", str(directory / "large"), stdin=large))
     head = s3.head_object(Bucket=BUCKET, Key=plugin.key(directory / "small"))
     metadata = {name.lower(): value for name, value in head["Metadata"].items()}
-    assert base64.b64decode(metadata["gps3async-crc32"]) == zlib.crc32(small).to_bytes(4, "big")
-    companion = s3.get_object(Bucket=BUCKET, Key=plugin.key(directory / "large") + ".gps3async-crc32")
+    assert base64.b64decode(metadata["gps3async-crc32c"]) == crc32c.crc32c(small).to_bytes(4, "big")
+    companion = s3.get_object(Bucket=BUCKET, Key=plugin.key(directory / "large") + ".gps3async-crc32c")
     recorded = dict(line.split("=", 1) for line in companion["Body"].read().decode().splitlines())
-    assert base64.b64decode(recorded["gps3async-crc32"]) == zlib.crc32(large).to_bytes(4, "big")
+    assert base64.b64decode(recorded["gps3async-crc32c"]) == crc32c.crc32c(large).to_bytes(4, "big")
     assert recorded["gps3async-size"] == str(len(large))
 
 

@@ -7,11 +7,11 @@ can fail chosen calls, and records the peak number of calls in flight.
 from __future__ import annotations
 
 import random
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import anyio
+import crc32c
 
 from gps3async.errors import BrokenOutput, StorageError
 from gps3async.plan import ByteRange
@@ -62,7 +62,7 @@ class FakeStore:
             raise StorageError(f"UploadPart {number}: scripted failure")
         self.uploads[upload_id][number] = bytes(body)
         self.part_sizes.append(len(body))
-        return CompletedPart(number, f'"etag-{number}"', zlib.crc32(body), len(body))
+        return CompletedPart(number, f'"etag-{number}"', crc32c.crc32c(body), len(body))
 
     async def complete_multipart_upload(self, key: str, upload_id: str, parts: Sequence[CompletedPart]) -> None:
         numbers = [part.number for part in parts]

@@ -67,7 +67,7 @@ async def test_recorded_digest_is_checked_and_a_flipped_byte_is_caught(size: int
     stats = await restore_object(store, "k", sink, chunksize=CHUNK, concurrency=2)
     assert sink.data == data and stats.verified
     store.flip_at = size - 1
-    with pytest.raises(IntegrityError, match="CRC-32 mismatch"):
+    with pytest.raises(IntegrityError, match="CRC-32C mismatch"):
         await restore_object(store, "k", RecordingSink(), chunksize=CHUNK, concurrency=2)
 
 
