@@ -1,0 +1,1 @@
+"""Fault-injection tests: the plugin talks to S3 through a scriptable, misbehaving proxy."""

@@ -1,0 +1,88 @@
+"""Fixtures for the fault suite: a :class:`FaultProxy` in front of the session S3 server, and a
+plugin runner whose config talks to S3 through it with short timeouts.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.conftest import BUCKET, Plugin, plugin_executable, write_config
+from tests.faults.proxy import FaultProxy
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from tests.s3server import S3Server
+
+#: The plugin options every fault test runs with (see docs/reliability.md).
+FAULT_OPTIONS: dict[str, object] = {
+    "read_timeout": 2,
+    "connect_timeout": 2,
+    "max_attempts": 5,
+    "backup_multipart_chunksize": "5MB",
+    "restore_multipart_chunksize": "1MB",
+    "backup_max_concurrent_requests": 3,
+    "restore_max_concurrent_requests": 3,
+}
+
+MIB = 1024 * 1024
+
+
+def random_bytes(size: int, seed: int) -> bytes:
+    return random.Random(seed).randbytes(size)
+
+
+@dataclass
+class FaultRunner(Plugin):
+    """A :class:`Plugin` whose config points at ``proxy``; plus helpers the fault tests share."""
+
+    proxy: FaultProxy
+    tmp: Path
+
+    def make_config(self, name: str, *, endpoint: str | None = None, **overrides: object) -> Path:
+        """Another config file: the fault options, ``overrides`` on top (e.g. ``bucket=...``)."""
+        return write_config(self.tmp / name, endpoint or self.proxy.endpoint, self.folder,
+                            **{**FAULT_OPTIONS, **overrides})  # fmt: skip
+
+    def data_path(self, name: str, timestamp: str = "20261126101500") -> Path:
+        """Where gpbackup would name a segment's data file (the key is its last four components)."""
+        return self.backup_dir(timestamp) / name
+
+    def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
+        """Start the plugin without waiting: ``popen("backup_data", path, stdin=PIPE)``."""
+        verb, *rest = args
+        argv = [plugin_executable(), verb, str(self.config), *rest]
+        env = {**os.environ, "HOME": str(self.home)}
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
+        kwargs.setdefault("stdout", subprocess.PIPE)
+        kwargs.setdefault("stderr", subprocess.PIPE)
+        return subprocess.Popen(argv, env=env, **kwargs)
+
+    def log_text(self) -> str:
+        """Everything the plugin wrote to ``~/gpAdminLogs`` under this runner's HOME."""
+        logs = sorted((self.home / "gpAdminLogs").glob("gpbackup_s3_plugin_*.log"))
+        return "".join(path.read_text(encoding="utf-8", errors="replace") for path in logs)
+
+    def uploads(self, s3: Any) -> list[dict[str, Any]]:
+        """Multipart uploads still open under this runner's folder."""
+        answer = s3.list_multipart_uploads(Bucket=BUCKET, Prefix=self.folder)
+        return list(answer.get("Uploads", []))
+
+
+@pytest.fixture
+def proxy(s3_server: S3Server) -> Iterator[FaultProxy]:
+    with FaultProxy(s3_server.port) as running:
+        yield running
+
+
+@pytest.fixture
+def runner(plugin: Plugin, proxy: FaultProxy, tmp_path: Path) -> FaultRunner:
+    config = write_config(tmp_path / "fault_config.yaml", proxy.endpoint, plugin.folder, **FAULT_OPTIONS)
+    return FaultRunner(config, plugin.folder, plugin.home, plugin.workdir, proxy, tmp_path)

@@ -1,0 +1,676 @@
+"""A scriptable, misbehaving HTTP/1.1 reverse proxy for fault-injection tests.
+
+This module owns the wire between the plugin under test and the S3 server.
+:class:`FaultProxy` listens on 127.0.0.1 (a free port), runs its own asyncio
+loop in a background thread, and forwards every request verbatim (method,
+target, headers including ``Host``, which SigV4 signs) to the upstream server
+over a fresh connection per request (``Connection: close`` upstream), while
+keeping client connections alive the way aiohttp expects.  ``Expect:
+100-continue`` is relayed: the upstream's interim ``100 Continue`` is passed
+on before the request body is.
+
+A test scripts faults by adding :class:`Rule` objects.  A rule matches on the
+method, a regular expression (or predicate) over the request target and,
+optionally, the presence of a header; it fires for the first ``times``
+matches, on every match, or with a ``probability`` drawn from its own seeded
+RNG.  The first rule that fires decides the request's fate:
+
+* :class:`ResetRequest` -- read part of the request body, then reset (RST);
+* :class:`ResetResponse` -- forward the answer, reset after N body bytes;
+* :class:`Error` -- answer with an S3 XML error and never ask upstream;
+* :class:`Truncate` -- forward the headers (full length), N body bytes, FIN;
+* :class:`Stall` -- hold the request, or the response body after N bytes;
+* :class:`FlipByte` -- invert one byte of the response body, keep the length;
+* :class:`OneOf` -- pick one of several actions with the rule's RNG.
+
+Every request is logged as a :class:`Seen` entry and every rule counts its
+matches and faults, so a test can prove that the fault it scripted happened.
+:meth:`FaultProxy.stop_listening` closes the listening socket so new
+connections are refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import re
+import socket
+import struct
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, Union
+from xml.sax.saxutils import escape
+
+__all__ = [
+    "Action",
+    "Error",
+    "FaultProxy",
+    "FlipByte",
+    "OneOf",
+    "Request",
+    "ResetRequest",
+    "ResetResponse",
+    "Rule",
+    "Seen",
+    "Stall",
+    "Truncate",
+    "error",
+    "flip_byte",
+    "one_of",
+    "reset_request",
+    "reset_response",
+    "stall",
+    "truncate",
+]
+
+_PIECE = 64 * 1024
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection"})
+
+
+# --------------------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True)
+class ResetRequest:
+    """Read up to ``after_bytes`` of the request body, then reset the client connection."""
+
+    after_bytes: int = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ResetResponse:
+    """Forward the upstream answer but reset the client connection after ``after_bytes`` body bytes."""
+
+    after_bytes: int
+
+
+@dataclass(frozen=True)
+class Error:
+    """Answer ``status`` with an S3 XML error ``code``; the request body is drained, upstream never asked."""
+
+    status: int
+    code: str
+    message: str = "injected by the fault proxy"
+
+
+@dataclass(frozen=True)
+class Truncate:
+    """Forward the headers (full Content-Length) and ``after_bytes`` body bytes, then close cleanly."""
+
+    after_bytes: int
+
+
+@dataclass(frozen=True)
+class Stall:
+    """Hold the request ``seconds`` (``after_bytes`` None) or stop the body after ``after_bytes``; then close."""
+
+    seconds: float
+    after_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class FlipByte:
+    """Invert the response body byte at ``offset`` (the length stays the same)."""
+
+    offset: int
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """One of ``choices``, drawn with the rule's seeded RNG each time the rule fires."""
+
+    choices: tuple[Action, ...]
+
+
+Action = Union[ResetRequest, ResetResponse, Error, Truncate, Stall, FlipByte, OneOf]
+
+
+def reset_request(after_bytes: int = 64 * 1024) -> ResetRequest:
+    return ResetRequest(after_bytes)
+
+
+def reset_response(after_bytes: int) -> ResetResponse:
+    return ResetResponse(after_bytes)
+
+
+def error(status: int, code: str, message: str = "injected by the fault proxy") -> Error:
+    return Error(status, code, message)
+
+
+def truncate(after_bytes: int) -> Truncate:
+    return Truncate(after_bytes)
+
+
+def stall(seconds: float, after_bytes: int | None = None) -> Stall:
+    return Stall(seconds, after_bytes)
+
+
+def flip_byte(offset: int) -> FlipByte:
+    return FlipByte(offset)
+
+
+def one_of(*choices: Action) -> OneOf:
+    return OneOf(tuple(choices))
+
+
+# --------------------------------------------------------------------------- rules and log
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a rule sees of a request: method, target (path and query) and headers."""
+
+    method: str
+    target: str
+    headers: tuple[tuple[str, str], ...]
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+
+PathMatcher = Union[str, "re.Pattern[str]", Callable[[Request], bool]]
+
+
+@dataclass(eq=False)
+class Rule:
+    """When to fault (method, target, header, times/probability) and how (``action``)."""
+
+    action: Action
+    method: str | None = None
+    path: PathMatcher | None = None
+    header: str | None = None
+    times: int | None = None
+    probability: float | None = None
+    seed: int = 0
+    matched: int = 0
+    faulted: int = 0
+    _rng: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+        if isinstance(self.path, str):
+            self.path = re.compile(self.path)
+
+    def matches(self, request: Request) -> bool:
+        if self.method is not None and request.method.upper() != self.method.upper():
+            return False
+        if self.header is not None and request.header(self.header) is None:
+            return False
+        if isinstance(self.path, re.Pattern):
+            return self.path.search(request.target) is not None
+        if callable(self.path):
+            return bool(self.path(request))
+        return True
+
+    def fire(self) -> Action | None:
+        """Count a match; return the action to apply, or None to let the request pass."""
+        self.matched += 1
+        if self.times is not None and self.faulted >= self.times:
+            return None
+        if self.probability is not None and self._rng.random() >= self.probability:
+            return None
+        self.faulted += 1
+        action = self.action
+        while isinstance(action, OneOf):
+            action = self._rng.choice(action.choices)
+        return action
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request as the proxy saw it, with the fault applied to it (if any)."""
+
+    method: str
+    target: str
+    fault: str | None
+
+
+# --------------------------------------------------------------------------- HTTP helpers
+
+
+class _Abort(Exception):
+    """The client connection has been closed on purpose; stop serving it."""
+
+
+@dataclass
+class _Head:
+    first: str
+    lines: list[bytes]
+    headers: list[tuple[str, str]]
+
+    def get(self, name: str) -> str | None:
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+
+async def _read_head(reader: asyncio.StreamReader) -> _Head | None:
+    """Read a request or status line and its headers; None on a clean EOF before any byte."""
+    try:
+        raw = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as err:
+        if not err.partial:
+            return None
+        raise
+    first, *lines = raw[:-4].split(b"\r\n")
+    headers: list[tuple[str, str]] = []
+    for line in lines:
+        name, _, value = line.partition(b":")
+        headers.append((name.decode("latin-1").strip(), value.decode("latin-1").strip()))
+    return _Head(first.decode("latin-1"), lines, headers)
+
+
+def _framing(head: _Head) -> tuple[str, int]:
+    """``("chunked", 0)``, ``("length", n)`` or ``("eof", 0)``."""
+    if "chunked" in (head.get("Transfer-Encoding") or "").lower():
+        return "chunked", 0
+    length = head.get("Content-Length")
+    if length is not None:
+        return "length", int(length)
+    return "eof", 0
+
+
+async def _relay_request_body(reader: asyncio.StreamReader, head: _Head, out: asyncio.StreamWriter | None,
+                              limit: int | None = None) -> int:  # fmt: skip
+    """Copy the raw request body to ``out`` (or drop it); stop after ``limit`` bytes. Return bytes read."""
+    kind, length = _framing(head)
+    done = 0
+    if kind == "length":
+        todo = length if limit is None else min(length, limit)
+        while done < todo:
+            piece = await reader.read(min(_PIECE, todo - done))
+            if not piece:
+                raise asyncio.IncompleteReadError(b"", todo - done)
+            done += len(piece)
+            if out is not None:
+                out.write(piece)
+                await out.drain()
+        return done
+    if kind == "chunked":
+        while limit is None or done < limit:
+            size_line = await reader.readuntil(b"\r\n")
+            size = int(size_line.split(b";")[0], 16)
+            data = await reader.readexactly(size + 2) if size else b""
+            trailer = b""
+            if not size:
+                while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
+                    trailer += line
+                trailer += b"\r\n"
+            done += size
+            if out is not None:
+                out.write(size_line + data + trailer)
+                await out.drain()
+            if not size:
+                break
+        return done
+    return 0  # a request without Content-Length or chunking has no body
+
+
+async def _body_pieces(reader: asyncio.StreamReader, kind: str, length: int) -> AsyncIterator[bytes]:
+    """Yield the decoded response body."""
+    if kind == "length":
+        left = length
+        while left:
+            piece = await reader.read(min(_PIECE, left))
+            if not piece:
+                raise asyncio.IncompleteReadError(b"", left)
+            left -= len(piece)
+            yield piece
+    elif kind == "chunked":
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            if not size:
+                while await reader.readuntil(b"\r\n") != b"\r\n":
+                    pass
+                return
+            while size:
+                piece = await reader.read(min(_PIECE, size))
+                if not piece:
+                    raise asyncio.IncompleteReadError(b"", size)
+                size -= len(piece)
+                yield piece
+            await reader.readexactly(2)
+    else:
+        while piece := await reader.read(_PIECE):
+            yield piece
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Abort the connection with a TCP RST (SO_LINGER 0) instead of a FIN."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
+
+
+def _error_response(action: Error, request: Request, number: int, keep_alive: bool) -> bytes:
+    resource = request.target.split("?", 1)[0]
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{escape(action.code)}</Code><Message>{escape(action.message)}</Message>"
+        f"<Resource>{escape(resource)}</Resource><RequestId>fault-{number}</RequestId></Error>"
+    ).encode()
+    try:
+        reason = HTTPStatus(action.status).phrase
+    except ValueError:
+        reason = "Error"
+    head = (
+        f"HTTP/1.1 {action.status} {reason}\r\n"
+        "Content-Type: application/xml\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"x-amz-request-id: fault-{number}\r\n"
+        f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
+    ).encode()
+    return head if request.method.upper() == "HEAD" else head + body
+
+
+def _describe(action: Action) -> str:
+    return type(action).__name__ + "(" + ", ".join(f"{k}={v!r}" for k, v in vars(action).items()) + ")"
+
+
+# --------------------------------------------------------------------------- the proxy
+
+
+class FaultProxy:
+    """The proxy; use as a context manager or call :meth:`start` and :meth:`stop`."""
+
+    def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1", *, host: str = "127.0.0.1") -> None:
+        self.upstream = (upstream_host, upstream_port)
+        self.host = host
+        self.port = 0
+        self._rules: list[Rule] = []
+        self._seen: list[Seen] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self._number = 0
+
+    # ---- control, from the test thread
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> FaultProxy:
+        self._thread = threading.Thread(target=self._run, name="fault-proxy", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        if self._failure is not None:
+            raise RuntimeError(f"fault proxy did not start: {self._failure}") from self._failure
+        if not self.port:
+            raise RuntimeError("fault proxy did not start within 10 s")
+        return self
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        if self._loop is not None and self._stopping is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already ended
+                self._loop.call_soon_threadsafe(self._stopping.set)
+        self._thread.join(15)
+        self._thread = None
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def add(
+        self,
+        action: Action,
+        *,
+        method: str | None = None,
+        path: PathMatcher | None = None,
+        header: str | None = None,
+        times: int | None = None,
+        probability: float | None = None,
+        seed: int = 0,
+    ) -> Rule:
+        """Add a rule (evaluated after the ones already there) and return it for its counters."""
+        rule = Rule(action, method, path, header, times, probability, seed)
+        with self._lock:
+            self._rules.append(rule)
+        return rule
+
+    def clear(self) -> None:
+        """Remove every rule (the request log stays)."""
+        with self._lock:
+            self._rules.clear()
+
+    @property
+    def seen(self) -> list[Seen]:
+        with self._lock:
+            return list(self._seen)
+
+    def count(self, method: str | None = None, path: str | None = None, *, faulted: bool | None = None) -> int:
+        """How many logged requests have this method, a target matching ``path``, and were (not) faulted."""
+        pattern = re.compile(path) if path is not None else None
+        return sum(
+            1
+            for s in self.seen
+            if (method is None or s.method == method.upper())
+            and (pattern is None or pattern.search(s.target))
+            and (faulted is None or (s.fault is not None) == faulted)
+        )
+
+    def stop_listening(self) -> None:
+        """Close the listening socket: new connections are refused until :meth:`start_listening`."""
+        self._call(self._stop_listening())
+
+    def start_listening(self) -> None:
+        self._call(self._listen())
+
+    def _call(self, coro: Coroutine[Any, Any, None]) -> None:
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+
+    # ---- the loop thread
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as err:  # reported by start()
+            self._failure = err
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        await self._listen()
+        self._ready.set()
+        await self._stopping.wait()
+        await self._stop_listening()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _listen(self) -> None:
+        if self._server is not None:
+            return
+        self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def _stop_listening(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+
+    def _decide(self, request: Request) -> tuple[Action | None, int]:
+        with self._lock:
+            self._number += 1
+            chosen: Action | None = None
+            for rule in self._rules:
+                if rule.matches(request):
+                    chosen = rule.fire()
+                    if chosen is not None:
+                        break
+            self._seen.append(Seen(request.method, request.target, None if chosen is None else _describe(chosen)))
+            return chosen, self._number
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        # No user-space write buffering: a fault "after N bytes" lands after N bytes.
+        writer.transport.set_write_buffer_limits(high=0)
+        try:
+            while await self._serve_one(reader, writer):
+                pass
+        except (_Abort, asyncio.CancelledError):
+            pass
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            pass  # the client went away or spoke nonsense: drop the connection
+        finally:
+            self._tasks.discard(task)
+            if not writer.transport.is_closing():
+                writer.close()
+            with contextlib.suppress(BaseException):
+                await writer.wait_closed()
+
+    async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Serve one request; return whether the client connection stays open."""
+        head = await _read_head(reader)
+        if head is None:
+            return False
+        method, target, version = head.first.split(" ", 2)
+        request = Request(method.upper(), target, tuple(head.headers))
+        action, number = self._decide(request)
+        expect = (head.get("Expect") or "").lower() == "100-continue"
+        keep_alive = version.upper() == "HTTP/1.1" and (head.get("Connection") or "").lower() != "close"
+
+        if isinstance(action, ResetRequest):
+            if expect:
+                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                await writer.drain()
+            await _relay_request_body(reader, head, None, limit=action.after_bytes)
+            _reset(writer)
+            raise _Abort
+        if isinstance(action, Error) or (isinstance(action, Stall) and action.after_bytes is None):
+            if expect:
+                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                await writer.drain()
+            await _relay_request_body(reader, head, None)
+            if isinstance(action, Stall):
+                await asyncio.sleep(action.seconds)
+                raise _Abort
+            writer.write(_error_response(action, request, number, keep_alive))
+            await writer.drain()
+            return keep_alive
+        return await self._forward(request, head, reader, writer, action, expect=expect, keep_alive=keep_alive)
+
+    async def _forward(self, request: Request, head: _Head, reader: asyncio.StreamReader,
+                       writer: asyncio.StreamWriter, action: Action | None, *, expect: bool,
+                       keep_alive: bool) -> bool:  # fmt: skip
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        except OSError:
+            if expect:
+                keep_alive = False  # the body was never sent; the connection cannot be reused
+            writer.write(_error_response(Error(502, "BadGateway", "upstream refused"), request, 0, keep_alive))
+            await writer.drain()
+            return keep_alive
+        try:
+            lines = [line for name, line in zip(head.headers, head.lines) if name[0].lower() not in _HOP_BY_HOP]
+            up_writer.write(b"\r\n".join([head.first.encode("latin-1"), *lines, b"Connection: close", b"", b""]))
+            body_sent = not expect
+            if body_sent:
+                await _relay_request_body(reader, head, up_writer)
+            while True:
+                answer = await _read_head(up_reader)
+                if answer is None:
+                    raise ConnectionResetError("upstream closed without answering")
+                status = int(answer.first.split(" ", 2)[1])
+                if status == 100 and not body_sent:
+                    writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    await writer.drain()
+                    await _relay_request_body(reader, head, up_writer)
+                    body_sent = True
+                    continue
+                if 100 <= status < 200:
+                    continue
+                break
+            if not body_sent:
+                keep_alive = False  # the upstream answered before the body; the client never sends it
+            if request.method == "HEAD" or status in (204, 304):
+                kind, length = "length", 0
+                has_body = False
+            else:
+                kind, length = _framing(answer)
+                has_body = True
+            if kind == "eof":
+                keep_alive = False
+            out = [answer.first.encode("latin-1")]
+            out += [line for name, line in zip(answer.headers, answer.lines) if name[0].lower() not in _HOP_BY_HOP]
+            out.append(b"Connection: keep-alive" if keep_alive else b"Connection: close")
+            writer.write(b"\r\n".join([*out, b"", b""]))
+            await writer.drain()
+            if has_body:
+                await self._send_body(up_reader, writer, kind, length, action)
+            return keep_alive
+        finally:
+            await _close(up_writer)
+
+    async def _send_body(self, up_reader: asyncio.StreamReader, writer: asyncio.StreamWriter, kind: str,
+                         length: int, action: Action | None) -> None:  # fmt: skip
+        """Relay the response body, applying a body fault; raise :class:`_Abort` when the fault ends it."""
+        limit: int | None = None
+        if isinstance(action, (ResetResponse, Truncate)):
+            limit = action.after_bytes
+        elif isinstance(action, Stall):
+            limit = action.after_bytes
+        flip = action.offset if isinstance(action, FlipByte) else -1
+        sent = 0
+
+        def framed(piece: bytes) -> bytes:
+            return b"%x\r\n%s\r\n" % (len(piece), piece) if kind == "chunked" and piece else piece
+
+        async for piece in _body_pieces(up_reader, kind, length):
+            if sent <= flip < sent + len(piece):
+                changed = bytearray(piece)
+                changed[flip - sent] ^= 0xFF
+                piece = bytes(changed)
+            if limit is not None and sent + len(piece) >= limit:
+                writer.write(framed(piece[: limit - sent]))
+                await writer.drain()
+                await self._end_body(writer, action)
+            writer.write(framed(piece))
+            await writer.drain()
+            sent += len(piece)
+        if kind == "chunked":
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+
+    @staticmethod
+    async def _end_body(writer: asyncio.StreamWriter, action: Action | None) -> None:
+        if isinstance(action, Truncate):
+            await _close(writer)
+        elif isinstance(action, ResetResponse):
+            await asyncio.sleep(0.05)  # let the bytes already written reach the client first
+            _reset(writer)
+        elif isinstance(action, Stall):
+            await asyncio.sleep(action.seconds)
+            await _close(writer)
+        raise _Abort
