@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import API_VERSION, __version__
+from ._groups import first_leaf
 from .errors import BrokenOutput, ConfigError, GpS3Error, UsageError, first_plugin_error
 from .logs import PROGRAM, setup_logging
 
@@ -198,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
             return _fail(Interrupted(signal.SIGINT))
         trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         log.error("%s failed unexpectedly:\n%s", verb, trace)
-        return _fail(GpS3Error(f"{verb} failed: {type(exc).__name__}: {exc}"))
+        cause = first_leaf(exc)
+        return _fail(GpS3Error(f"{verb} failed: {type(cause).__name__}: {cause}"))
 
 
 def main_exit() -> None:

@@ -90,7 +90,7 @@ async def download_ranges(
             finally:
                 stats.in_flight -= 1
         if got.length != slot.rng.length:
-            raise IntegrityError(f"GetObject {key}: range {slot.rng.header()} returned {got.length} bytes")
+            raise IntegrityError(f"GetObject {store.url(key)}: range {slot.rng.header()} returned {got.length} bytes")
         if chain is not None:
             slot.crc32c = await anyio.to_thread.run_sync(crc32c.crc32c, view)
         slot.filled.set()
@@ -144,11 +144,11 @@ async def restore_object(
         )  # fmt: skip
     stats.peak_buffered_bytes = max(stats.peak_buffered_bytes, pool.statistics().peak_in_use * pool.size)
     if stats.size != head.object_size:
-        raise IntegrityError(f"GetObject {key}: wrote {stats.size} of {head.object_size} bytes")
+        raise IntegrityError(f"GetObject {store.url(key)}: wrote {stats.size} of {head.object_size} bytes")
     expected = expected_digest(head.metadata)
     if expected is None and head.object_size > head.length:
         document = await store.get_small_object(key + DIGEST_SUFFIX)
         expected = parse_digest_document(document) if document is not None else None
-    check_digest(f"GetObject {key}", expected, chain)
+    check_digest(f"GetObject {store.url(key)}", expected, chain)
     stats.verified = expected is not None
     return stats

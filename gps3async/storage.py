@@ -78,6 +78,7 @@ class ObjectStore(Protocol):
         self, key: str, rng: ByteRange, view: memoryview, *, if_match: str | None = None
     ) -> RangeRead: ...
     async def get_small_object(self, key: str) -> bytes | None: ...
+    def url(self, key: str) -> str: ...
 
 
 def _error_code(err: Any) -> tuple[str, int]:
@@ -119,20 +120,33 @@ async def _read_body_into(body: Any, view: memoryview) -> int:
     On aiohttp it takes the stream's buffered chunks one at a time
     (``readchunk``): ``StreamingBody.readinto`` asks ``read(n)``, which first
     joins every buffered chunk into a new ``bytes``, one more copy per byte.
+    A body that breaks off raises :class:`_BodyBroke` carrying the bytes
+    already in ``view``, so the caller resumes after them.
     """
     stream = getattr(getattr(body, "raw_stream", None), "content", None)
     received, wanted = 0, len(view)
-    while received < wanted:
-        if stream is None:
-            got = int(await body.readinto(view[received:]))
-        else:
-            chunk, _ = await stream.readchunk()
-            got = min(len(chunk), wanted - received)
-            view[received : received + got] = memoryview(chunk)[:got]
-        if got == 0:
-            break
-        received += got
+    try:
+        while received < wanted:
+            if stream is None:
+                got = int(await body.readinto(view[received:]))
+            else:
+                chunk, _ = await stream.readchunk()
+                got = min(len(chunk), wanted - received)
+                view[received : received + got] = memoryview(chunk)[:got]
+            if got == 0:
+                break
+            received += got
+    except Exception as err:
+        if _is_stream_error(err):
+            raise _BodyBroke(received, type(err).__name__) from None
+        raise
     return received
+
+
+class _BodyBroke(Exception):
+    def __init__(self, received: int, cause: str) -> None:
+        super().__init__(cause)
+        self.received, self.cause = received, cause
 
 
 def _is_stream_error(err: BaseException) -> bool:
@@ -155,8 +169,11 @@ class S3Store:
         self._client = client
         self.bucket = bucket
 
+    def url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
     def _where(self, op: str, key: str) -> str:
-        return f"{op} s3://{self.bucket}/{key}"
+        return f"{op} {self.url(key)}"
 
     @contextlib.asynccontextmanager
     async def _call(self, op: str, key: str) -> AsyncIterator[None]:
@@ -260,14 +277,11 @@ class S3Store:
         size = total if total is not None else int(answer["ContentLength"])
         about = RangeRead(0, size, str(answer.get("ETag", "")) or etag or "", _lower(answer.get("Metadata")))
         wanted = min(len(view), max(size - rng.start, 0))
-        received = 0
         async with answer["Body"] as body:
             try:
                 received = await _read_body_into(body, view[:wanted])
-            except Exception as err:
-                if _is_stream_error(err):
-                    raise _PartialRead(received, about, type(err).__name__) from None
-                raise
+            except _BodyBroke as broke:
+                raise _PartialRead(broke.received, about, broke.cause) from None
         if received < wanted:
             raise _PartialRead(received, about, "body ended early")
         return received, about

@@ -88,6 +88,9 @@ class FakeStore:
     async def get_small_object(self, key: str) -> bytes | None:
         return self.objects.get(key)
 
+    def url(self, key: str) -> str:
+        return f"fake://{key}"
+
 
 class TrickleSource:
     """Delivers ``data`` in reads of at most ``step`` bytes (1 = the worst pipe)."""
