@@ -74,12 +74,20 @@ class Plugin:
     def run(self, verb: str, *args: str, stdin: bytes | None = None, config: Path | None = None,
             raw: bool = False, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
         """Run ``verb CONFIG args...``; ``raw`` passes ``args`` exactly, without the config."""
+        argv = self.argv(verb, *args, config=config, raw=raw)
+        return subprocess.run(
+            argv, input=stdin or b"", capture_output=True, timeout=timeout, env=self.env(), check=False
+        )
+
+    def argv(self, verb: str, *args: str, config: Path | None = None, raw: bool = False) -> list[str]:
         argv = [plugin_executable(), verb]
         if not raw and verb not in ("plugin_api_version", "--version"):
             argv.append(str(config or self.config))
-        argv += args
-        env = {**os.environ, "HOME": str(self.home)}
-        return subprocess.run(argv, input=stdin or b"", capture_output=True, timeout=timeout, env=env, check=False)
+        return [*argv, *args]
+
+    def env(self) -> dict[str, str]:
+        """The environment of a plugin call: HOME points at the test's own, for the log file."""
+        return {**os.environ, "HOME": str(self.home)}
 
     def backup_dir(self, timestamp: str = "20261126101500") -> Path:
         path = self.workdir / "backups" / timestamp[:8] / timestamp

@@ -276,3 +276,29 @@ def test_objects_written_without_gps3async_metadata_restore(plugin: Plugin, s3: 
     assert ok(plugin.run("restore_data", str(directory / "multi"))) == multi
     ok(plugin.run("restore_file", str(directory / "multi")))
     assert (directory / "multi").read_bytes() == multi
+
+
+def test_stdin_in_one_byte_writes_round_trips(plugin: Plugin) -> None:
+    """gpbackup's pipe may deliver any write size; 1-byte writes are the extreme."""
+    import subprocess
+    import threading
+
+    payload = os.urandom(40_000)
+    path = str(plugin.backup_dir() / "gpbackup_0_20261126101500_16384")
+    proc = subprocess.Popen(plugin.argv("backup_data", path), stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=plugin.env())  # fmt: skip
+    assert proc.stdin is not None and proc.stderr is not None
+
+    def trickle() -> None:
+        assert proc.stdin is not None
+        with proc.stdin:
+            for i in range(len(payload)):
+                os.write(proc.stdin.fileno(), payload[i : i + 1])
+
+    writer = threading.Thread(target=trickle)
+    writer.start()
+    writer.join(timeout=60)
+    with proc.stderr:
+        errors = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0 and errors == "", errors
+    assert ok(plugin.run("restore_data", path)) == payload
