@@ -42,7 +42,7 @@ MAX_PART_SIZE = 5 * GIB
 #: Per-process defaults, sized for a host running 8+ segment processes at once
 #: (see README "Choosing chunk size and concurrency").
 DEFAULT_CHUNKSIZE = 16 * MIB
-DEFAULT_CONCURRENCY = 6
+DEFAULT_CONCURRENCY = 4
 
 _UNITS = {
     "": 1, "B": 1,

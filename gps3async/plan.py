@@ -124,20 +124,24 @@ def check_content_range(header: str | None, expected: ByteRange, *, status: int)
 class PartSchedule:
     """Part sizes for a stream of unknown length.
 
-    Parts 1..``parts_per_tier`` are ``chunksize`` bytes; every following tier of
-    ``parts_per_tier`` parts doubles the size, capped at ``max_part_size``.  With
-    the defaults a 5 MiB chunk still reaches S3's 5 TiB object limit inside
-    10,000 parts (900 parts x 5 MiB x (2^11 - 1) = 8.8 TiB), while streams up to
-    900 x chunksize never change part size.
+    The first ``flat_parts`` parts are ``chunksize`` bytes, so streams up to
+    ``flat_parts x chunksize`` (78 GiB at 16 MiB) never change part size.  As
+    the count nears S3's limit, each following tier of ``parts_per_tier``
+    parts doubles the size, capped at ``max_part_size``.  With the defaults even
+    a 5 MiB chunk reaches S3's 5 TiB object limit inside 10,000 parts
+    (:meth:`capacity` is 8.8 TiB).
     """
 
     chunksize: int
-    parts_per_tier: int = 900
+    flat_parts: int = 5000
+    parts_per_tier: int = 400
     max_parts: int = MAX_PARTS
     max_part_size: int = MAX_PART_SIZE
 
     def tier_of(self, part_number: int) -> int:
-        return (part_number - 1) // self.parts_per_tier
+        if part_number <= self.flat_parts:
+            return 0
+        return 1 + (part_number - self.flat_parts - 1) // self.parts_per_tier
 
     def part_size(self, part_number: int) -> int:
         """Size of part ``part_number`` (1-based).
@@ -145,17 +149,14 @@ class PartSchedule:
         :raises PartLimitExceeded: past ``max_parts``.
         """
         if part_number > self.max_parts:
-            limit = self.capacity()
             raise PartLimitExceeded(
-                f"stream exceeds {self.max_parts} parts ({limit} bytes); raise backup_multipart_chunksize"
+                f"stream exceeds S3's {self.max_parts} parts ({self.capacity()} bytes at this chunk size); "
+                "raise backup_multipart_chunksize"
             )
         return min(self.chunksize << self.tier_of(part_number), self.max_part_size)
 
-    def first_part_of_tier(self, tier: int) -> int:
-        return tier * self.parts_per_tier + 1
-
     def last_part_of_tier(self, tier: int) -> int:
-        return min((tier + 1) * self.parts_per_tier, self.max_parts)
+        return min(self.flat_parts + tier * self.parts_per_tier, self.max_parts)
 
     def capacity(self) -> int:
         """The largest stream this schedule can upload."""

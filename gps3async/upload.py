@@ -137,7 +137,11 @@ async def _upload_tiers(
         if ended:
             return
         schedule.part_size(number)  # raises PartLimitExceeded past the last part
-        log.info("%s: part %d starts a new tier of %d-byte parts", key, number, schedule.part_size(number))
+        log.warning(
+            "%s: %d parts uploaded; parts grow to %d bytes to stay within S3's %d-part limit, using fewer "
+            "requests in flight to keep memory bounded (a larger backup_multipart_chunksize avoids this)",
+            key, number - 1, schedule.part_size(number), schedule.max_parts,
+        )  # fmt: skip
         pool, pending = _tier_pool(schedule, number, budget), None
 
 

@@ -49,7 +49,7 @@ async def test_one_byte_writes_still_round_trip() -> None:
 
 async def test_part_size_grows_past_the_tier_and_memory_keeps_its_budget() -> None:
     store = FakeStore()
-    schedule = PartSchedule(1024, parts_per_tier=4, max_parts=12)
+    schedule = PartSchedule(1024, flat_parts=4, parts_per_tier=4, max_parts=12)
     data = os.urandom(4 * 1024 + 4 * 2048 + 3 * 4096 + 5)  # reaches the third tier
     stats = await upload_stream(store, "k", TrickleSource(data, 777), chunksize=1024, concurrency=3, schedule=schedule)
     assert store.objects["k"] == data
@@ -60,7 +60,7 @@ async def test_part_size_grows_past_the_tier_and_memory_keeps_its_budget() -> No
 
 async def test_a_stream_beyond_the_part_limit_fails_and_aborts() -> None:
     store = FakeStore()
-    schedule = PartSchedule(1024, parts_per_tier=2, max_parts=4)
+    schedule = PartSchedule(1024, flat_parts=2, parts_per_tier=2, max_parts=4)
     with pytest.raises(PartLimitExceeded):
         await upload_stream(
             store, "k", TrickleSource(os.urandom(schedule.capacity() + 1), 4096),

@@ -71,7 +71,8 @@ def test_default_schedule_reaches_the_5_tib_object_limit_with_5_mib_parts() -> N
     sizes = [schedule.part_size(n) for n in range(1, MAX_PARTS + 1)]
     assert sizes == sorted(sizes)
     assert sizes[0] == 5 * MIB and max(sizes) <= 5 * 1024**3
-    assert sizes[899] == 5 * MIB and sizes[900] == 10 * MIB
+    assert sizes[4999] == 5 * MIB and sizes[5000] == 10 * MIB  # flat until the count nears the limit
+    assert sizes[5399] == 10 * MIB and sizes[5400] == 20 * MIB
 
 
 def test_schedule_with_big_chunks_caps_parts_at_5_gib() -> None:
@@ -80,7 +81,7 @@ def test_schedule_with_big_chunks_caps_parts_at_5_gib() -> None:
 
 
 def test_part_limit_is_an_error() -> None:
-    schedule = PartSchedule(5, parts_per_tier=2, max_parts=5)
+    schedule = PartSchedule(5, flat_parts=2, parts_per_tier=2, max_parts=5)
     assert [schedule.part_size(n) for n in range(1, 6)] == [5, 5, 10, 10, 20]
     assert schedule.capacity() == 50
     with pytest.raises(PartLimitExceeded):
