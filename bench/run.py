@@ -32,11 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-import boto3  # type: ignore[import-untyped]
-from botocore.config import Config
-
 from gps3async.config import DEFAULT_CHUNKSIZE, DEFAULT_CONCURRENCY, MIN_PART_SIZE
-from tests.s3server import ACCESS_KEY, SECRET_KEY, S3Server, start_rclone
+from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, make_client, start_rclone
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -52,7 +49,6 @@ DOC = REPO / "docs" / "benchmarks.md"
 BIN = Path(sys.executable).parent
 LAUNCHER = Path(__file__).resolve().with_name("launch.py")
 BUCKET = "bench"
-REGION = "us-east-1"
 RCLONE_REMOTE = "benchs3"
 TIMESTAMP = "20261126000000"
 #: Blocks of ``os.urandom`` written to the data file, and of reads while checksumming it.
@@ -422,21 +418,6 @@ def plugin_code(rev: str | None, into: Path) -> PluginCode:
     archive = subprocess.run(["git", "-C", str(REPO), "archive", commit, "gps3async"], capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
     return PluginCode(f"commit {commit} (`--plugin-rev {rev}`)", {"PYTHONPATH": str(into)})
-
-
-def make_client(endpoint: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        region_name=REGION,
-        config=Config(
-            s3={"addressing_style": "path"},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-        ),
-    )
 
 
 def server_parent(options: Options) -> Path:

@@ -24,14 +24,15 @@ from .checksums import DIGEST_SUFFIX
 from .download import DownloadStats, download_ranges, restore_object
 from .errors import IntegrityError, LocalIOError, UsageError
 from .plan import coalesce, parse_offsets, split
+from .s3client import open_store
 from .stdio import FdSink, FdSource
-from .storage import S3Store, open_store
 from .upload import upload_stream
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
 
     from .config import PluginConfig
+    from .storage import S3Store
 
 __all__ = [
     "DIRECTORY_PARALLEL",

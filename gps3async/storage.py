@@ -1,9 +1,9 @@
 """S3 access: the ``ObjectStore`` protocol and ``S3Store``, its aiobotocore implementation.
 
-This module is the only one that imports botocore or aiobotocore, so their
-untyped dictionaries stay here: callers get small dataclasses and the plugin's
-own exceptions.  Error messages are built from the operation, the object and
-S3's error code, never from request headers, so credentials cannot leak.
+Only this module and its two helpers, :mod:`~gps3async.s3client` (building the
+client) and :mod:`~gps3async.s3errors` (translating failures), touch botocore
+or aiobotocore, so their untyped dictionaries stay here: callers get small
+dataclasses and the plugin's own exceptions.
 """
 
 from __future__ import annotations
@@ -12,28 +12,25 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import crc32c
 
 from .checksums import encode_crc32c
 from .errors import (
-    AccessDenied,
-    BucketNotFound,
     IntegrityError,
     ObjectNotFound,
     StorageError,
     TransientStorageError,
 )
 from .plan import ByteRange, check_content_range
+from .s3errors import error_code, is_stream_error, translate
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping, Sequence
 
-    from .config import PluginConfig
 
-__all__ = ["CompletedPart", "ListedObject", "ObjectStore", "RangeRead", "S3Store", "open_store"]
+__all__ = ["CompletedPart", "ListedObject", "ObjectStore", "RangeRead", "S3Store"]
 
 log = logging.getLogger("gps3async")
 
@@ -81,39 +78,6 @@ class ObjectStore(Protocol):
     def url(self, key: str) -> str: ...
 
 
-def _error_code(err: Any) -> tuple[str, int]:
-    response = getattr(err, "response", None) or {}
-    code = str(response.get("Error", {}).get("Code", ""))
-    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    return code, status
-
-
-def _translate(err: Exception, what: str) -> Exception:
-    """Map a botocore failure to a plugin error carrying one readable line."""
-    from botocore.exceptions import ClientError, NoCredentialsError
-
-    if isinstance(err, NoCredentialsError):
-        return AccessDenied(f"{what}: no AWS credentials (set aws_access_key_id and aws_secret_access_key)")
-    if not isinstance(err, ClientError):
-        return TransientStorageError(f"{what}: {type(err).__name__}: {err}")
-    code, status = _error_code(err)
-    message = str(err.response.get("Error", {}).get("Message", "") or "")
-    detail = f"{code or status} {message}".strip()
-    if code in ("NoSuchKey", "NotFound") or (status == 404 and code in ("", "404")):
-        return ObjectNotFound(f"{what}: object not found")
-    if code == "NoSuchBucket":
-        return BucketNotFound(f"{what}: bucket does not exist")
-    if code == "NoSuchUpload":
-        return StorageError(f"{what}: multipart upload no longer exists")
-    if status == 403 or code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-        return AccessDenied(f"{what}: access denied ({detail})")
-    if code == "PreconditionFailed" or status == 412:
-        return IntegrityError(f"{what}: object changed while it was being read (ETag mismatch)")
-    if status >= 500 or code in ("SlowDown", "RequestTimeout", "InternalError"):
-        return TransientStorageError(f"{what}: {detail} (retries exhausted)")
-    return StorageError(f"{what}: {detail}")
-
-
 async def _read_body_into(body: Any, view: memoryview) -> int:
     """Fill ``view`` from a response body; return the bytes received (short if it ends early).
 
@@ -137,7 +101,7 @@ async def _read_body_into(body: Any, view: memoryview) -> int:
                 break
             received += got
     except Exception as err:
-        if _is_stream_error(err):
+        if is_stream_error(err):
             raise _BodyBroke(received, type(err).__name__) from None
         raise
     return received
@@ -147,19 +111,6 @@ class _BodyBroke(Exception):
     def __init__(self, received: int, cause: str) -> None:
         super().__init__(cause)
         self.received, self.cause = received, cause
-
-
-def _is_stream_error(err: BaseException) -> bool:
-    from aiohttp import ClientError
-    from botocore.exceptions import (
-        ConnectionClosedError,
-        IncompleteReadError,
-        ReadTimeoutError,
-        ResponseStreamingError,
-    )
-
-    streaming = (ResponseStreamingError, ReadTimeoutError, IncompleteReadError, ConnectionClosedError)
-    return isinstance(err, (*streaming, ClientError, ConnectionError, TimeoutError))
 
 
 class S3Store:
@@ -182,7 +133,7 @@ class S3Store:
         try:
             yield
         except (BotoCoreError, ClientError) as err:
-            raise _translate(err, self._where(op, key)) from None
+            raise translate(err, self._where(op, key)) from None
 
     async def put_object(self, key: str, body: bytes | bytearray, *, metadata: Mapping[str, str]) -> None:
         checksum = encode_crc32c(await anyio.to_thread.run_sync(crc32c.crc32c, body))
@@ -267,11 +218,11 @@ class S3Store:
         try:
             answer = await self._client.get_object(**args)
         except ClientError as err:
-            if _error_code(err)[0] == "InvalidRange":
+            if error_code(err)[0] == "InvalidRange":
                 return await self._empty_object(key, rng)
-            raise _translate(err, self._where("GetObject", key)) from None
+            raise translate(err, self._where("GetObject", key)) from None
         except BotoCoreError as err:
-            raise _translate(err, self._where("GetObject", key)) from None
+            raise translate(err, self._where("GetObject", key)) from None
         status = int(answer["ResponseMetadata"]["HTTPStatusCode"])
         total = check_content_range(answer.get("ContentRange"), rng, status=status)
         size = total if total is not None else int(answer["ContentLength"])
@@ -328,94 +279,3 @@ class _PartialRead(Exception):
 
 def _lower(metadata: Mapping[str, str] | None) -> dict[str, str]:
     return {str(name).lower(): str(value) for name, value in (metadata or {}).items()}
-
-
-_RETRYABLE_CODES = frozenset({"RequestTimeout", "SlowDown", "InternalError", "ServiceUnavailable", "Throttling"})
-
-
-def _log_retry(attempts: int, operation: Any, response: Any = None, caught_exception: Any = None, **_: Any) -> None:
-    """Log every failed attempt botocore may retry, so retries show in the plugin log.
-
-    Registered first on ``needs-retry``: it returns ``None`` and leaves the
-    decision (and the back-off) to botocore's standard retry mode.
-    """
-    if caught_exception is not None:
-        cause = f"{type(caught_exception).__name__}: {caught_exception}"
-    elif response is not None:
-        status = int(response[0].status_code)
-        code = str(response[1].get("Error", {}).get("Code", ""))
-        if status < 500 and status != 429 and code not in _RETRYABLE_CODES:
-            return
-        cause = f"HTTP {status} {code}".strip()
-    else:
-        return
-    log.info("%s attempt %d failed (%s)", getattr(operation, "name", "request"), attempts, cause)
-
-
-def _strip_bucket_from_path(bucket: str) -> Any:
-    """For ``remove_duplicate_bucket: true``: the endpoint URL already names the bucket."""
-
-    def handler(request: Any, **_: Any) -> None:
-        parts = urlsplit(request.url)
-        marker = f"/{bucket}"
-        if parts.path == marker or parts.path.startswith(marker + "/"):
-            path = parts.path[len(marker) :] or "/"
-            request.url = urlunsplit(parts._replace(path=path))
-
-    return handler
-
-
-def _send_bodies_without_copying() -> None:
-    """Let aiohttp hand headers and body to the transport as two buffers.
-
-    On Python before 3.12.9 aiohttp joins the request headers and the whole
-    body into one new ``bytes`` (``SKIP_WRITELINES``), because asyncio's own
-    ``writelines`` had a bug there: a part-sized copy per UploadPart, in memory
-    and CPU.  uvloop's transport has its own ``writelines`` without that bug,
-    so under uvloop the join is only a cost.
-    """
-    import asyncio
-
-    import aiohttp.http_writer
-
-    if type(asyncio.get_running_loop()).__module__.startswith("uvloop"):
-        aiohttp.http_writer.SKIP_WRITELINES = False
-
-
-@contextlib.asynccontextmanager
-async def open_store(config: PluginConfig, *, concurrency: int) -> AsyncIterator[S3Store]:
-    """An :class:`S3Store` for ``config``, its connection pool sized for ``concurrency``."""
-    from aiobotocore.config import AioConfig
-    from aiobotocore.session import get_session
-
-    proxies = {"http": config.http_proxy, "https": config.http_proxy} if config.http_proxy else None
-    client_config = AioConfig(
-        signature_version="s3v4",
-        # Path-style like the Go plugin; payload signing off because every body
-        # carries a CRC-32C checksum the server verifies (see README, Integrity).
-        s3={"addressing_style": "path", "payload_signing_enabled": False},
-        retries={"mode": "standard", "max_attempts": config.max_attempts},
-        max_pool_connections=max(concurrency + 2, 4),
-        connect_timeout=config.connect_timeout,
-        read_timeout=config.read_timeout,
-        proxies=proxies,
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-    )
-    _send_bodies_without_copying()
-    session = get_session()
-    credentials: dict[str, str] = {}
-    if config.access_key_id:
-        credentials = {"aws_access_key_id": config.access_key_id, "aws_secret_access_key": config.secret_access_key}
-    async with session.create_client(
-        "s3",
-        region_name=config.region or "us-east-1",
-        endpoint_url=config.endpoint_url,
-        use_ssl=config.encryption,
-        config=client_config,
-        **credentials,
-    ) as client:
-        client.meta.events.register_first("needs-retry.s3", _log_retry)
-        if config.remove_duplicate_bucket:
-            client.meta.events.register("before-sign.s3", _strip_bucket_from_path(config.bucket))
-        yield S3Store(client, config.bucket)

@@ -27,8 +27,7 @@ from .checksums import DIGEST_SUFFIX, Crc32cChain, digest_document, digest_field
 from .plan import PartSchedule
 
 if TYPE_CHECKING:
-    from anyio.abc import ObjectReceiveStream
-    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+    from anyio.streams.memory import MemoryObjectReceiveStream
 
     from .storage import CompletedPart, ObjectStore
 
@@ -93,7 +92,8 @@ async def upload_stream(
         return stats
     upload_id = await store.create_multipart_upload(key)
     try:
-        await _upload_tiers(store, key, upload_id, source, schedule, budget, pool, _Part(1, first, length), stats)
+        upload = _MultipartUpload(store, key, upload_id, source, stats)
+        await upload.send_all(schedule, budget, pool, _Part(1, first, length))
         parts = sorted(stats.completed, key=lambda part: part.number)
         await store.complete_multipart_upload(key, upload_id, parts)
     except BaseException:
@@ -117,102 +117,72 @@ def _whole_crc(parts: list[CompletedPart]) -> int:
     return chain.value
 
 
-async def _upload_tiers(
-    store: ObjectStore,
-    key: str,
-    upload_id: str,
-    source: ByteSource,
-    schedule: PartSchedule,
-    budget: int,
-    pool: BufferPool,
-    first: _Part,
-    stats: UploadStats,
-) -> None:
-    pending: _Part | None = first
-    number = 2
-    while True:
-        last = schedule.last_part_of_tier(schedule.tier_of(number - 1 if pending else number))
-        number, ended = await _upload_tier(store, key, upload_id, source, pool, pending, number, last, stats)
-        stats.peak_buffered_bytes = max(stats.peak_buffered_bytes, pool.statistics().peak_in_use * pool.size)
-        if ended:
-            return
-        schedule.part_size(number)  # raises PartLimitExceeded past the last part
-        log.warning(
-            "%s: %d parts uploaded; parts grow to %d bytes to stay within S3's %d-part limit, using fewer "
-            "requests in flight to keep memory bounded (a larger backup_multipart_chunksize avoids this)",
-            key, number - 1, schedule.part_size(number), schedule.max_parts,
-        )  # fmt: skip
-        pool, pending = _tier_pool(schedule, number, budget), None
+@dataclass
+class _MultipartUpload:
+    """One multipart upload in progress: the parts of ``source`` go to ``upload_id``."""
 
+    store: ObjectStore
+    key: str
+    upload_id: str
+    source: ByteSource
+    stats: UploadStats
 
-async def _upload_tier(
-    store: ObjectStore,
-    key: str,
-    upload_id: str,
-    source: ByteSource,
-    pool: BufferPool,
-    pending: _Part | None,
-    number: int,
-    last: int,
-    stats: UploadStats,
-) -> tuple[int, bool]:
-    """Upload parts ``number..last`` (plus ``pending``); return the next number and EOF."""
-    send, receive = anyio.create_memory_object_stream[_Part](0)
-    with first_failure():
-        return await _run_tier(store, key, upload_id, source, pool, pending, number, last, stats, send, receive)
+    async def send_all(self, schedule: PartSchedule, budget: int, pool: BufferPool, first: _Part) -> None:
+        """Upload every part, tier by tier (a tier's parts share one size and one pool)."""
+        pending: _Part | None = first
+        number = 2
+        while True:
+            last = schedule.last_part_of_tier(schedule.tier_of(number - 1 if pending else number))
+            number, ended = await self.send_tier(pool, pending, number, last)
+            self.stats.peak_buffered_bytes = max(
+                self.stats.peak_buffered_bytes, pool.statistics().peak_in_use * pool.size
+            )
+            if ended:
+                return
+            schedule.part_size(number)  # raises PartLimitExceeded past the last part
+            log.warning(
+                "%s: %d parts uploaded; parts grow to %d bytes to stay within S3's %d-part limit, using fewer "
+                "requests in flight to keep memory bounded (a larger backup_multipart_chunksize avoids this)",
+                self.key, number - 1, schedule.part_size(number), schedule.max_parts,
+            )  # fmt: skip
+            pool, pending = _tier_pool(schedule, number, budget), None
 
+    async def send_tier(self, pool: BufferPool, pending: _Part | None, number: int, last: int) -> tuple[int, bool]:
+        """Upload parts ``number..last`` (after ``pending``); return the next number and whether input ended."""
+        send, receive = anyio.create_memory_object_stream[_Part](0)
+        with first_failure():
+            async with anyio.create_task_group() as tg:
+                for _ in range(pool.statistics().buffers - 1):
+                    tg.start_soon(self.send_parts, receive.clone(), pool)
+                receive.close()
+                async with send:
+                    if pending is not None:
+                        await send.send(pending)
+                    while number <= last:
+                        buf = await pool.acquire()
+                        length = await self.source.readinto(buf)
+                        self.stats.size += length
+                        if length == 0:
+                            pool.release(buf)
+                            return number, True
+                        await send.send(_Part(number, buf, length))
+                        number += 1
+                        if length < len(buf):
+                            return number, True
+        return number, False
 
-async def _run_tier(
-    store: ObjectStore,
-    key: str,
-    upload_id: str,
-    source: ByteSource,
-    pool: BufferPool,
-    pending: _Part | None,
-    number: int,
-    last: int,
-    stats: UploadStats,
-    send: MemoryObjectSendStream[_Part],
-    receive: MemoryObjectReceiveStream[_Part],
-) -> tuple[int, bool]:
-    async with anyio.create_task_group() as tg:
-        for _ in range(pool.statistics().buffers - 1):
-            tg.start_soon(_upload_worker, store, key, upload_id, receive.clone(), pool, stats)
-        receive.close()
-        async with send:
-            if pending is not None:
-                await send.send(pending)
-            while number <= last:
-                buf = await pool.acquire()
-                length = await source.readinto(buf)
-                stats.size += length
-                if length == 0:
-                    pool.release(buf)
-                    return number, True
-                await send.send(_Part(number, buf, length))
-                number += 1
-                if length < len(buf):
-                    return number, True
-    return number, False
-
-
-async def _upload_worker(
-    store: ObjectStore,
-    key: str,
-    upload_id: str,
-    receive: ObjectReceiveStream[_Part],
-    pool: BufferPool,
-    stats: UploadStats,
-) -> None:
-    async with receive:
-        async for part in receive:
-            # A full buffer goes as it is; botocore refuses memoryview, so the
-            # short last part is the one copy an upload makes.
-            body = part.buf if part.length == len(part.buf) else bytes(memoryview(part.buf)[: part.length])
-            stats.in_flight += 1
-            stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
-            try:
-                stats.completed.append(await store.upload_part(key, upload_id, part.number, body))
-            finally:
-                stats.in_flight -= 1
-            pool.release(part.buf)
+    async def send_parts(self, receive: MemoryObjectReceiveStream[_Part], pool: BufferPool) -> None:
+        """A worker: upload the parts it receives, one request at a time."""
+        stats = self.stats
+        async with receive:
+            async for part in receive:
+                # A full buffer goes as it is; botocore refuses memoryview, so the
+                # short last part is the one copy an upload makes.
+                body = part.buf if part.length == len(part.buf) else bytes(memoryview(part.buf)[: part.length])
+                stats.in_flight += 1
+                stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
+                try:
+                    stats.completed.append(await self.store.upload_part(self.key, self.upload_id, part.number, body))
+                finally:
+                    stats.in_flight -= 1
+                pool.release(part.buf)

@@ -15,9 +15,11 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ACCESS_KEY = "gps3async-test-key"
 SECRET_KEY = "gps3async-test-secret-DO-NOT-LEAK"
+REGION = "us-east-1"
 
 
 def free_port() -> int:
@@ -80,3 +82,22 @@ def start_rclone(root: Path, *, fast: bool = False, log_path: Path | None = None
     log.close()
     wait_for_port(port, process)
     return S3Server(f"http://127.0.0.1:{port}", port, root, process)
+
+
+def make_client(endpoint: str) -> Any:
+    """A plain boto3 client for the server, to set up and inspect what the plugin did."""
+    import boto3  # type: ignore[import-untyped]
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        region_name=REGION,
+        config=Config(
+            s3={"addressing_style": "path"},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )

@@ -1,0 +1,114 @@
+"""Building the aiobotocore S3 client: configuration, connection pool and event hooks.
+
+This module owns how gps3async talks HTTP: path-style addressing like the Go
+plugin, unsigned payloads protected by CRC-32C, botocore's standard retries
+(each failed attempt logged), the proxy, timeouts, and two hooks, one for
+``remove_duplicate_bucket`` and one that keeps aiohttp from copying bodies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .s3errors import RETRYABLE_CODES
+from .storage import S3Store
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from .config import PluginConfig
+
+__all__ = ["open_store"]
+
+log = logging.getLogger("gps3async")
+
+
+def _log_retry(attempts: int, operation: Any, response: Any = None, caught_exception: Any = None, **_: Any) -> None:
+    """Log every failed attempt botocore may retry, so retries show in the plugin log.
+
+    Registered first on ``needs-retry``: it returns ``None`` and leaves the
+    decision (and the back-off) to botocore's standard retry mode.
+    """
+    if caught_exception is not None:
+        cause = f"{type(caught_exception).__name__}: {caught_exception}"
+    elif response is not None:
+        status = int(response[0].status_code)
+        code = str(response[1].get("Error", {}).get("Code", ""))
+        if status < 500 and status != 429 and code not in RETRYABLE_CODES:
+            return
+        cause = f"HTTP {status} {code}".strip()
+    else:
+        return
+    log.info("%s attempt %d failed (%s)", getattr(operation, "name", "request"), attempts, cause)
+
+
+def _strip_bucket_from_path(bucket: str) -> Any:
+    """For ``remove_duplicate_bucket: true``: the endpoint URL already names the bucket."""
+
+    def handler(request: Any, **_: Any) -> None:
+        parts = urlsplit(request.url)
+        marker = f"/{bucket}"
+        if parts.path == marker or parts.path.startswith(marker + "/"):
+            path = parts.path[len(marker) :] or "/"
+            request.url = urlunsplit(parts._replace(path=path))
+
+    return handler
+
+
+def _send_bodies_without_copying() -> None:
+    """Let aiohttp hand headers and body to the transport as two buffers.
+
+    On Python before 3.12.9 aiohttp joins the request headers and the whole
+    body into one new ``bytes`` (``SKIP_WRITELINES``), because asyncio's own
+    ``writelines`` had a bug there: a part-sized copy per UploadPart, in memory
+    and CPU.  uvloop's transport has its own ``writelines`` without that bug,
+    so under uvloop the join is only a cost.
+    """
+    import asyncio
+
+    import aiohttp.http_writer
+
+    if type(asyncio.get_running_loop()).__module__.startswith("uvloop"):
+        aiohttp.http_writer.SKIP_WRITELINES = False
+
+
+@contextlib.asynccontextmanager
+async def open_store(config: PluginConfig, *, concurrency: int) -> AsyncIterator[S3Store]:
+    """An :class:`S3Store` for ``config``, its connection pool sized for ``concurrency``."""
+    from aiobotocore.config import AioConfig
+    from aiobotocore.session import get_session
+
+    proxies = {"http": config.http_proxy, "https": config.http_proxy} if config.http_proxy else None
+    client_config = AioConfig(
+        signature_version="s3v4",
+        # Path-style like the Go plugin; payload signing off because every body
+        # carries a CRC-32C checksum the server verifies (see README, Integrity).
+        s3={"addressing_style": "path", "payload_signing_enabled": False},
+        retries={"mode": "standard", "max_attempts": config.max_attempts},
+        max_pool_connections=max(concurrency + 2, 4),
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
+        proxies=proxies,
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    _send_bodies_without_copying()
+    session = get_session()
+    credentials: dict[str, str] = {}
+    if config.access_key_id:
+        credentials = {"aws_access_key_id": config.access_key_id, "aws_secret_access_key": config.secret_access_key}
+    async with session.create_client(
+        "s3",
+        region_name=config.region or "us-east-1",
+        endpoint_url=config.endpoint_url,
+        use_ssl=config.encryption,
+        config=client_config,
+        **credentials,
+    ) as client:
+        client.meta.events.register_first("needs-retry.s3", _log_retry)
+        if config.remove_duplicate_bucket:
+            client.meta.events.register("before-sign.s3", _strip_bucket_from_path(config.bucket))
+        yield S3Store(client, config.bucket)

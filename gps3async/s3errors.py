@@ -1,0 +1,70 @@
+"""S3 failures in the plugin's terms: botocore and aiohttp exceptions to :mod:`gps3async.errors`.
+
+Messages are built from the operation, the object and S3's error code and
+message only, never from request headers or URLs with credentials, so no
+secret can reach stderr or the log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import (
+    AccessDenied,
+    BucketNotFound,
+    IntegrityError,
+    ObjectNotFound,
+    StorageError,
+    TransientStorageError,
+)
+
+__all__ = ["RETRYABLE_CODES", "error_code", "is_stream_error", "translate"]
+
+#: S3 error codes that botocore's standard retry mode retries.
+RETRYABLE_CODES = frozenset({"RequestTimeout", "SlowDown", "InternalError", "ServiceUnavailable", "Throttling"})
+
+
+def error_code(err: Any) -> tuple[str, int]:
+    response = getattr(err, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return code, status
+
+
+def translate(err: Exception, what: str) -> Exception:
+    """Map a botocore failure to a plugin error carrying one readable line."""
+    from botocore.exceptions import ClientError, NoCredentialsError
+
+    if isinstance(err, NoCredentialsError):
+        return AccessDenied(f"{what}: no AWS credentials (set aws_access_key_id and aws_secret_access_key)")
+    if not isinstance(err, ClientError):
+        return TransientStorageError(f"{what}: {type(err).__name__}: {err}")
+    code, status = error_code(err)
+    message = str(err.response.get("Error", {}).get("Message", "") or "")
+    detail = f"{code or status} {message}".strip()
+    if code in ("NoSuchKey", "NotFound") or (status == 404 and code in ("", "404")):
+        return ObjectNotFound(f"{what}: object not found")
+    if code == "NoSuchBucket":
+        return BucketNotFound(f"{what}: bucket does not exist")
+    if code == "NoSuchUpload":
+        return StorageError(f"{what}: multipart upload no longer exists")
+    if status == 403 or code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+        return AccessDenied(f"{what}: access denied ({detail})")
+    if code == "PreconditionFailed" or status == 412:
+        return IntegrityError(f"{what}: object changed while it was being read (ETag mismatch)")
+    if status >= 500 or code in ("SlowDown", "RequestTimeout", "InternalError"):
+        return TransientStorageError(f"{what}: {detail} (retries exhausted)")
+    return StorageError(f"{what}: {detail}")
+
+
+def is_stream_error(err: BaseException) -> bool:
+    from aiohttp import ClientError
+    from botocore.exceptions import (
+        ConnectionClosedError,
+        IncompleteReadError,
+        ReadTimeoutError,
+        ResponseStreamingError,
+    )
+
+    streaming = (ResponseStreamingError, ReadTimeoutError, IncompleteReadError, ConnectionClosedError)
+    return isinstance(err, (*streaming, ClientError, ConnectionError, TimeoutError))
