@@ -113,6 +113,7 @@ def plugin(tmp_path: Path, s3_server: S3Server) -> Plugin:
 @pytest.fixture
 def config_factory(tmp_path: Path, s3_server: S3Server, plugin: Plugin) -> Callable[..., Path]:
     def make(name: str = "alt.yaml", **options: object) -> Path:
-        return write_config(tmp_path / name, s3_server.endpoint, plugin.folder, **options)
+        endpoint = str(options.pop("endpoint", s3_server.endpoint))
+        return write_config(tmp_path / name, endpoint, plugin.folder, **options)
 
     return make

@@ -302,3 +302,27 @@ def test_stdin_in_one_byte_writes_round_trips(plugin: Plugin) -> None:
         errors = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0 and errors == "", errors
     assert ok(plugin.run("restore_data", path)) == payload
+
+
+def test_remove_duplicate_bucket_for_endpoints_that_name_the_bucket(
+    plugin: Plugin, s3_server: Any, config_factory: Callable[..., Path]
+) -> None:
+    """With the bucket already in the endpoint URL, the plugin must not add it to the path again."""
+    config = config_factory(endpoint=f"{s3_server.endpoint}/{BUCKET}", remove_duplicate_bucket="true")
+    path = str(plugin.backup_dir() / "gpbackup_0_20261126101500")
+    payload = os.urandom(CHUNK + 3)
+    ok(plugin.run("backup_data", path, stdin=payload, config=config))
+    assert ok(plugin.run("restore_data", path)) == payload  # the ordinary config finds it where it belongs
+    assert ok(plugin.run("restore_data", path, config=config)) == payload
+
+
+def test_http_proxy_carries_every_request(plugin: Plugin, s3_server: Any, config_factory: Callable[..., Path]) -> None:
+    """``http_proxy``: requests go to the proxy (which forwards them), not to the endpoint directly."""
+    from tests.faults.proxy import FaultProxy
+
+    with FaultProxy(s3_server.port) as proxy:
+        config = config_factory(http_proxy=f"http://127.0.0.1:{proxy.port}")
+        path = str(plugin.backup_dir() / "gpbackup_0_20261126101500")
+        ok(plugin.run("backup_data", path, stdin=b"through the proxy", config=config))
+        assert ok(plugin.run("restore_data", path, config=config)) == b"through the proxy"
+        assert proxy.count("PUT") >= 1 and proxy.count("GET") >= 1
