@@ -75,6 +75,18 @@ def _send_bodies_without_copying() -> None:
         aiohttp.http_writer.SKIP_WRITELINES = False
 
 
+def _uses_tls(config: PluginConfig) -> bool:
+    """Whether any connection may use TLS (the endpoint or the proxy).
+
+    Without TLS there is nothing to verify, and ``verify=False`` spares every
+    plugin process the loading of the system's CA bundle (about 60 ms of CPU,
+    which per-table backups pay once per table per segment).
+    """
+    endpoint = config.endpoint_url
+    plain_endpoint = endpoint.startswith("http://") if endpoint else not config.encryption
+    return not plain_endpoint or config.http_proxy.startswith("https://")
+
+
 @contextlib.asynccontextmanager
 async def open_store(config: PluginConfig, *, concurrency: int) -> AsyncIterator[S3Store]:
     """An :class:`S3Store` for ``config``, its connection pool sized for ``concurrency``."""
@@ -105,6 +117,7 @@ async def open_store(config: PluginConfig, *, concurrency: int) -> AsyncIterator
         region_name=config.region or "us-east-1",
         endpoint_url=config.endpoint_url,
         use_ssl=config.encryption,
+        verify=None if _uses_tls(config) else False,
         config=client_config,
         **credentials,
     ) as client:

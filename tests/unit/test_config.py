@@ -203,3 +203,21 @@ def test_not_yaml_is_one_problem() -> None:
 def test_missing_file_is_a_config_error(tmp_path: object) -> None:
     with pytest.raises(ConfigError, match="cannot read it"):
         load_config("/nonexistent/s3.yaml")
+
+
+@pytest.mark.parametrize(
+    ("options", "tls"),
+    [
+        ({"endpoint": "http://127.0.0.1:9000"}, False),
+        ({"endpoint": "https://s3.local"}, True),
+        ({"endpoint": "s3.local", "encryption": "off"}, False),
+        ({"endpoint": "s3.local"}, True),
+        ({}, True),  # AWS with encryption on
+        ({"encryption": "off"}, False),
+        ({"endpoint": "http://127.0.0.1:9000", "http_proxy": "https://proxy:3128"}, True),
+    ],
+)
+def test_certificate_checks_are_skipped_only_where_no_connection_uses_tls(options: dict[str, str], tls: bool) -> None:
+    from gps3async.s3client import _uses_tls
+
+    assert _uses_tls(parse_config(config_with(**options))) is tls
