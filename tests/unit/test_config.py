@@ -221,3 +221,14 @@ def test_certificate_checks_are_skipped_only_where_no_connection_uses_tls(option
     from gps3async.s3client import _uses_tls
 
     assert _uses_tls(parse_config(config_with(**options))) is tls
+
+
+def test_every_yaml_example_in_the_readme_is_a_valid_config() -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    examples = re.findall(r"```yaml\n(.*?)```", readme, re.S)
+    assert len(examples) >= 2
+    for example in examples:
+        parse_config(example, "README.md", for_backup=True)
