@@ -22,7 +22,7 @@ import anyio
 import crc32c
 
 from ._groups import first_failure
-from .buffers import BufferPool
+from .buffers import BufferPool, PoolBuffer
 from .checksums import DIGEST_SUFFIX, Crc32cChain, digest_document, digest_fields
 from .plan import PartSchedule
 
@@ -86,7 +86,9 @@ async def upload_stream(
     stats.size = length
     stats.peak_buffered_bytes = pool.size
     if length < len(first):
-        body = bytes(memoryview(first)[:length])
+        # An exact-length copy that stays a PoolBuffer: botocore turns ``bytes``
+        # bodies into a BytesIO that aiohttp then reads 64 KiB per thread hop.
+        body = PoolBuffer(memoryview(first)[:length])
         await store.put_object(key, body, metadata=digest_fields(crc32c.crc32c(body), length))
         stats.parts = 1
         return stats
