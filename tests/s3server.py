@@ -101,3 +101,20 @@ def make_client(endpoint: str) -> Any:
             response_checksum_validation="when_required",
         ),
     )
+
+
+def open_uploads(client: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    """Multipart uploads still open under ``prefix``.
+
+    rclone 1.75 answers ListMultipartUploads with NoSuchUpload while a bucket
+    has never had a multipart upload; that means there are none.
+    """
+    from botocore.exceptions import ClientError
+
+    try:
+        answer = client.list_multipart_uploads(Bucket=bucket, Prefix=prefix)
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") == "NoSuchUpload":
+            return []
+        raise
+    return list(answer.get("Uploads", []))

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import BUCKET, Plugin
-from tests.s3server import SECRET_KEY
+from tests.s3server import SECRET_KEY, open_uploads
 
 MIB = 1024 * 1024
 CHUNK = 5 * MIB  # the test config's chunk size
@@ -124,7 +124,7 @@ def test_backup_data_restore_data_round_trip(plugin: Plugin, s3: Any, size: int)
     head = s3.head_object(Bucket=BUCKET, Key=plugin.key(path))
     assert head["ContentLength"] == size
     assert ok(plugin.run("restore_data", path)) == payload
-    assert s3.list_multipart_uploads(Bucket=BUCKET, Prefix=plugin.folder).get("Uploads", []) == []
+    assert open_uploads(s3, BUCKET, plugin.folder) == []
 
 
 def test_restore_data_subset_streams_the_listed_ranges(plugin: Plugin, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import BUCKET, Plugin, plugin_executable, write_config
 from tests.faults.proxy import FaultProxy
+from tests.s3server import open_uploads
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -72,8 +73,7 @@ class FaultRunner(Plugin):
 
     def uploads(self, s3: Any) -> list[dict[str, Any]]:
         """Multipart uploads still open under this runner's folder."""
-        answer = s3.list_multipart_uploads(Bucket=BUCKET, Prefix=self.folder)
-        return list(answer.get("Uploads", []))
+        return open_uploads(s3, BUCKET, self.folder)
 
 
 @pytest.fixture
