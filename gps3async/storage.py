@@ -87,7 +87,8 @@ async def _read_body_into(body: Any, view: memoryview) -> int:
     A body that breaks off raises :class:`_BodyBroke` carrying the bytes
     already in ``view``, so the caller resumes after them.
     """
-    stream = getattr(getattr(body, "raw_stream", None), "content", None)
+    raw = getattr(body, "raw_stream", None) or getattr(body, "__wrapped__", None)  # aiobotocore 3.6+ / older
+    stream = getattr(raw, "content", None)
     received, wanted = 0, len(view)
     try:
         while received < wanted:
@@ -177,7 +178,8 @@ class S3Store:
         try:
             async with self._call("GetObject", key):
                 answer = await self._client.get_object(Bucket=self.bucket, Key=key)
-                async with answer["Body"] as body:
+                body = answer["Body"]
+                async with body:  # older aiobotocore returns the raw response from __aenter__
                     return bytes(await body.read())
         except ObjectNotFound:
             return None
@@ -228,7 +230,8 @@ class S3Store:
         size = total if total is not None else int(answer["ContentLength"])
         about = RangeRead(0, size, str(answer.get("ETag", "")) or etag or "", _lower(answer.get("Metadata")))
         wanted = min(len(view), max(size - rng.start, 0))
-        async with answer["Body"] as body:
+        body = answer["Body"]
+        async with body:  # older aiobotocore returns the raw response from __aenter__
             try:
                 received = await _read_body_into(body, view[:wanted])
             except _BodyBroke as broke:
