@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from tests.s3server import ACCESS_KEY, SECRET_KEY, start_rclone
+from tests.s3server import start_rclone, write_plugin_config
 
 MIB = 1024 * 1024
 TIMESTAMP = "20261126101500"
@@ -101,11 +101,7 @@ def demo(size: int, workdir: Path) -> None:
         (workdir / "s3" / "demo-bucket").mkdir()
         env = {**os.environ, "HOME": str(workdir / "home")}
         config = workdir / "s3_config.yaml"
-        config.write_text(
-            f"executablepath: {plugin_executable()}\noptions:\n  endpoint: {server.endpoint}\n"
-            f"  aws_access_key_id: {ACCESS_KEY}\n  aws_secret_access_key: {SECRET_KEY}\n"
-            "  bucket: demo-bucket\n  folder: demo/cluster1\n  encryption: off\n"
-        )
+        write_plugin_config(config, plugin_executable(), server.endpoint, "demo-bucket", "demo/cluster1")
         backup_dir = workdir / "seg0" / "backups" / TIMESTAMP[:8] / TIMESTAMP
         backup_dir.mkdir(parents=True)
         print(f"S3 server: rclone serve s3 at {server.endpoint} (bucket demo-bucket, folder demo/cluster1)")

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from gps3async.config import DEFAULT_CHUNKSIZE, DEFAULT_CONCURRENCY, MIN_PART_SIZE
-from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, make_client, start_rclone
+from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, make_client, start_rclone, write_plugin_config
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -474,23 +474,11 @@ def gpbackup_path(content: int) -> str:
 
 def plugin_config(path: Path, endpoint: str, folder: str, chunk: int | None, concurrency: int | None) -> Path:
     """A plugin YAML; a ``None`` size or concurrency leaves the key out so the plugin's default applies."""
-    options: dict[str, object] = {
-        "endpoint": endpoint,
-        "aws_access_key_id": ACCESS_KEY,
-        "aws_secret_access_key": SECRET_KEY,
-        "bucket": BUCKET,
-        "folder": folder,
-        "encryption": "off",
-    }
+    options: dict[str, object] = {}
     for verb in ("backup", "restore"):
-        if chunk is not None:
-            options[f"{verb}_multipart_chunksize"] = f"{chunk // MIB}MB"  # the plugin reads MB as MiB
-        if concurrency is not None:
-            options[f"{verb}_max_concurrent_requests"] = concurrency
-    lines = [f"executablepath: {BIN / 'gpbackup_s3_plugin'}", "options:"]
-    lines += [f"  {key}: {value}" for key, value in options.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+        options[f"{verb}_multipart_chunksize"] = None if chunk is None else f"{chunk // MIB}MB"  # MB means MiB
+        options[f"{verb}_max_concurrent_requests"] = concurrency
+    return write_plugin_config(path, str(BIN / "gpbackup_s3_plugin"), endpoint, BUCKET, folder, **options)
 
 
 def aws_credentials() -> dict[str, str]:

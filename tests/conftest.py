@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.s3server import ACCESS_KEY, SECRET_KEY, S3Server, make_client, start_rclone
+from tests.s3server import S3Server, make_client, start_rclone, write_plugin_config
 
 BUCKET = "gpbackup"
 
@@ -82,23 +82,16 @@ class Plugin:
 
 
 def write_config(path: Path, endpoint: str, folder: str, **options: object) -> Path:
+    """The tests' plugin config: small chunks and concurrency 3 unless ``options`` say otherwise."""
     settings: dict[str, object] = {
-        "endpoint": endpoint,
-        "aws_access_key_id": ACCESS_KEY,
-        "aws_secret_access_key": SECRET_KEY,
-        "bucket": BUCKET,
-        "folder": folder,
-        "encryption": "off",
         "backup_multipart_chunksize": "5MB",
         "backup_max_concurrent_requests": 3,
         "restore_multipart_chunksize": "5MB",
         "restore_max_concurrent_requests": 3,
+        **options,
     }
-    settings.update(options)
-    lines = [f"executablepath: {plugin_executable()}", "options:"]
-    lines += [f"  {key}: {value}" for key, value in settings.items() if value is not None]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    bucket = str(settings.pop("bucket", BUCKET))
+    return write_plugin_config(path, plugin_executable(), endpoint, bucket, folder, **settings)
 
 
 @pytest.fixture

@@ -118,3 +118,22 @@ def open_uploads(client: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
             return []
         raise
     return list(answer.get("Uploads", []))
+
+
+def write_plugin_config(
+    path: Path, executable: str, endpoint: str, bucket: str, folder: str, **options: object
+) -> Path:
+    """Write a gpbackup plugin config for this server; options whose value is ``None`` are left out."""
+    settings: dict[str, object] = {
+        "endpoint": endpoint,
+        "aws_access_key_id": ACCESS_KEY,
+        "aws_secret_access_key": SECRET_KEY,
+        "bucket": bucket,
+        "folder": folder,
+        "encryption": "off",
+        **options,
+    }
+    lines = [f"executablepath: {executable}", "options:"]
+    lines += [f"  {key}: {value}" for key, value in settings.items() if value is not None]
+    path.write_text("\n".join(lines) + "\n")
+    return path
