@@ -66,7 +66,9 @@ class RangeRead:
 class ObjectStore(Protocol):
     """The S3 operations the transfer pipelines need (a seam for pure tests)."""
 
-    async def put_object(self, key: str, body: bytes | bytearray, *, metadata: Mapping[str, str]) -> None: ...
+    async def put_object(
+        self, key: str, body: bytes | bytearray, *, metadata: Mapping[str, str], crc: int | None = None
+    ) -> None: ...
     async def create_multipart_upload(self, key: str) -> str: ...
     async def upload_part(self, key: str, upload_id: str, number: int, body: bytes | bytearray) -> CompletedPart: ...
     async def complete_multipart_upload(self, key: str, upload_id: str, parts: Sequence[CompletedPart]) -> None: ...
@@ -136,8 +138,13 @@ class S3Store:
         except (BotoCoreError, ClientError) as err:
             raise translate(err, self._where(op, key)) from None
 
-    async def put_object(self, key: str, body: bytes | bytearray, *, metadata: Mapping[str, str]) -> None:
-        checksum = encode_crc32c(await anyio.to_thread.run_sync(crc32c.crc32c, body))
+    async def put_object(
+        self, key: str, body: bytes | bytearray, *, metadata: Mapping[str, str], crc: int | None = None
+    ) -> None:
+        """Store ``body`` in one request; ``crc`` is its CRC-32C when the caller already has it."""
+        if crc is None:
+            crc = await anyio.to_thread.run_sync(crc32c.crc32c, body)
+        checksum = encode_crc32c(crc)
         async with self._call("PutObject", key):
             await self._client.put_object(
                 Bucket=self.bucket, Key=key, Body=body, ChecksumCRC32C=checksum, Metadata=dict(metadata)

@@ -62,6 +62,17 @@ class _Part:
     length: int
 
 
+def _body(buf: bytearray, length: int) -> bytearray:
+    """The request body for the first ``length`` bytes of a pool buffer.
+
+    A full buffer goes as it is.  A short one (the last part, or a stream that
+    fits in one PutObject) is the one copy an upload makes: botocore refuses a
+    ``memoryview``, and turns ``bytes`` into a BytesIO that aiohttp then reads
+    64 KiB per thread hop, so the copy stays a :class:`PoolBuffer`.
+    """
+    return buf if length == len(buf) else PoolBuffer(memoryview(buf)[:length])
+
+
 def _tier_pool(schedule: PartSchedule, number: int, budget: int) -> BufferPool:
     size = schedule.part_size(number)
     return BufferPool(max(2, budget // size), size)
@@ -86,10 +97,9 @@ async def upload_stream(
     stats.size = length
     stats.peak_buffered_bytes = pool.size
     if length < len(first):
-        # An exact-length copy that stays a PoolBuffer: botocore turns ``bytes``
-        # bodies into a BytesIO that aiohttp then reads 64 KiB per thread hop.
-        body = PoolBuffer(memoryview(first)[:length])
-        await store.put_object(key, body, metadata=digest_fields(crc32c.crc32c(body), length))
+        body = _body(first, length)
+        crc = await anyio.to_thread.run_sync(crc32c.crc32c, body)
+        await store.put_object(key, body, metadata=digest_fields(crc, length), crc=crc)
         stats.parts = 1
         return stats
     upload_id = await store.create_multipart_upload(key)
@@ -178,9 +188,7 @@ class _MultipartUpload:
         stats = self.stats
         async with receive:
             async for part in receive:
-                # A full buffer goes as it is; botocore refuses memoryview, so the
-                # short last part is the one copy an upload makes.
-                body = part.buf if part.length == len(part.buf) else bytes(memoryview(part.buf)[: part.length])
+                body = _body(part.buf, part.length)
                 stats.in_flight += 1
                 stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
                 try:

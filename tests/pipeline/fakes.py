@@ -46,7 +46,9 @@ class FakeStore:
         finally:
             self.in_flight -= 1
 
-    async def put_object(self, key: str, body: bytes | bytearray, *, metadata: Mapping[str, str]) -> None:
+    async def put_object(
+        self, key: str, body: bytes | bytearray, *, metadata: Mapping[str, str], crc: int | None = None
+    ) -> None:
         await self._enter("put_object")
         self.objects[key] = bytes(body)
         self.metadata[key] = dict(metadata)
