@@ -13,7 +13,6 @@ Usage: ``python -m bench.run [--size 1GiB] [--chunk 8MiB] [--concurrency 4]
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import os
 import platform
@@ -32,181 +31,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from gps3async.config import DEFAULT_CHUNKSIZE, DEFAULT_CONCURRENCY, MIN_PART_SIZE
+from bench.common import BIN, DOC, GIB, KIB, MB, MIB, REPO, SEGMENT_SIZE, SEGMENTS, WORK, BenchError, human, progress
+from bench.data import Slice, ensure_data, make_slice, segment_slices
+from bench.options import Options, parse_args
+from gps3async.config import DEFAULT_CHUNKSIZE, DEFAULT_CONCURRENCY
 from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, make_client, start_rclone, write_plugin_config
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
-KIB = 1024
-MIB = 1024 * KIB
-GIB = 1024 * MIB
-MB = 1_000_000
 
-REPO = Path(__file__).resolve().parent.parent
-WORK = REPO / ".bench"
-DOC = REPO / "docs" / "benchmarks.md"
-BIN = Path(sys.executable).parent
 LAUNCHER = Path(__file__).resolve().with_name("launch.py")
 BUCKET = "bench"
 RCLONE_REMOTE = "benchs3"
 TIMESTAMP = "20261126000000"
-#: Blocks of ``os.urandom`` written to the data file, and of reads while checksumming it.
-DATA_BLOCK = 64 * MIB
 #: The harness reads the tools' stdout in reads of at most this (a pipe gives 64 KiB at a time).
 READ_BLOCK = 1 * MIB
-#: Segment-host mode: this many plugin processes at once, each moving this much.
-SEGMENTS = 8
-SEGMENT_SIZE = 256 * MIB
 #: gps3async's documented memory bound is chunk x (concurrency + 1) plus this.
 RSS_ALLOWANCE = 80 * MIB
 PEERS = ("s5cmd", "aws s3 cp", "rclone")
 DIRECTIONS = ("upload", "download")
-
-_UNITS = {"": 1, "B": 1, "K": KIB, "KIB": KIB, "M": MIB, "MIB": MIB, "G": GIB, "GIB": GIB}
-
-
-class BenchError(RuntimeError):
-    """A tool failed or a transfer did not verify: the numbers of this run mean nothing."""
-
-
-# ---------------------------------------------------------------------------
-# Options
-
-
-def parse_size(text: str) -> int:
-    """``"8MiB"`` -> 8388608.  Units are binary (K/KiB, M/MiB, G/GiB), case-insensitive."""
-    match = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", text)
-    if match is None or match.group(2).upper() not in _UNITS:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 8MiB or 1GiB")
-    return int(match.group(1)) * _UNITS[match.group(2).upper()]
-
-
-def human(size: int) -> str:
-    """The shortest exact binary spelling: ``1GiB``, ``8MiB``, ``1536KiB``."""
-    for unit, scale in (("GiB", GIB), ("MiB", MIB), ("KiB", KIB)):
-        if size % scale == 0:
-            return f"{size // scale}{unit}"
-    return f"{size}B"
-
-
-@dataclass(frozen=True)
-class Options:
-    """What to run.  ``segment_*`` are ``None`` when the plugin's defaults apply."""
-
-    size: int
-    chunk: int
-    concurrency: int
-    segment_chunk: int | None
-    segment_concurrency: int | None
-    repeat: int
-    singles: bool
-    segments: bool
-    write_doc: bool
-    plugin_rev: str | None
-    argv: tuple[str, ...]
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bench.run", description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--size", type=parse_size, default=GIB, help="single-stream object size (default 1GiB)")
-    parser.add_argument(
-        "--chunk", type=parse_size, help="part size for every tool, whole MiB (default 8MiB; segment mode: plugin's)"
-    )
-    parser.add_argument(
-        "--concurrency", type=int, help="requests in flight per transfer (default 4; segment: plugin's)"
-    )
-    parser.add_argument(
-        "--repeat", type=int, default=1, help="run each single-stream measurement N times, keep the fastest"
-    )
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--segments-only", action="store_true", help="only the 8-process segment-host mode")
-    mode.add_argument("--skip-segments", action="store_true", help="only the single-stream comparison")
-    parser.add_argument(
-        "--plugin-rev",
-        metavar="REV",
-        help="measure gps3async as committed at this git revision (exported to a temporary directory and put"
-        " first on the plugin's PYTHONPATH) instead of the installed, possibly uncommitted, working tree",
-    )
-    parser.add_argument(
-        "--write-doc", action=argparse.BooleanOptionalAction, default=True, help=f"overwrite {DOC.relative_to(REPO)}"
-    )
-    return parser
-
-
-def parse_args(argv: Sequence[str] | None = None) -> Options:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    chunk = 8 * MIB if args.chunk is None else args.chunk
-    concurrency = 4 if args.concurrency is None else args.concurrency
-    if chunk < MIN_PART_SIZE or chunk % MIB:
-        parser.error("--chunk must be a whole number of MiB and at least 5MiB (s5cmd takes MiB, S3 needs 5 MiB)")
-    if concurrency < 1 or args.repeat < 1:
-        parser.error("--concurrency and --repeat must be at least 1")
-    if args.size < SEGMENT_SIZE and not args.skip_segments:
-        parser.error(f"segment mode reads {human(SEGMENT_SIZE)} slices: use --size {human(SEGMENT_SIZE)} or more")
-    return Options(
-        size=args.size,
-        chunk=chunk,
-        concurrency=concurrency,
-        segment_chunk=args.chunk,
-        segment_concurrency=args.concurrency,
-        repeat=args.repeat,
-        singles=not args.segments_only,
-        segments=not args.skip_segments,
-        write_doc=args.write_doc,
-        plugin_rev=args.plugin_rev,
-        argv=tuple(sys.argv[1:] if argv is None else argv),
-    )
-
-
-# ---------------------------------------------------------------------------
-# Test data
-
-
-@dataclass(frozen=True)
-class Slice:
-    """Part of the data file that one transfer sends, and the CRC-32 it must come back with."""
-
-    path: Path
-    offset: int
-    length: int
-    crc: int
-
-
-def ensure_data(size: int) -> Path:
-    """``.bench/data-<size>.bin`` of incompressible bytes, written once and reused."""
-    WORK.mkdir(exist_ok=True)
-    ignore = WORK / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("*\n")
-    path = WORK / f"data-{human(size)}.bin"
-    if path.exists() and path.stat().st_size == size:
-        return path
-    partial = path.with_suffix(".partial")
-    with partial.open("wb") as out:
-        for start in range(0, size, DATA_BLOCK):
-            out.write(os.urandom(min(DATA_BLOCK, size - start)))
-    partial.replace(path)
-    return path
-
-
-def make_slice(path: Path, offset: int, length: int) -> Slice:
-    crc = 0
-    with path.open("rb") as data:
-        data.seek(offset)
-        for start in range(0, length, DATA_BLOCK):
-            block = data.read(min(DATA_BLOCK, length - start))
-            if not block:
-                raise BenchError(f"{path} is shorter than {offset + length} bytes")
-            crc = zlib.crc32(block, crc)
-    return Slice(path, offset, length, crc)
-
-
-def segment_slices(path: Path, size: int) -> list[Slice]:
-    """One slice per segment, reusing the data file's 256 MiB slots round-robin."""
-    slots = [make_slice(path, slot * SEGMENT_SIZE, SEGMENT_SIZE) for slot in range(min(size // SEGMENT_SIZE, SEGMENTS))]
-    return [slots[content % len(slots)] for content in range(SEGMENTS)]
 
 
 # ---------------------------------------------------------------------------
@@ -599,10 +443,6 @@ class Batch:
     wall: float
     usages: list[Usage]
     server_cpu: float
-
-
-def progress(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 def best(run: Callable[[], Result], repeat: int) -> Result:
