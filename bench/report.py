@@ -1,8 +1,10 @@
 """The results of a run (:class:`Report`) and their Markdown sections, as printed and as put in the doc.
 
 Each kind of measurement has a field on :class:`Report` and a
-``<kind>_section(report) -> list[str]`` renderer, joined by
-:func:`results_text`.  The page around the results is :mod:`bench.doc`.
+``<kind>_section(report) -> list[str]`` renderer; :data:`RESULT_SECTIONS`
+lists the renderers in page order.  A new table is a new field, a new
+renderer and one more entry there (a renderer says "Not run" when its field
+is empty).  The page around the results is :mod:`bench.doc`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from bench.common import GIB, MB, MIB, SEGMENT_SIZE, SEGMENTS, human
 from gps3async.config import DEFAULT_CHUNKSIZE, DEFAULT_CONCURRENCY
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
     from bench.options import Options
@@ -206,8 +208,16 @@ def segments_section(report: Report) -> list[str]:
 
 
 # ---------------------------------------------------------------------------
-# All result sections
+# All result sections, in page order: a new kind of measurement adds its renderer here.
+
+RESULT_SECTIONS: tuple[Callable[[Report], list[str]], ...] = (singles_section, segments_section)
 
 
 def results_text(report: Report) -> str:
-    return "\n".join([*singles_section(report), "", *segments_section(report)]) + "\n"
+    """The result sections, separated by a blank line: what ``bench.run`` prints and the doc's middle."""
+    lines: list[str] = []
+    for section in RESULT_SECTIONS:
+        if lines:
+            lines.append("")
+        lines += section(report)
+    return "\n".join(lines) + "\n"

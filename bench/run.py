@@ -18,8 +18,8 @@ tables and writes ``docs/benchmarks.md``.  The parts live beside it:
 
 A new kind of measurement is a module like :mod:`bench.singles` that returns
 its results, one step in :func:`run` storing them on a new
-:class:`~bench.report.Report` field, and a section renderer in
-:mod:`bench.report`.
+:class:`~bench.report.Report` field, and a section renderer added to
+:data:`bench.report.RESULT_SECTIONS`.
 
 Usage: ``python -m bench.run [--size 1GiB] [--chunk 8MiB] [--concurrency 4]
 [--repeat N] [--segments-only | --skip-segments] [--no-write-doc]``.
