@@ -308,7 +308,9 @@ class Agent:
         argv = [str(arg) for arg in request["argv"]]
         verb, args = argv[0], argv[1:]
         pid = int(request["pid"])
-        inv = Invocation(fds[0], fds[1], fds[2], str(request["cwd"]), self.stores, self.budget)
+        umask = request.get("umask")
+        inv = Invocation(fds[0], fds[1], fds[2], str(request["cwd"]), self.stores, self.budget,
+                         int(umask) if umask is not None else None)  # fmt: skip
         token = CALLER_PID.set(pid)
         started = time.monotonic()
         signals: list[int] = []

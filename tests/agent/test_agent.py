@@ -317,3 +317,15 @@ def test_socket_directory_is_private(agent_plugin: Plugin) -> None:
     directory = plugin.runtime / "gps3async"
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     assert stat.S_IMODE(os.stat(place_of(plugin).socket).st_mode) == 0o600
+
+
+def test_restored_files_get_the_callers_umask(plugin: Plugin) -> None:
+    path = plugin.backup_dir() / f"gpbackup_{TIMESTAMP}_toc.yaml"
+    path.write_bytes(b"toc\n")
+    ok(plugin.run("backup_file", str(path)))
+    path.unlink()
+    for umask, mode in ((0o077, 0o600), (0o022, 0o644)):
+        result = subprocess.run(plugin.argv("restore_file", str(path)), env=plugin.env(), capture_output=True,
+                                umask=umask, check=False)  # fmt: skip
+        ok(result)
+        assert stat.S_IMODE(path.stat().st_mode) == mode
