@@ -21,13 +21,19 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from pathlib import Path
 
+    from bench.agentstats import AgentUsage
+    from bench.measure import Usage
     from bench.options import Options
     from bench.segments import Batch
     from bench.singles import Result
     from bench.tools import Tool
 
-#: gps3async's documented memory bound is chunk x (concurrency + 1) plus this.
+#: gps3async's documented memory bound is chunk x (concurrency + 1) plus this, per stream.
 RSS_ALLOWANCE = 80 * MIB
+#: The issue's bound on the thin client that hands a call to the agent (as tests/cli/test_memory_bound.py).
+CLIENT_RSS_GOAL = 15 * MIB
+#: The issue's goal: 8 processes through one agent cost at most this much more CPU per GiB than one stream.
+SEGMENT_CPU_GOAL = 0.10
 #: The other clients; "x fastest peer" compares against the fastest of these.
 PEERS = ("s5cmd", "aws s3 cp", "rclone")
 DIRECTIONS = ("upload", "download")
@@ -56,7 +62,7 @@ class Report:
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A Markdown table padded so it also reads well in a terminal; numbers align right."""
     widths = [max(len(cell) for cell in column) for column in zip(headers, *rows)]
-    numeric = [all(re.fullmatch(r"[-\d.,x%]+", row[i]) for row in rows) for i in range(len(headers))]
+    numeric = [all(re.fullmatch(r"[-+\d.,x%]+", row[i]) for row in rows) for i in range(len(headers))]
 
     def line(cells: Sequence[str]) -> str:
         padded = [cell.rjust(w) if num else cell.ljust(w) for cell, w, num in zip(cells, widths, numeric)]
@@ -78,9 +84,31 @@ def rss_bound(chunk: int, concurrency: int) -> int:
     return chunk * (concurrency + 1) + RSS_ALLOWANCE
 
 
-def bound_text(chunk: int, concurrency: int) -> str:
-    bound = rss_bound(chunk, concurrency)
-    return f"{human(chunk)} x ({concurrency} + 1) + 80 MiB = {bound / MIB:.0f} MiB"
+def bound_text(chunk: int, concurrency: int, streams: int = 1) -> str:
+    bound = rss_bound(chunk, concurrency) * streams
+    per_stream = f"{human(chunk)} x ({concurrency} + 1) + 80 MiB"
+    total = f"{bound / MIB:.0f} MiB"
+    return f"{streams} x ({per_stream}) = {total}" if streams > 1 else f"{per_stream} = {total}"
+
+
+def mib(nbytes: int) -> str:
+    return f"{nbytes / MIB:.0f}"
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def within(value: int, bound: int) -> str:
+    return f"{value / MIB:.0f} MiB ({'within' if value <= bound else 'OVER'})"
+
+
+def client_peak(usages: Sequence[Usage]) -> int:
+    return max(u.max_rss for u in usages)
+
+
+def agent_cell(agent: AgentUsage | None, value: Callable[[AgentUsage], str]) -> str:
+    return value(agent) if agent else "-"
 
 
 # ---------------------------------------------------------------------------
@@ -101,21 +129,38 @@ def singles_table(results: list[Result]) -> str:
         for r in (r for r in results if r.direction == direction):
             ratio = f"{r.usage.wall / fastest.usage.wall:.2f}" if fastest else "-"
             rows.append([
-                r.tool, direction, f"{r.usage.wall:.2f}", f"{r.usage.cpu:.2f}",
-                f"{cpu_per_gib(r.usage.cpu, r.nbytes):.2f}", f"{r.usage.max_rss / MIB:.0f}",
+                r.tool, direction, f"{r.usage.wall:.2f}", f"{r.cpu:.2f}",
+                f"{cpu_per_gib(r.cpu, r.nbytes):.2f}", mib(r.rss),
                 f"{mb_per_s(r.nbytes, r.usage.wall):.1f}", ratio, f"{r.server_cpu:.2f}",
             ])  # fmt: skip
+    return table(headers, rows)
+
+
+def agent_split_table(results: list[Result]) -> str:
+    """What each gps3async process spent: the thin client's own numbers and its agent's, per direction."""
+    headers = ["gps3async", "thin client CPU s", "agent CPU s", "thin client peak RSS MiB", "agent idle RSS MiB"]
+    headers.append("agent peak RSS MiB")
+    rows = [
+        [r.direction, f"{r.usage.cpu:.2f}", f"{r.agent.cpu:.2f}", mib(r.usage.max_rss), mib(r.agent.idle_rss),
+         mib(r.agent.peak_rss)]
+        for r in results
+        if r.agent is not None
+    ]  # fmt: skip
     return table(headers, rows)
 
 
 def singles_bound(results: list[Result], options: Options) -> str:
     bound = rss_bound(options.chunk, options.concurrency)
     parts = []
-    for r in results:
-        if r.tool == "gps3async":
-            verdict = "within" if r.usage.max_rss <= bound else "OVER"
-            parts.append(f"{r.direction} {r.usage.max_rss / MIB:.0f} MiB ({verdict})")
-    return f"gps3async peak RSS against its bound {bound_text(options.chunk, options.concurrency)}: " + ", ".join(parts)
+    for r in (r for r in results if r.tool == "gps3async"):
+        if r.agent is None:
+            parts.append(f"{r.direction}: process {within(r.usage.max_rss, bound)}")
+        else:
+            parts.append(
+                f"{r.direction}: agent {within(r.agent.peak_rss, bound)},"
+                f" thin client {within(r.usage.max_rss, CLIENT_RSS_GOAL)} of {CLIENT_RSS_GOAL / MIB:.0f} MiB"
+            )
+    return f"gps3async peak RSS against its bound {bound_text(options.chunk, options.concurrency)}: " + "; ".join(parts)
 
 
 def singles_summary(results: list[Result]) -> list[str]:
@@ -126,12 +171,12 @@ def singles_summary(results: list[Result]) -> list[str]:
         ours = next((r for r in results if r.tool == "gps3async" and r.direction == direction), None)
         if fastest is None or ours is None:
             continue
-        peer_cpu = [cpu_per_gib(r.usage.cpu, r.nbytes) for r in results if r.direction == direction and r.tool in PEERS]
+        peer_cpu = [cpu_per_gib(r.cpu, r.nbytes) for r in results if r.direction == direction and r.tool in PEERS]
         lines.append(
             f"- {direction}: fastest peer {fastest.tool} at {mb_per_s(fastest.nbytes, fastest.usage.wall):.0f} MB/s;"
             f" gps3async {mb_per_s(ours.nbytes, ours.usage.wall):.0f} MB/s"
             f" ({ours.usage.wall / fastest.usage.wall:.2f}x its wall time),"
-            f" {cpu_per_gib(ours.usage.cpu, ours.nbytes):.2f} CPU s/GiB"
+            f" {cpu_per_gib(ours.cpu, ours.nbytes):.2f} CPU s/GiB"
             f" against peers' {min(peer_cpu):.2f}-{max(peer_cpu):.2f}."
         )
     return lines
@@ -142,44 +187,87 @@ def singles_section(report: Report) -> list[str]:
     title = f"## Single stream: {human(o.size)}, {human(o.chunk)} parts, {o.concurrency} requests in flight"
     if not report.singles:
         return [title, "", "Not run (`--segments-only`)."]
-    return [
-        title,
-        "",
-        singles_table(report.singles),
-        "",
-        singles_bound(report.singles, o),
-        "",
-        *singles_summary(report.singles),
-    ]
+    lines = [title, "", singles_table(report.singles), ""]
+    if any(r.agent for r in report.singles):
+        lines += [
+            "gps3async runs through its per-host agent (the default), warmed by one tiny call before each transfer:",
+            "its **client CPU s** is the thin client's CPU plus the agent's CPU during the transfer, and its",
+            "**peak RSS MiB** the agent's peak during the transfer plus the thin client's peak.  Split:",
+            "",
+            agent_split_table(report.singles),
+            "",
+        ]
+    return [*lines, singles_bound(report.singles, o), "", *singles_summary(report.singles)]
 
 
 # ---------------------------------------------------------------------------
 # Segment host (bench.segments)
 
 
-def segments_table(batches: list[Batch]) -> str:
-    headers = ["direction", "processes", "total MiB", "batch wall s", "aggregate MB/s", "client CPU s", "CPU s/GiB"]
-    headers += ["sum peak RSS MiB", "max peak RSS MiB", "server CPU s"]
+def single_stream_cpu(report: Report, direction: str) -> float | None:
+    """gps3async's single-stream CPU s/GiB (its agent's included) in ``direction``, if that table ran."""
+    ours = next((r for r in report.singles if r.tool == "gps3async" and r.direction == direction), None)
+    return cpu_per_gib(ours.cpu, ours.nbytes) if ours else None
+
+
+def segments_table(report: Report) -> str:
+    headers = ["agent", "direction", "processes", "total MiB", "batch wall s", "aggregate MB/s", "client CPU s"]
+    headers += ["CPU s/GiB", "vs single stream", "sum process peak RSS MiB", "max process peak RSS MiB"]
+    headers += ["agent idle RSS MiB", "agent peak RSS MiB", "server CPU s"]
     rows = []
-    for b in batches:
-        cpu = sum(u.cpu for u in b.usages)
+    for b in report.batches:
+        per_gib = cpu_per_gib(b.cpu, b.nbytes)
+        single = single_stream_cpu(report, b.direction)
         rows.append([
-            b.direction, str(len(b.usages)), f"{b.nbytes / MIB:.0f}", f"{b.wall:.2f}",
-            f"{mb_per_s(b.nbytes, b.wall):.1f}", f"{cpu:.2f}", f"{cpu_per_gib(cpu, b.nbytes):.2f}",
-            f"{sum(u.max_rss for u in b.usages) / MIB:.0f}", f"{max(u.max_rss for u in b.usages) / MIB:.0f}",
+            b.mode, b.direction, str(len(b.usages)), f"{b.nbytes / MIB:.0f}", f"{b.wall:.2f}",
+            f"{mb_per_s(b.nbytes, b.wall):.1f}", f"{b.cpu:.2f}", f"{per_gib:.2f}",
+            f"{(per_gib / single - 1) * 100:+.0f}%" if single else "-",
+            mib(sum(u.max_rss for u in b.usages)), mib(client_peak(b.usages)),
+            agent_cell(b.agent, lambda a: mib(a.idle_rss)), agent_cell(b.agent, lambda a: mib(a.peak_rss)),
             f"{b.server_cpu:.2f}",
         ])  # fmt: skip
     return table(headers, rows)
 
 
-def segments_bound(batches: list[Batch], chunk: int, concurrency: int) -> str:
+def segments_bound(batches: list[Batch], chunk: int, concurrency: int) -> list[str]:
     bound = rss_bound(chunk, concurrency)
-    parts = []
+    lines = []
     for b in batches:
-        largest = max(u.max_rss for u in b.usages)
-        over = sum(u.max_rss > bound for u in b.usages)
-        parts.append(f"{b.direction} {largest / MIB:.0f} MiB ({over} of {len(b.usages)} processes over)")
-    return f"Largest gps3async process against the bound of {bound / MIB:.0f} MiB: " + ", ".join(parts)
+        if b.agent is None:
+            over = sum(u.max_rss > bound for u in b.usages)
+            lines.append(
+                f"- agent {b.mode}, {b.direction}: largest process {within(client_peak(b.usages), bound)}"
+                f" of {bound / MIB:.0f} MiB; {over} of {len(b.usages)} processes over"
+            )
+        else:
+            streams = len(b.usages)
+            over = sum(u.max_rss > CLIENT_RSS_GOAL for u in b.usages)
+            lines.append(
+                f"- agent {b.mode}, {b.direction}: agent {within(b.agent.peak_rss, bound * streams)} of"
+                f" {bound_text(chunk, concurrency, streams)}; largest thin client"
+                f" {within(client_peak(b.usages), CLIENT_RSS_GOAL)} of {CLIENT_RSS_GOAL / MIB:.0f} MiB,"
+                f" {over} of {streams} over"
+            )
+    return lines
+
+
+def segments_goal(report: Report) -> list[str]:
+    """The issue's goal: through the agent, CPU per GiB within 10% of the single-stream figure."""
+    lines = []
+    for b in (b for b in report.batches if b.agent is not None):
+        single = single_stream_cpu(report, b.direction)
+        if single is None:
+            continue
+        per_gib = cpu_per_gib(b.cpu, b.nbytes)
+        excess = per_gib / single - 1
+        lines.append(
+            f"- {b.direction}: {per_gib:.2f} CPU s/GiB through the agent against {single:.2f} single-stream"
+            f" ({excess * 100:+.0f}%): {verdict(excess <= SEGMENT_CPU_GOAL)}"
+        )
+    if not lines:
+        return []
+    goal = f"Goal: the segment host's client CPU per GiB (agent's included) within {SEGMENT_CPU_GOAL:.0%}"
+    return [f"{goal} of the single-stream figure (note the tables' part sizes may differ):", *lines]
 
 
 def segment_settings(options: Options) -> tuple[int, int, str]:
@@ -194,16 +282,25 @@ def segments_section(report: Report) -> list[str]:
     title = f"## Segment host: {SEGMENTS} plugin processes x {human(SEGMENT_SIZE)} at once"
     if not report.batches:
         return [title, "", "Not run (`--skip-segments`)."]
+    goal = segments_goal(report)
     return [
         title,
         "",
-        f"gps3async only, {human(chunk)} parts and {concurrency} requests per process ({origin}).",
-        "Aggregate MB/s is all bytes over the batch's wall time;",
-        f"per-process RSS bound {bound_text(chunk, concurrency)}.",
+        f"gps3async only, {human(chunk)} parts and {concurrency} requests per process ({origin}),",
+        "once through one per-host agent (`agent` on, the default; warmed by one tiny call before each batch)",
+        "and once with `agent: off`, each process doing its own transfer.",
+        "Aggregate MB/s is all bytes over the batch's wall time.  **client CPU s** is every plugin process's",
+        "CPU plus, with the agent on, the agent's CPU during the batch; **vs single stream** compares its",
+        "CPU s/GiB with gps3async's single-stream figure above.  The process peak RSS columns are the plugin",
+        "processes' own (thin clients when the agent is on); **agent peak RSS MiB** is the agent's peak",
+        "during the batch.",
         "",
-        segments_table(report.batches),
+        segments_table(report),
         "",
-        segments_bound(report.batches, chunk, concurrency),
+        "Memory bounds (chunk x (concurrency + 1) + 80 MiB per stream; the agent serves all streams at once):",
+        "",
+        *segments_bound(report.batches, chunk, concurrency),
+        *(["", *goal] if goal else []),
     ]
 
 

@@ -11,7 +11,8 @@ tables and writes ``docs/benchmarks.md``.  The parts live beside it:
 - :mod:`bench.server`: the local ``rclone serve s3`` and :class:`~bench.server.Bench`
 - :mod:`bench.tools`: every client's command lines and the plugin config
 - :mod:`bench.singles`: the single-stream comparison of all tools
-- :mod:`bench.segments`: the segment-host mode (8 plugin processes at once)
+- :mod:`bench.segments`: the segment-host mode (8 plugin processes at once), through the agent and without
+- :mod:`bench.agentstats`: charging gps3async's per-host agent its CPU and memory, in directories of the run's own
 - :mod:`bench.machine`: the machine and version facts
 - :mod:`bench.report`: :class:`~bench.report.Report` and the result sections
 - :mod:`bench.doc`: the page around them
