@@ -182,7 +182,7 @@ class Agent:
             with contextlib.suppress(OSError):
                 os.write(ready_fd, b"1")
                 os.close(ready_fd)
-        reason = "stopped"
+        reason = "stopped by a signal"
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._watch_signals, tg.cancel_scope)
@@ -199,7 +199,7 @@ class Agent:
                 if self._bound is not None:
                     os.unlink(pidfile)
             await self.stores.aclose()
-            log.info("agent %d: %s after serving %d calls", os.getpid(), reason, self.served)
+            log.info("agent %d: %s; served %d calls", os.getpid(), reason, self.served)
 
     async def _watch_signals(self, scope: anyio.CancelScope) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -216,7 +216,7 @@ class Agent:
             wait = self.idle_timeout
             if self.active == 0:
                 if self.retiring:
-                    return "exiting after a cleanup hook"
+                    return "exiting, idle after a cleanup hook"
                 idle = time.monotonic() - self.last_activity
                 if idle >= self.idle_timeout:
                     return f"exiting after {self.idle_timeout:g} s idle"

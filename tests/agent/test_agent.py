@@ -223,7 +223,7 @@ def test_the_agent_exits_when_idle(agent_plugin: Plugin, s3_server: S3Server) ->
     (pid,) = plugin.agent_pids()
     wait_for(lambda: not alive(pid), 15, "the idle agent to exit")
     assert not os.path.exists(place_of(plugin, quick).socket)
-    assert re.search(r"agent \d+: exiting after 1 s idle after serving 1 calls", log_text(plugin))
+    assert re.search(r"agent \d+: exiting after 1 s idle; served 1 calls", log_text(plugin))
 
 
 def test_cleanup_lets_the_agent_exit_once_idle(agent_plugin: Plugin) -> None:
@@ -233,7 +233,7 @@ def test_cleanup_lets_the_agent_exit_once_idle(agent_plugin: Plugin) -> None:
     (pid,) = plugin.agent_pids()
     ok(plugin.run("cleanup_plugin_for_backup", backup_dir, "segment_host"))
     wait_for(lambda: not alive(pid), 15, "the agent to exit after cleanup")
-    assert "exiting after a cleanup hook" in log_text(plugin)
+    assert "exiting, idle after a cleanup hook" in log_text(plugin)
     # A cleanup hook with no agent running starts none.
     ok(plugin.run("cleanup_plugin_for_restore", backup_dir, "segment_host"))
     assert plugin.agent_pids() == []
