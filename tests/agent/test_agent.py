@@ -22,7 +22,7 @@ import pytest
 
 from gps3async.agent.place import Place, place_for
 from gps3async.agent.server import peer_uid
-from tests.conftest import BUCKET, Plugin, write_config
+from tests.conftest import BUCKET, Plugin, alive, wait_for, write_config
 from tests.s3server import S3Server, open_uploads
 
 MIB = 1024 * 1024
@@ -33,14 +33,6 @@ def ok(result: subprocess.CompletedProcess[bytes]) -> bytes:
     assert result.returncode == 0, result.stderr.decode()
     assert result.stderr == b""
     return result.stdout
-
-
-def wait_for(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def popen(plugin: Plugin, verb: str, *args: str, config: Path | None = None, **kwargs: Any) -> subprocess.Popen[bytes]:
@@ -61,14 +53,6 @@ def log_text(plugin: Plugin) -> str:
 
 def data_path(plugin: Plugin, name: str = f"gpbackup_0_{TIMESTAMP}") -> str:
     return str(plugin.backup_dir() / name)
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 # --------------------------------------------------------------------------- finding and starting
