@@ -59,8 +59,9 @@ memory for the transfers it serves (`bench/agentstats.py`):
 
 **Per invocation.**  gpbackup starts one plugin process per table and segment, so for small tables the
 cost of one call is what matters.  That table times many sequential 1 KiB calls one by one (median and
-p95 of each call's wall time under the launcher), through a warm agent and with `agent: off`, and
-64 calls started at once through the agent, where every call must succeed."""
+p95 of each call's wall time under the launcher), through a warm agent and with `agent: off`,
+64 calls started at once through the agent, where every call must succeed, and a few calls that each
+find no agent and start one: the start-up cost the warm-up keeps out of every other figure."""
 
 
 def shown(argv: list[str], report: Report) -> str:
