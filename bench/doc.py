@@ -55,7 +55,13 @@ memory for the transfers it serves (`bench/agentstats.py`):
   the single-stream table is the agent's peak plus the thin client's; the split is shown beside each
   table.  The agent is held to the plugin's memory bound, chunk x (concurrency + 1) + 80 MiB for every
   stream it serves at once (8 in segment-host mode), and the thin client to 15 MiB;
-- the agents are stopped (SIGTERM, then waited for) when the run ends."""
+- the agents are stopped (SIGTERM, then waited for) when the run ends.
+
+**Per invocation.**  gpbackup starts one plugin process per table and segment, so for small tables the
+cost of one call is what matters.  That table times many sequential 1 KiB calls one by one (median and
+p95 of each call's wall time under the launcher), through a warm agent and with `agent: off`,
+64 calls started at once through the agent, where every call must succeed, and a few calls that each
+find no agent and start one: the start-up cost the warm-up keeps out of every other figure."""
 
 
 def shown(argv: list[str], report: Report) -> str:

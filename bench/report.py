@@ -10,6 +10,7 @@ is empty).  The page around the results is :mod:`bench.doc`.
 from __future__ import annotations
 
 import datetime
+import math
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from bench.agentstats import AgentUsage
+    from bench.invocations import Burst, Cold, Invocations, Series
     from bench.measure import Usage
     from bench.options import Options
     from bench.segments import Batch
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
 RSS_ALLOWANCE = 80 * MIB
 #: The issue's bound on the thin client that hands a call to the agent (as tests/cli/test_memory_bound.py).
 CLIENT_RSS_GOAL = 15 * MIB
+#: The issue's goal for the median wall time of one tiny call through a warm agent.
+INVOCATION_GOAL = 0.030
 #: The issue's goal: 8 processes through one agent cost at most this much more CPU per GiB than one stream.
 SEGMENT_CPU_GOAL = 0.10
 #: The other clients; "x fastest peer" compares against the fastest of these.
@@ -50,6 +54,7 @@ class Report:
     home: Path
     singles: list[Result] = field(default_factory=list)
     batches: list[Batch] = field(default_factory=list)
+    invocations: Invocations | None = None
     date: str = field(
         default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     )
@@ -93,6 +98,16 @@ def bound_text(chunk: int, concurrency: int, streams: int = 1) -> str:
 
 def mib(nbytes: int) -> str:
     return f"{nbytes / MIB:.0f}"
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}"
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile (``0.5``: the median; ``0.95``: p95) of a non-empty sequence."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
 def verdict(ok: bool) -> str:
@@ -186,7 +201,7 @@ def singles_section(report: Report) -> list[str]:
     o = report.options
     title = f"## Single stream: {human(o.size)}, {human(o.chunk)} parts, {o.concurrency} requests in flight"
     if not report.singles:
-        return [title, "", "Not run (`--segments-only`)."]
+        return [title, "", "Not run (`--segments-only` or `--invocations-only`)."]
     lines = [title, "", singles_table(report.singles), ""]
     if any(r.agent for r in report.singles):
         lines += [
@@ -281,7 +296,7 @@ def segments_section(report: Report) -> list[str]:
     chunk, concurrency, origin = segment_settings(report.options)
     title = f"## Segment host: {SEGMENTS} plugin processes x {human(SEGMENT_SIZE)} at once"
     if not report.batches:
-        return [title, "", "Not run (`--skip-segments`)."]
+        return [title, "", "Not run (`--skip-segments` or `--invocations-only`)."]
     goal = segments_goal(report)
     return [
         title,
@@ -305,9 +320,123 @@ def segments_section(report: Report) -> list[str]:
 
 
 # ---------------------------------------------------------------------------
+# Per invocation (bench.invocations)
+
+
+def series_table(series: list[Series]) -> str:
+    headers = ["agent", "verb", "calls", "median ms", "p95 ms", "own process peak RSS MiB", "own CPU ms/call"]
+    headers += ["agent CPU ms/call", "agent idle RSS MiB", "agent peak RSS MiB"]
+    rows = []
+    for s in series:
+        walls = [u.wall for u in s.usages]
+        calls = len(s.usages)
+        agent_cpu = ms(s.agent.cpu / calls) if s.agent else "-"
+        rows.append([
+            s.mode, s.verb, str(calls), ms(percentile(walls, 0.5)), ms(percentile(walls, 0.95)),
+            mib(client_peak(s.usages)), ms(sum(u.cpu for u in s.usages) / calls),
+            agent_cpu, agent_cell(s.agent, lambda a: mib(a.idle_rss)), agent_cell(s.agent, lambda a: mib(a.peak_rss)),
+        ])  # fmt: skip
+    return table(headers, rows)
+
+
+def burst_table(bursts: list[Burst]) -> str:
+    headers = ["verb", "calls at once", "batch wall s", "per-call median ms", "per-call p95 ms", "failures"]
+    headers += ["thin client peak RSS MiB", "agent CPU s", "agent idle RSS MiB", "agent peak RSS MiB"]
+    rows = []
+    for b in bursts:
+        walls = [u.wall for u in b.usages]
+        rows.append([
+            b.verb, str(b.calls), f"{b.wall:.2f}",
+            ms(percentile(walls, 0.5)) if walls else "-", ms(percentile(walls, 0.95)) if walls else "-",
+            str(b.failures), mib(client_peak(b.usages)) if b.usages else "-",
+            agent_cell(b.agent, lambda a: f"{a.cpu:.2f}"), agent_cell(b.agent, lambda a: mib(a.idle_rss)),
+            agent_cell(b.agent, lambda a: mib(a.peak_rss)),
+        ])  # fmt: skip
+    return table(headers, rows)
+
+
+def cold_text(colds: list[Cold]) -> list[str]:
+    """The cost the warm-up keeps out of every other number: a call that has to start the agent."""
+    if not colds:
+        return []
+    walls = [c.usage.wall for c in colds]
+    return [
+        f"Cold start, {len(colds)} times: a 1 KiB `backup_data` with no agent running, which starts one"
+        f" (excluded from every other figure by the warm-up call): wall median {ms(percentile(walls, 0.5))} ms,"
+        f" max {ms(max(walls))} ms; the new agent's CPU for its start-up and that call median"
+        f" {ms(percentile([c.agent_cpu for c in colds], 0.5))} ms; its peak RSS at most"
+        f" {mib(max(c.agent_peak_rss for c in colds))} MiB.",
+        "",
+    ]
+
+
+def invocation_goals(inv: Invocations) -> list[str]:
+    """The issue's goals, each with the measured figure and the margin."""
+    lines = []
+    for s in (s for s in inv.series if s.agent is not None):
+        median = percentile([u.wall for u in s.usages], 0.5)
+        margin = median - INVOCATION_GOAL
+        lines.append(
+            f"- {s.verb} median through a warm agent at most {INVOCATION_GOAL * 1000:.0f} ms: {ms(median)} ms,"
+            f" {verdict(margin <= 0)}" + (f" (over by {ms(margin)} ms)" if margin > 0 else "")
+        )
+    through_agent = [u for s in inv.series if s.agent is not None for u in s.usages]
+    through_agent += [u for b in inv.bursts for u in b.usages]
+    if through_agent:
+        peak = client_peak(through_agent)
+        over = peak - CLIENT_RSS_GOAL
+        lines.append(
+            f"- thin client peak RSS at most {CLIENT_RSS_GOAL / MIB:.0f} MiB (every call above through the agent):"
+            f" {peak / MIB:.1f} MiB, {verdict(over <= 0)}" + (f" (over by {over / MIB:.1f} MiB)" if over > 0 else "")
+        )
+    failures = sum(b.failures for b in inv.bursts)
+    if inv.bursts:
+        lines.append(f"- no failures among the concurrent calls: {failures}, {verdict(failures == 0)}")
+    first = next((b.first_failure for b in inv.bursts if b.first_failure), "")
+    if first:
+        lines += ["", "First failure:", "", "```", first.strip()[-2000:], "```"]
+    return lines
+
+
+def invocations_section(report: Report) -> list[str]:
+    title = "## Per invocation: 1 KiB calls"
+    inv = report.invocations
+    if inv is None:
+        return [title, "", "Not run (`--skip-invocations` or `--segments-only`)."]
+    from bench.invocations import BURST
+
+    return [
+        title,
+        "",
+        f"{inv.calls} `backup_data` calls of 1 KiB one after another, then {inv.calls} `restore_data` calls",
+        "reading them back (each verified), through a warm agent (warmed by one tiny call before each series)",
+        "and with `agent: off`; the plugin's default part size and concurrency.  **median ms** and **p95 ms**:",
+        "wall time of one call, from spawning `gpbackup_s3_plugin` to reaping it.  **own process peak RSS MiB**:",
+        "the largest `ru_maxrss` of the call's own process over the series (the thin client; with `agent: off`",
+        "the process doing the transfer).  **own CPU ms/call**: that process's CPU per call;  **agent CPU",
+        "ms/call**: the agent's CPU over the series divided by the number of calls, so a call through the agent",
+        "costs both.",
+        "",
+        series_table(inv.series),
+        "",
+        *cold_text(inv.colds),
+        f"{BURST} calls of 1 KiB started at once through the agent, `backup_data` then `restore_data` of the same",
+        "objects.  **batch wall s**: from the first spawn until the last call is reaped and verified; per-call",
+        "times as above, over the calls that succeeded; **failures**: calls that exited non-zero or returned",
+        "the wrong bytes.",
+        "",
+        burst_table(inv.bursts),
+        "",
+        "Goals (issue 7):",
+        "",
+        *invocation_goals(inv),
+    ]
+
+
+# ---------------------------------------------------------------------------
 # All result sections, in page order: a new kind of measurement adds its renderer here.
 
-RESULT_SECTIONS: tuple[Callable[[Report], list[str]], ...] = (singles_section, segments_section)
+RESULT_SECTIONS: tuple[Callable[[Report], list[str]], ...] = (singles_section, segments_section, invocations_section)
 
 
 def results_text(report: Report) -> str:

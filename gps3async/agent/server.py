@@ -308,6 +308,8 @@ class Agent:
         argv = [str(arg) for arg in request["argv"]]
         verb, args = argv[0], argv[1:]
         pid = int(request["pid"])
+        config_text = str(request.get("config", ""))
+        self._configure(config_text)  # before the Invocation: the first call must draw from the configured budget
         umask = request.get("umask")
         inv = Invocation(fds[0], fds[1], fds[2], str(request["cwd"]), self.stores, self.budget,
                          int(umask) if umask is not None else None)  # fmt: skip
@@ -320,7 +322,7 @@ class Agent:
             with anyio.CancelScope() as scope:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._watch_client, stream, scope, signals, gone)
-                    code = await self._call(inv, verb, args, str(request.get("config", "")))
+                    code = await self._call(inv, verb, args, config_text)
                     tg.cancel_scope.cancel()
             if signals:
                 code = fail(Interrupted(signals[0]), inv.stderr)
@@ -343,7 +345,6 @@ class Agent:
                 log.info("%s: the agent will exit once idle", verb)
                 return 0
             self.retiring = False  # another backup or restore began before this agent went idle
-            self._configure(config_text)
             await run_verb(inv, verb, args, config_text=config_text)
         except Exception as exc:  # noqa: BLE001 - one call's failure is its exit code, not the agent's
             return report(exc, verb, inv.stderr)

@@ -290,7 +290,9 @@ def test_64_concurrent_calls_stay_within_the_host_memory_limit(agent_plugin: Plu
         out, err = call.communicate(timeout=300)
         assert call.returncode == 0 and err == b"" and out == payloads[n]
     assert len(plugin.agent_pids()) == 1
-    peaks = [int(peak) for peak in re.findall(r"peak buffer budget (\d+) bytes", log_text(plugin))]
+    text = log_text(plugin)
+    assert text.index(f"host memory limit {limit} bytes") < text.index(" served "), "the first call is budgeted too"
+    peaks = [int(peak) for peak in re.findall(r"peak buffer budget (\d+) bytes", text)]
     assert len(peaks) == 128
     assert 0 < max(peaks) <= limit
 
