@@ -87,12 +87,11 @@ class Bundle:
         try:
             with tarfile.open(path, "r:gz") as archive:
                 member = archive.extractfile(f"./{BUNDLE_META}")
-                meta = json.loads(member.read()) if member else None
-        except (OSError, tarfile.TarError, KeyError, ValueError) as err:
+                meta = json.loads(member.read()) if member else {}
+            fields = [str(meta[name]) for name in ("prefix", "version", "python", "python_version")]
+        except (OSError, tarfile.TarError, KeyError, TypeError, ValueError) as err:
             raise DeployError(f"{path} is not a bundle made by '{PROGRAM} build': {err}") from None
-        if not isinstance(meta, dict):
-            raise DeployError(f"{path} is not a bundle made by '{PROGRAM} build'")
-        return cls(path, str(meta["prefix"]), str(meta["version"]), str(meta["python"]), str(meta["python_version"]))
+        return cls(path, *fields)
 
     @property
     def version_line(self) -> str:
@@ -392,7 +391,8 @@ def push(bundle: Bundle, hosts: Sequence[str], *, say: Callable[[str], None] = _
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python3 -m {PROGRAM}", description=__doc__.split("\n\n")[0])
+    summary = (__doc__ or "").split("\n\n")[0]  # no docstring under python -OO
+    parser = argparse.ArgumentParser(prog=f"python3 -m {PROGRAM}", description=summary)
     commands = parser.add_subparsers(dest="command", required=True)
 
     def building(sub: argparse.ArgumentParser) -> None:

@@ -42,6 +42,7 @@ command=$*
 echo "ssh $host ${command//$'\n'/; }" >> "$FAKE_LOG"
 if [ "$host" = unreachable ]; then echo "ssh: connect to host unreachable port 22: Connection refused" >&2; exit 255; fi
 if [ "$host" = stale ] && [[ "$*" == *--version ]]; then echo "gpbackup_s3_plugin version 0.0.1"; exit 0; fi
+if [ "$host" = oldpython ] && [[ "$*" == *sys.version_info* ]]; then echo 3.6; exit 0; fi
 exec bash -c "$*"
 """
 FAKE_SCP = r"""#!/bin/bash
@@ -227,6 +228,11 @@ def test_a_file_that_is_not_a_bundle_fails_in_one_line(tmp_path: Path) -> None:
     junk = tmp_path / "junk.tar.gz"
     junk.write_bytes(b"not a tar file")
     assert "is not a bundle" in one_line_failure(deploy("push", str(junk), "--host", str(tmp_path / "h")))
+    foreign = tmp_path / "foreign.tar.gz"
+    with tarfile.open(foreign, "w:gz") as archive:
+        (tmp_path / "gps3async-bundle.json").write_text('{"prefix": "/opt/x"}')
+        archive.add(tmp_path / "gps3async-bundle.json", arcname="./gps3async-bundle.json")
+    assert "is not a bundle" in one_line_failure(deploy("push", str(foreign), "--host", str(tmp_path / "h")))
 
 
 # --------------------------------------------------------------------------- push over (fake) ssh
@@ -270,6 +276,13 @@ def test_a_version_mismatch_fails_in_one_line(bundle: Path, fakes: tuple[Path, P
     line = one_line_failure(deploy("push", str(bundle), "--host", "stale", env=fake_env(fakes)))
     assert "1 of 1 hosts failed: stale: version mismatch" in line
     assert "answers 'gpbackup_s3_plugin version 0.0.1'" in line
+
+
+def test_a_host_with_another_python_version_fails_in_one_line(bundle: Path, fakes: tuple[Path, Path]) -> None:
+    write_tool(fakes[0], "scp", FAKE_SCP)
+    line = one_line_failure(deploy("push", str(bundle), "--host", "oldpython", env=fake_env(fakes)))
+    assert "oldpython: " in line and "is Python 3.6 there, the bundle was built with 3." in line
+    assert "scp" not in fakes[1].read_text(), "nothing is copied to a host that cannot run the bundle"
 
 
 def test_a_host_without_the_same_python_fails_in_one_line(
