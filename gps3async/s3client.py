@@ -2,8 +2,10 @@
 
 This module owns how gps3async talks HTTP: path-style addressing like the Go
 plugin, unsigned payloads protected by CRC-32C, botocore's standard retries
-(each failed attempt logged), the proxy, timeouts, and two hooks, one for
-``remove_duplicate_bucket`` and one that keeps aiohttp from copying bodies.
+(each failed attempt logged), the proxy, timeouts, a hook for
+``remove_duplicate_bucket``, and the HTTP layer underneath:
+:class:`gps3async.http.BufferedHttpSession`, plugged in through
+aiobotocore's ``http_session_cls``.
 """
 
 from __future__ import annotations
@@ -58,23 +60,6 @@ def _strip_bucket_from_path(bucket: str) -> Any:
     return handler
 
 
-def _send_bodies_without_copying() -> None:
-    """Let aiohttp hand headers and body to the transport as two buffers.
-
-    On Python before 3.12.9 aiohttp joins the request headers and the whole
-    body into one new ``bytes`` (``SKIP_WRITELINES``), because asyncio's own
-    ``writelines`` had a bug there: a part-sized copy per UploadPart, in memory
-    and CPU.  uvloop's transport has its own ``writelines`` without that bug,
-    so under uvloop the join is only a cost.
-    """
-    import asyncio
-
-    import aiohttp.http_writer
-
-    if type(asyncio.get_running_loop()).__module__.startswith("uvloop"):
-        aiohttp.http_writer.SKIP_WRITELINES = False
-
-
 def _uses_tls(config: PluginConfig) -> bool:
     """Whether any connection may use TLS (the endpoint or the proxy).
 
@@ -93,6 +78,8 @@ async def open_store(config: PluginConfig, *, concurrency: int) -> AsyncIterator
     from aiobotocore.config import AioConfig
     from aiobotocore.session import get_session
 
+    from .http import BufferedHttpSession
+
     proxies = {"http": config.http_proxy, "https": config.http_proxy} if config.http_proxy else None
     client_config = AioConfig(
         signature_version="s3v4",
@@ -106,8 +93,9 @@ async def open_store(config: PluginConfig, *, concurrency: int) -> AsyncIterator
         proxies=proxies,
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
+        # Our own HTTP/1.1 layer: bodies go to and come from the pool's buffers without copies.
+        http_session_cls=BufferedHttpSession,
     )
-    _send_bodies_without_copying()
     session = get_session()
     credentials: dict[str, str] = {}
     if config.access_key_id:
