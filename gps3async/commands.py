@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -24,7 +23,6 @@ from .checksums import DIGEST_SUFFIX
 from .download import DownloadStats, download_ranges, restore_object
 from .errors import IntegrityError, LocalIOError, UsageError
 from .plan import coalesce, parse_offsets, split
-from .s3client import open_store
 from .stdio import FdSink, FdSource
 from .upload import upload_stream
 
@@ -32,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
 
     from .config import PluginConfig
+    from .invocation import Invocation
     from .storage import S3Store
 
 __all__ = [
@@ -66,72 +65,75 @@ def _url(config: PluginConfig, key: str) -> str:
 
 
 @asynccontextmanager
-async def _backup_store(config: PluginConfig) -> AsyncIterator[S3Store]:
-    async with open_store(config, concurrency=config.backup_concurrency) as store:
+async def _backup_store(inv: Invocation, config: PluginConfig) -> AsyncIterator[S3Store]:
+    async with inv.stores(config, concurrency=config.backup_concurrency) as store:
         yield store
 
 
 @asynccontextmanager
-async def _restore_store(config: PluginConfig) -> AsyncIterator[S3Store]:
-    async with open_store(config, concurrency=config.restore_concurrency) as store:
+async def _restore_store(inv: Invocation, config: PluginConfig) -> AsyncIterator[S3Store]:
+    async with inv.stores(config, concurrency=config.restore_concurrency) as store:
         yield store
 
 
-async def setup_plugin_for_backup(config: PluginConfig, local_dir: str, scope: str) -> None:
+async def setup_plugin_for_backup(inv: Invocation, config: PluginConfig, local_dir: str, scope: str) -> None:
     """Prove write access by writing the backup's (still empty) report object."""
     if scope not in _WRITE_SCOPES:
         return
     key = keys.report_key(config.folder, local_dir)
-    async with _backup_store(config) as store:
+    async with _backup_store(inv, config) as store:
         await store.put_object(key, b"", metadata={})
     log.info("setup_plugin_for_backup %s: write access confirmed with %s", scope, _url(config, key))
 
 
-async def setup_plugin_for_restore(config: PluginConfig, local_dir: str, scope: str) -> None:
+async def setup_plugin_for_restore(inv: Invocation, config: PluginConfig, local_dir: str, scope: str) -> None:
     """Prove the bucket exists and the folder can be read."""
     if scope not in _WRITE_SCOPES:
         return
-    async with _restore_store(config) as store:
+    async with _restore_store(inv, config) as store:
         await store.probe_read(f"{config.folder}/")
     log.info("setup_plugin_for_restore %s: read access confirmed for %s", scope, _url(config, config.folder))
 
 
-async def _upload_fd(store: S3Store, config: PluginConfig, key: str, fd: int, name: str, concurrency: int) -> int:
+async def _upload_fd(
+    inv: Invocation, store: S3Store, config: PluginConfig, key: str, fd: int, name: str, concurrency: int
+) -> int:
     stats = await upload_stream(
-        store, key, FdSource(fd, name), chunksize=config.backup_chunksize, concurrency=concurrency
-    )
+        store, key, FdSource(fd, name), chunksize=config.backup_chunksize, concurrency=concurrency,
+        memory=inv.budget,
+    )  # fmt: skip
     return stats.size
 
 
-async def backup_data(config: PluginConfig, data_path: str) -> None:
+async def backup_data(inv: Invocation, config: PluginConfig, data_path: str) -> None:
     key = keys.object_key(config.folder, data_path)
     started = time.monotonic()
-    async with _backup_store(config) as store:
-        size = await _upload_fd(store, config, key, sys.stdin.fileno(), "stdin", config.backup_concurrency)
+    async with _backup_store(inv, config) as store:
+        size = await _upload_fd(inv, store, config, key, inv.stdin, "stdin", config.backup_concurrency)
     _summary("backup_data", _url(config, key), size, started)
 
 
-async def restore_data(config: PluginConfig, data_path: str) -> None:
+async def restore_data(inv: Invocation, config: PluginConfig, data_path: str) -> None:
     key = keys.object_key(config.folder, data_path)
     started = time.monotonic()
-    async with _restore_store(config) as store:
+    async with _restore_store(inv, config) as store:
         stats = await restore_object(
-            store, key, FdSink(sys.stdout.fileno(), "stdout"),
-            chunksize=config.restore_chunksize, concurrency=config.restore_concurrency,
+            store, key, FdSink(inv.stdout, "stdout"),
+            chunksize=config.restore_chunksize, concurrency=config.restore_concurrency, memory=inv.budget,
         )  # fmt: skip
     _summary("restore_data", _url(config, key), stats.size, started)
 
 
-async def restore_data_subset(config: PluginConfig, data_path: str, offsets_path: str) -> None:
+async def restore_data_subset(inv: Invocation, config: PluginConfig, data_path: str, offsets_path: str) -> None:
     """Stream the byte ranges listed in ``offsets_path``, in the order listed."""
     key = keys.object_key(config.folder, data_path)
     try:
-        wanted = parse_offsets(await anyio.Path(offsets_path).read_text(encoding="ascii"))
+        wanted = parse_offsets(await anyio.Path(inv.local(offsets_path)).read_text(encoding="ascii"))
     except (OSError, UnicodeDecodeError) as err:
         raise LocalIOError(f"cannot read offsets file {offsets_path}: {err}") from None
     started = time.monotonic()
     stats = DownloadStats()
-    async with _restore_store(config) as store:
+    async with _restore_store(inv, config) as store:
         info = await store.head_object(key)
         beyond = [rng for rng in wanted if rng.end > info.object_size]
         if beyond:
@@ -139,38 +141,41 @@ async def restore_data_subset(config: PluginConfig, data_path: str, offsets_path
             raise IntegrityError(
                 f"{_url(config, key)} has {info.object_size} bytes; offsets ask for [{first.start}, {first.end})"
             )
-        pool = BufferPool(config.restore_concurrency + 1, config.restore_chunksize)
-        await download_ranges(
-            store, key, split(coalesce(wanted), config.restore_chunksize), FdSink(sys.stdout.fileno(), "stdout"),
-            pool=pool, concurrency=config.restore_concurrency, etag=info.etag or None, stats=stats,
-        )  # fmt: skip
+        async with BufferPool(config.restore_concurrency + 1, config.restore_chunksize, inv.budget) as pool:
+            await download_ranges(
+                store, key, split(coalesce(wanted), config.restore_chunksize), FdSink(inv.stdout, "stdout"),
+                pool=pool, concurrency=config.restore_concurrency, etag=info.etag or None, stats=stats,
+            )  # fmt: skip
     _summary("restore_data_subset", _url(config, key), stats.size, started)
 
 
-async def _upload_path(store: S3Store, config: PluginConfig, key: str, path: str, concurrency: int) -> int:
+async def _upload_path(
+    inv: Invocation, store: S3Store, config: PluginConfig, key: str, path: str, concurrency: int
+) -> int:
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(inv.local(path), os.O_RDONLY)
     except OSError as err:
         raise LocalIOError(f"cannot open {path}: {err.strerror}") from None
     try:
-        return await _upload_fd(store, config, key, fd, path, concurrency)
+        return await _upload_fd(inv, store, config, key, fd, path, concurrency)
     finally:
         os.close(fd)
 
 
-async def backup_file(config: PluginConfig, path: str) -> None:
+async def backup_file(inv: Invocation, config: PluginConfig, path: str) -> None:
     """Upload a local file; the file itself stays where it is."""
     key = keys.object_key(config.folder, path)
     started = time.monotonic()
-    async with _backup_store(config) as store:
-        size = await _upload_path(store, config, key, path, config.backup_concurrency)
+    async with _backup_store(inv, config) as store:
+        size = await _upload_path(inv, store, config, key, path, config.backup_concurrency)
     _summary("backup_file", _url(config, key), size, started)
 
 
 @contextmanager
-def _atomic_file(path: str) -> Iterator[int]:
+def _atomic_file(path: str, *, shown_as: str) -> Iterator[int]:
     """A temporary file beside ``path`` that replaces it only after a complete, synced write."""
     target = Path(path)
+    path = shown_as
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         temp = target.with_name(f".{target.name}.gps3async-{os.getpid()}.part")
@@ -192,49 +197,51 @@ def _atomic_file(path: str) -> Iterator[int]:
         raise
 
 
-async def _download_path(store: S3Store, config: PluginConfig, key: str, path: str, concurrency: int) -> int:
-    with _atomic_file(path) as fd:
+async def _download_path(
+    inv: Invocation, store: S3Store, config: PluginConfig, key: str, path: str, concurrency: int
+) -> int:
+    with _atomic_file(inv.local(path), shown_as=path) as fd:
         stats = await restore_object(
-            store, key, FdSink(fd, path), chunksize=config.restore_chunksize, concurrency=concurrency
-        )
+            store, key, FdSink(fd, path), chunksize=config.restore_chunksize, concurrency=concurrency,
+            memory=inv.budget,
+        )  # fmt: skip
     return stats.size
 
 
-async def restore_file(config: PluginConfig, path: str) -> None:
+async def restore_file(inv: Invocation, config: PluginConfig, path: str) -> None:
     """Download to ``path``; on any failure no file (and no temporary) is left."""
     key = keys.object_key(config.folder, path)
     started = time.monotonic()
-    async with _restore_store(config) as store:
-        size = await _download_path(store, config, key, path, config.restore_concurrency)
+    async with _restore_store(inv, config) as store:
+        size = await _download_path(inv, store, config, key, path, config.restore_concurrency)
     _summary("restore_file", _url(config, key), size, started)
 
 
-async def _delete_prefix(config: PluginConfig, prefix: str) -> int:
-    async with _backup_store(config) as store:
+async def _delete_prefix(inv: Invocation, config: PluginConfig, prefix: str) -> int:
+    async with _backup_store(inv, config) as store:
         doomed = [item.key async for item in store.list_objects(prefix)]
         await store.delete_objects(doomed)
     log.info("deleted %d objects under %s", len(doomed), _url(config, prefix))
     return len(doomed)
 
 
-async def delete_backup(config: PluginConfig, timestamp: str) -> None:
+async def delete_backup(inv: Invocation, config: PluginConfig, timestamp: str) -> None:
     """Delete every object of backup ``timestamp`` and nothing else."""
-    await _delete_prefix(config, keys.backup_prefix(config.folder, timestamp))
+    await _delete_prefix(inv, config, keys.backup_prefix(config.folder, timestamp))
 
 
-async def delete_directory(config: PluginConfig, prefix: str) -> None:
-    await _delete_prefix(config, prefix)
+async def delete_directory(inv: Invocation, config: PluginConfig, prefix: str) -> None:
+    await _delete_prefix(inv, config, prefix)
 
 
-async def list_directory(config: PluginConfig, prefix: str | None, write: Callable[[str], None]) -> None:
-    """Write a two-column table (key, size in bytes) of every object under ``prefix``."""
-    async with _restore_store(config) as store:
+async def list_directory(inv: Invocation, config: PluginConfig, prefix: str | None) -> None:
+    """Write a two-column table (key, size in bytes) of every object under ``prefix`` to stdout."""
+    async with _restore_store(inv, config) as store:
         rows = [(item.key, str(item.size)) async for item in store.list_objects(prefix or config.folder)]
     rows = [row for row in rows if not row[0].endswith("/")]
     width = max([len("NAME"), *(len(name) for name, _ in rows)])
-    write(f"{'NAME':<{width}}  SIZE(bytes)\n")
-    for name, size in rows:
-        write(f"{name:<{width}}  {size}\n")
+    lines = [f"{'NAME':<{width}}  SIZE(bytes)\n", *(f"{name:<{width}}  {size}\n" for name, size in rows)]
+    await FdSink(inv.stdout, "stdout").write(bytearray("".join(lines), "utf-8"))
 
 
 def _is_bookkeeping(key: str) -> bool:
@@ -268,38 +275,41 @@ async def _each(items: list[str], parallel: int, job: Callable[[str], object]) -
                 tg.start_soon(one, item)
 
 
-def _files_below(directory: str) -> list[str]:
-    if not os.path.isdir(directory):
+def _files_below(inv: Invocation, directory: str) -> list[str]:
+    """Every file below ``directory``, spelt from ``directory`` as given (keys are built from that text)."""
+    root = inv.local(directory)
+    if not os.path.isdir(root):
         raise LocalIOError(f"{directory} is not a directory")
-    return sorted(str(path) for path in Path(directory).rglob("*") if path.is_file())
+    found = (path.relative_to(root) for path in Path(root).rglob("*") if path.is_file())
+    return sorted(str(Path(directory) / relative) for relative in found)
 
 
-async def backup_directory(config: PluginConfig, directory: str, parallel: str | None) -> None:
+async def backup_directory(inv: Invocation, config: PluginConfig, directory: str, parallel: str | None) -> None:
     """Upload every file below ``directory``, each under its own path as key (see :func:`keys.directory_key`)."""
-    files = await anyio.to_thread.run_sync(_files_below, directory)
+    files = await anyio.to_thread.run_sync(_files_below, inv, directory)
     started = time.monotonic()
     total = 0
-    async with _backup_store(config) as store:
+    async with _backup_store(inv, config) as store:
 
         async def job(path: str) -> None:
             nonlocal total
-            total += await _upload_path(store, config, keys.directory_key(path), path, 1)
+            total += await _upload_path(inv, store, config, keys.directory_key(path), path, 1)
 
         await _each(files, _parallel(parallel), job)
     _summary("backup_directory", f"{directory} ({len(files)} files)", total, started)
 
 
-async def restore_directory(config: PluginConfig, directory: str, parallel: str | None) -> None:
+async def restore_directory(inv: Invocation, config: PluginConfig, directory: str, parallel: str | None) -> None:
     """Download every object under the prefix ``directory`` into ``directory`` (by base name)."""
     started = time.monotonic()
     total = 0
-    async with _restore_store(config) as store:
+    async with _restore_store(inv, config) as store:
         prefix = keys.directory_key(directory)
         found = [item.key async for item in store.list_objects(prefix) if not _is_bookkeeping(item.key)]
 
         async def job(key: str) -> None:
             nonlocal total
-            total += await _download_path(store, config, key, f"{directory}/{key.rsplit('/', 1)[-1]}", 1)
+            total += await _download_path(inv, store, config, key, f"{directory}/{key.rsplit('/', 1)[-1]}", 1)
 
         await _each(found, _parallel(parallel), job)
     _summary("restore_directory", f"{directory} ({len(found)} files)", total, started)

@@ -23,6 +23,7 @@ import yaml
 from .errors import ConfigError
 
 __all__ = [
+    "DEFAULT_AGENT_IDLE_TIMEOUT",
     "DEFAULT_CHUNKSIZE",
     "DEFAULT_CONCURRENCY",
     "MIN_PART_SIZE",
@@ -43,6 +44,7 @@ MAX_PART_SIZE = 5 * GIB
 #: (see README "Choosing chunk size and concurrency").
 DEFAULT_CHUNKSIZE = 16 * MIB
 DEFAULT_CONCURRENCY = 4
+DEFAULT_AGENT_IDLE_TIMEOUT = 30.0
 
 _UNITS = {
     "": 1, "B": 1,
@@ -59,6 +61,7 @@ _PLUGIN_KEYS = (
     "backup_max_concurrent_requests", "backup_multipart_chunksize",
     "restore_max_concurrent_requests", "restore_multipart_chunksize",
     "max_attempts", "connect_timeout", "read_timeout",
+    "agent", "agent_idle_timeout", "host_memory_limit",
 )  # fmt: skip
 #: Keys gpbackup, gprestore or their forks add to the copy of the config.
 _INJECTED_KEYS = (
@@ -100,6 +103,12 @@ class PluginConfig:
     max_attempts: int = 5
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    #: Serve calls from a per-host agent process (see :mod:`gps3async.agent`).
+    agent: bool = True
+    #: Seconds an agent with no call in progress waits for the next one before it exits.
+    agent_idle_timeout: float = DEFAULT_AGENT_IDLE_TIMEOUT
+    #: Bytes of part buffers all streams of one agent may hold together; ``None``: no host-wide limit.
+    host_memory_limit: int | None = None
 
     @property
     def endpoint_url(self) -> str | None:
@@ -141,6 +150,19 @@ class _Checker:
         if value.lower() not in allowed:
             self.problems.append(f"{key} must be {allowed[0]} or {allowed[1]}, not {value!r}")
         return value.lower() == allowed[0]
+
+    def memory_limit(self, key: str) -> int | None:
+        raw = self.text(key)
+        if not raw:
+            return None
+        try:
+            value = parse_byte_size(raw)
+        except ValueError as err:
+            self.problems.append(f"{key}: {err}")
+            return None
+        if value < 2 * MIN_PART_SIZE:
+            self.problems.append(f"{key} is {raw}; it must be at least 10MB (two parts of S3's 5MB minimum)")
+        return value
 
     def size(self, key: str, default: int, minimum: int) -> int:
         raw = self.text(key)
@@ -244,6 +266,9 @@ def parse_config(text: str, source: str = "<config>", *, for_backup: bool = Fals
         max_attempts=check.number("max_attempts", 5, integer=True),
         connect_timeout=check.number("connect_timeout", 10.0, integer=False),
         read_timeout=check.number("read_timeout", 60.0, integer=False),
+        agent=check.choice("agent", "on", ("on", "off")),
+        agent_idle_timeout=check.number("agent_idle_timeout", DEFAULT_AGENT_IDLE_TIMEOUT, integer=False),
+        host_memory_limit=check.memory_limit("host_memory_limit"),
     )
     problems.extend(check.problems)
     if problems:
@@ -251,15 +276,16 @@ def parse_config(text: str, source: str = "<config>", *, for_backup: bool = Fals
     return config
 
 
-def load_config(path: str, *, for_backup: bool = False) -> PluginConfig:
-    """Read and validate the config file at ``path``.
+def load_config(path: str, *, for_backup: bool = False, source: str | None = None) -> PluginConfig:
+    """Read and validate the config file at ``path`` (named ``source`` in messages, default ``path``).
 
     :raises ConfigError: when the file cannot be read or is invalid.
     """
+    source = source or path
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as err:
-        raise ConfigError(path, [f"cannot read it: {err.strerror or err}"]) from None
+        raise ConfigError(source, [f"cannot read it: {err.strerror or err}"]) from None
     except UnicodeDecodeError:
-        raise ConfigError(path, ["cannot read it: not UTF-8 text"]) from None
-    return parse_config(text, path, for_backup=for_backup)
+        raise ConfigError(source, ["cannot read it: not UTF-8 text"]) from None
+    return parse_config(text, source, for_backup=for_backup)

@@ -20,7 +20,7 @@ import anyio
 import crc32c
 
 from ._groups import first_failure
-from .buffers import BufferPool
+from .buffers import BufferPool, MemoryBudget
 from .checksums import DIGEST_SUFFIX, Crc32cChain, check_digest, expected_digest, parse_digest_document
 from .errors import IntegrityError
 from .plan import ByteRange, plan_ranges
@@ -117,16 +117,29 @@ async def download_ranges(
 
 
 async def restore_object(
-    store: ObjectStore, key: str, sink: ByteSink, *, chunksize: int, concurrency: int
+    store: ObjectStore,
+    key: str,
+    sink: ByteSink,
+    *,
+    chunksize: int,
+    concurrency: int,
+    memory: MemoryBudget | None = None,
 ) -> DownloadStats:
     """Stream a whole object to ``sink``.
 
     The first ranged GET also tells the size and ETag, so a small object costs
     one request; the rest is fetched pinned to that ETag (``If-Match``), so an
     object replaced mid-restore fails instead of mixing two versions.
+    ``memory`` is the agent's host-wide budget the buffers are drawn from.
     """
-    stats, chain = DownloadStats(), Crc32cChain()
-    pool = BufferPool(concurrency + 1, chunksize)
+    async with BufferPool(concurrency + 1, chunksize, memory) as pool:
+        return await _restore_with(store, key, sink, pool, concurrency)
+
+
+async def _restore_with(
+    store: ObjectStore, key: str, sink: ByteSink, pool: BufferPool, concurrency: int
+) -> DownloadStats:
+    stats, chain, chunksize = DownloadStats(), Crc32cChain(), pool.size
     first = await pool.acquire()
     head = await store.get_range_into(key, ByteRange(0, chunksize), memoryview(first))
     stats.requests, stats.etag = 1, head.etag

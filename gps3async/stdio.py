@@ -4,6 +4,16 @@ This module owns every blocking ``read``/``write`` syscall.  Each endpoint has
 its own ``CapacityLimiter(1)`` so its operations run one at a time, in order,
 without competing for anyio's shared thread pool.  ``readinto`` fills caller
 buffers in place: no per-chunk allocation on the upload path.
+
+Every operation can be cancelled, even while its peer is silent: on a pipe or
+socket the worker thread waits with ``poll`` in short slices and looks at a
+stop flag between them, and writes to a pipe never exceed the room left in it,
+so no syscall can block for long.  That matters in the agent, which serves
+descriptors passed by another process: when that client is killed, the stream
+must be cancelled (and its multipart upload aborted) even if whoever feeds its
+stdin stays quiet with the pipe open.  A cancelled operation returns only once
+its thread has stopped touching the caller's buffer, because pool buffers are
+handed to the next borrower.
 """
 
 from __future__ import annotations
@@ -11,18 +21,30 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import select
 import stat
+import struct
+import termios
+import threading
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
 from .errors import BrokenOutput, LocalIOError
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 __all__ = ["FdSink", "FdSource", "grow_pipe"]
 
+T = TypeVar("T")
 
-#: Linux's F_SETPIPE_SZ (not exported by the fcntl module before Python 3.10).
+#: Linux's F_SETPIPE_SZ / F_GETPIPE_SZ (not exported by the fcntl module before Python 3.10).
 _F_SETPIPE_SZ = 1031
+_F_GETPIPE_SZ = 1032
 PIPE_SIZE = 1 << 20
+#: How long a worker waits on a silent pipe before it looks at its stop flag again.
+_POLL_SLICE_MS = 100
 
 
 def grow_pipe(fd: int, size: int = PIPE_SIZE) -> None:
@@ -37,56 +59,122 @@ def grow_pipe(fd: int, size: int = PIPE_SIZE) -> None:
         pass
 
 
-def _fill(fd: int, view: memoryview) -> int:
-    """Read until ``view`` is full or EOF; short pipe reads are normal."""
-    filled = 0
-    total = len(view)
-    while filled < total:
-        got = os.readv(fd, [view[filled:]])
-        if got == 0:
-            break
-        filled += got
-    return filled
+class _Stopped(Exception):
+    """The operation was asked to stop (its task was cancelled)."""
 
 
-def _drain(fd: int, view: memoryview) -> None:
-    written = 0
-    while written < len(view):
-        written += os.write(fd, view[written:])
-
-
-class FdSource:
-    """Reads a file descriptor (stdin or a local file) into caller buffers."""
+class _Endpoint:
+    """One descriptor and the worker-thread machinery its operations share."""
 
     def __init__(self, fd: int, name: str) -> None:
         self._fd = fd
         self.name = name
         self._limiter = anyio.CapacityLimiter(1)
-        self.bytes_read = 0
         grow_pipe(fd)
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError:
+            mode = 0
+        # Regular files and block devices are always "ready": poll tells nothing, and reads never hang.
+        self._fifo = stat.S_ISFIFO(mode)
+        self._pollable = self._fifo or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
+
+    def _wait(self, events: int, stop: threading.Event) -> None:
+        """Block until ``events`` are ready on the descriptor, or raise :class:`_Stopped`."""
+        if not self._pollable:
+            if stop.is_set():
+                raise _Stopped
+            return
+        poller = select.poll()
+        poller.register(self._fd, events)
+        while not poller.poll(_POLL_SLICE_MS):
+            if stop.is_set():
+                raise _Stopped
+        if stop.is_set():
+            raise _Stopped
+
+    async def _in_thread(self, work: Callable[[threading.Event], T]) -> T:
+        """Run ``work(stop)`` in a worker thread; on cancellation, stop it and wait until it has."""
+        stop, started, done = threading.Event(), threading.Event(), threading.Event()
+
+        def run() -> T:
+            started.set()
+            try:
+                if stop.is_set():
+                    raise _Stopped
+                return work(stop)
+            finally:
+                done.set()
+
+        try:
+            return await anyio.to_thread.run_sync(run, limiter=self._limiter, abandon_on_cancel=True)
+        except anyio.get_cancelled_exc_class():
+            stop.set()
+            # A thread that starts after this sees ``stop`` first and never touches the buffer.
+            if started.is_set():
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(done.wait)
+            raise
+
+
+class FdSource(_Endpoint):
+    """Reads a file descriptor (stdin or a local file) into caller buffers."""
+
+    def __init__(self, fd: int, name: str) -> None:
+        super().__init__(fd, name)
+        self.bytes_read = 0
+
+    def _fill(self, view: memoryview, stop: threading.Event) -> int:
+        """Read until ``view`` is full or EOF; short pipe reads are normal."""
+        filled, total = 0, len(view)
+        while filled < total:
+            self._wait(select.POLLIN, stop)
+            got = os.readv(self._fd, [view[filled:]])
+            if got == 0:
+                break
+            filled += got
+        return filled
 
     async def readinto(self, buf: bytearray | memoryview) -> int:
         """Fill ``buf`` completely unless the input ends; return the byte count.
 
         :raises LocalIOError: when the read fails.
         """
+        view = memoryview(buf)
         try:
-            got = await anyio.to_thread.run_sync(_fill, self._fd, memoryview(buf), limiter=self._limiter)
+            got = await self._in_thread(lambda stop: self._fill(view, stop))
         except OSError as err:
             raise LocalIOError(f"reading {self.name} failed: {err.strerror}") from None
         self.bytes_read += got
         return got
 
 
-class FdSink:
+class FdSink(_Endpoint):
     """Writes bytes, in call order, to a file descriptor (stdout or a local file)."""
 
     def __init__(self, fd: int, name: str) -> None:
-        self._fd = fd
-        self.name = name
-        self._limiter = anyio.CapacityLimiter(1)
+        super().__init__(fd, name)
         self.bytes_written = 0
-        grow_pipe(fd)
+        self._capacity = 0
+        if self._fifo:
+            try:
+                self._capacity = fcntl.fcntl(fd, _F_GETPIPE_SZ)
+            except OSError:
+                self._capacity = 0
+
+    def _room(self) -> int:
+        """Bytes a write to the pipe can take now without blocking (its capacity less what is unread)."""
+        (unread,) = struct.unpack("i", fcntl.ioctl(self._fd, termios.FIONREAD, b"\0\0\0\0"))
+        return max(self._capacity - int(unread), 1)
+
+    def _drain(self, view: memoryview, stop: threading.Event) -> None:
+        written = 0
+        while written < len(view):
+            self._wait(select.POLLOUT, stop)
+            piece = view[written:]
+            if self._capacity:
+                piece = piece[: self._room()]
+            written += os.write(self._fd, piece)
 
     async def write(self, data: bytearray | memoryview) -> None:
         """Write all of ``data``.
@@ -94,8 +182,9 @@ class FdSink:
         :raises BrokenOutput: when the reader closed the pipe (EPIPE).
         :raises LocalIOError: on any other failure, such as a full disk.
         """
+        view = memoryview(data)
         try:
-            await anyio.to_thread.run_sync(_drain, self._fd, memoryview(data), limiter=self._limiter)
+            await self._in_thread(lambda stop: self._drain(view, stop))
         except BrokenPipeError:
             raise BrokenOutput(f"{self.name} was closed by its reader") from None
         except OSError as err:

@@ -22,7 +22,7 @@ import anyio
 import crc32c
 
 from ._groups import first_failure
-from .buffers import BufferPool, PoolBuffer
+from .buffers import BufferPool, MemoryBudget, PoolBuffer
 from .checksums import DIGEST_SUFFIX, Crc32cChain, digest_document, digest_fields
 from .plan import PartSchedule
 
@@ -73,9 +73,9 @@ def _body(buf: bytearray, length: int) -> bytearray:
     return buf if length == len(buf) else PoolBuffer(memoryview(buf)[:length])
 
 
-def _tier_pool(schedule: PartSchedule, number: int, budget: int) -> BufferPool:
+def _tier_pool(schedule: PartSchedule, number: int, budget: int, memory: MemoryBudget | None) -> BufferPool:
     size = schedule.part_size(number)
-    return BufferPool(max(2, budget // size), size)
+    return BufferPool(max(2, budget // size), size, memory)
 
 
 async def upload_stream(
@@ -86,25 +86,42 @@ async def upload_stream(
     chunksize: int,
     concurrency: int,
     schedule: PartSchedule | None = None,
+    memory: MemoryBudget | None = None,
 ) -> UploadStats:
-    """Upload everything ``source`` yields to ``key``; return what it took."""
+    """Upload everything ``source`` yields to ``key``; return what it took.
+
+    ``memory`` is the agent's host-wide budget the part buffers are drawn from.
+    """
     schedule = schedule or PartSchedule(chunksize)
-    stats = UploadStats()
     budget = chunksize * (concurrency + 1)
-    pool = _tier_pool(schedule, 1, budget)
+    async with _tier_pool(schedule, 1, budget, memory) as pool:
+        return await _upload_from(store, key, source, schedule, budget, pool, memory)
+
+
+async def _upload_from(
+    store: ObjectStore,
+    key: str,
+    source: ByteSource,
+    schedule: PartSchedule,
+    budget: int,
+    pool: BufferPool,
+    memory: MemoryBudget | None,
+) -> UploadStats:
+    stats = UploadStats()
     first = await pool.acquire()
     length = await source.readinto(first)
     stats.size = length
     stats.peak_buffered_bytes = pool.size
     if length < len(first):
         body = _body(first, length)
+        pool.release(first)  # body is a copy; the buffer goes back for the next call to reuse
         crc = await anyio.to_thread.run_sync(crc32c.crc32c, body)
         await store.put_object(key, body, metadata=digest_fields(crc, length), crc=crc)
         stats.parts = 1
         return stats
     upload_id = await store.create_multipart_upload(key)
     try:
-        upload = _MultipartUpload(store, key, upload_id, source, stats)
+        upload = _MultipartUpload(store, key, upload_id, source, stats, memory)
         await upload.send_all(schedule, budget, pool, _Part(1, first, length))
         parts = sorted(stats.completed, key=lambda part: part.number)
         await store.complete_multipart_upload(key, upload_id, parts)
@@ -138,26 +155,28 @@ class _MultipartUpload:
     upload_id: str
     source: ByteSource
     stats: UploadStats
+    memory: MemoryBudget | None
 
     async def send_all(self, schedule: PartSchedule, budget: int, pool: BufferPool, first: _Part) -> None:
         """Upload every part, tier by tier (a tier's parts share one size and one pool)."""
-        pending: _Part | None = first
-        number = 2
-        while True:
-            last = schedule.last_part_of_tier(schedule.tier_of(number - 1 if pending else number))
-            number, ended = await self.send_tier(pool, pending, number, last)
-            self.stats.peak_buffered_bytes = max(
-                self.stats.peak_buffered_bytes, pool.statistics().peak_in_use * pool.size
-            )
-            if ended:
-                return
+        last = schedule.last_part_of_tier(schedule.tier_of(1))
+        number, ended = await self.send_tier(pool, first, 2, last)
+        self._note_peak(pool)
+        while not ended:
             schedule.part_size(number)  # raises PartLimitExceeded past the last part
             log.warning(
                 "%s: %d parts uploaded; parts grow to %d bytes to stay within S3's %d-part limit, using fewer "
                 "requests in flight to keep memory bounded (a larger backup_multipart_chunksize avoids this)",
                 self.key, number - 1, schedule.part_size(number), schedule.max_parts,
             )  # fmt: skip
-            pool, pending = _tier_pool(schedule, number, budget), None
+            pool.close()  # idempotent: hands the smaller buffers back before the larger ones are admitted
+            async with _tier_pool(schedule, number, budget, self.memory) as pool:
+                last = schedule.last_part_of_tier(schedule.tier_of(number))
+                number, ended = await self.send_tier(pool, None, number, last)
+                self._note_peak(pool)
+
+    def _note_peak(self, pool: BufferPool) -> None:
+        self.stats.peak_buffered_bytes = max(self.stats.peak_buffered_bytes, pool.statistics().peak_in_use * pool.size)
 
     async def send_tier(self, pool: BufferPool, pending: _Part | None, number: int, last: int) -> tuple[int, bool]:
         """Upload parts ``number..last`` (after ``pending``); return the next number and whether input ended."""

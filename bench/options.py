@@ -1,0 +1,100 @@
+"""The command line of ``python -m bench.run``: parsing and checking it into :class:`Options`."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bench.common import DOC, GIB, KIB, MIB, REPO, SEGMENT_SIZE, human
+from gps3async.config import MIN_PART_SIZE
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+#: The first line of ``--help``.
+DESCRIPTION = "The benchmark harness: gps3async against s5cmd, ``aws s3 cp`` and rclone on one local S3 server."
+
+_UNITS = {"": 1, "B": 1, "K": KIB, "KIB": KIB, "M": MIB, "MIB": MIB, "G": GIB, "GIB": GIB}
+
+
+def parse_size(text: str) -> int:
+    """``"8MiB"`` -> 8388608.  Units are binary (K/KiB, M/MiB, G/GiB), case-insensitive."""
+    match = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", text)
+    if match is None or match.group(2).upper() not in _UNITS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 8MiB or 1GiB")
+    return int(match.group(1)) * _UNITS[match.group(2).upper()]
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to run.  ``segment_*`` are ``None`` when the plugin's defaults apply."""
+
+    size: int
+    chunk: int
+    concurrency: int
+    segment_chunk: int | None
+    segment_concurrency: int | None
+    repeat: int
+    singles: bool
+    segments: bool
+    write_doc: bool
+    plugin_rev: str | None
+    argv: tuple[str, ...]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=DESCRIPTION)
+    parser.add_argument("--size", type=parse_size, default=GIB, help="single-stream object size (default 1GiB)")
+    parser.add_argument(
+        "--chunk", type=parse_size, help="part size for every tool, whole MiB (default 8MiB; segment mode: plugin's)"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, help="requests in flight per transfer (default 4; segment: plugin's)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run each single-stream measurement N times, keep the fastest"
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--segments-only", action="store_true", help="only the 8-process segment-host mode")
+    mode.add_argument("--skip-segments", action="store_true", help="only the single-stream comparison")
+    parser.add_argument(
+        "--plugin-rev",
+        metavar="REV",
+        help="measure gps3async as committed at this git revision (exported to a temporary directory and put"
+        " first on the plugin's PYTHONPATH) instead of the installed, possibly uncommitted, working tree",
+    )
+    parser.add_argument(
+        "--write-doc", action=argparse.BooleanOptionalAction, default=True, help=f"overwrite {DOC.relative_to(REPO)}"
+    )
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Options:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    # The single-stream defaults are fixed so every tool gets the same settings; segment mode keeps
+    # ``None`` so the plugin's own defaults are what gets measured.
+    chunk = 8 * MIB if args.chunk is None else args.chunk
+    concurrency = 4 if args.concurrency is None else args.concurrency
+    if chunk < MIN_PART_SIZE or chunk % MIB:
+        parser.error("--chunk must be a whole number of MiB and at least 5MiB (s5cmd takes MiB, S3 needs 5 MiB)")
+    if concurrency < 1 or args.repeat < 1:
+        parser.error("--concurrency and --repeat must be at least 1")
+    if args.size < SEGMENT_SIZE and not args.skip_segments:
+        parser.error(f"segment mode reads {human(SEGMENT_SIZE)} slices: use --size {human(SEGMENT_SIZE)} or more")
+    return Options(
+        size=args.size,
+        chunk=chunk,
+        concurrency=concurrency,
+        segment_chunk=args.chunk,
+        segment_concurrency=args.concurrency,
+        repeat=args.repeat,
+        singles=not args.segments_only,
+        segments=not args.skip_segments,
+        write_doc=args.write_doc,
+        plugin_rev=args.plugin_rev,
+        argv=tuple(sys.argv[1:] if argv is None else argv),
+    )

@@ -1,0 +1,145 @@
+"""The command lines of the clients under test, each as a :class:`Tool`, and the plugin's YAML config.
+
+A new client is a ``<name>_tool(bench) -> Tool`` function added to :data:`TOOLS`;
+the single-stream comparison and the command-lines section of the report pick
+it up from there.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bench.common import BIN, MIB
+from bench.server import BUCKET
+from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, write_plugin_config
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from bench.server import Bench
+
+RCLONE_REMOTE = "benchs3"
+TIMESTAMP = "20261126000000"
+
+
+@dataclass(frozen=True)
+class Tool:
+    """How one client uploads stdin to ``key`` and downloads ``key`` to stdout."""
+
+    name: str
+    upload: list[str]
+    download: list[str]
+    env: dict[str, str]
+    key: str
+    notes: str = ""
+
+
+def gpbackup_path(content: int) -> str:
+    return f"/x/backups/{TIMESTAMP[:8]}/{TIMESTAMP}/gpbackup_{content}_{TIMESTAMP}"
+
+
+def plugin_config(path: Path, endpoint: str, folder: str, chunk: int | None, concurrency: int | None) -> Path:
+    """A plugin YAML; a ``None`` size or concurrency leaves the key out so the plugin's default applies."""
+    options: dict[str, object] = {}
+    for verb in ("backup", "restore"):
+        options[f"{verb}_multipart_chunksize"] = None if chunk is None else f"{chunk // MIB}MB"  # MB means MiB
+        options[f"{verb}_max_concurrent_requests"] = concurrency
+    return write_plugin_config(path, str(BIN / "gpbackup_s3_plugin"), endpoint, BUCKET, folder, **options)
+
+
+def aws_credentials() -> dict[str, str]:
+    return {
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+    }
+
+
+def gps3async_tool(bench: Bench) -> Tool:
+    o = bench.options
+    config = plugin_config(bench.home / "gps3async.yaml", bench.server.endpoint, "gps3async", o.chunk, o.concurrency)
+    plugin, path = str(BIN / "gpbackup_s3_plugin"), gpbackup_path(0)
+    return Tool(
+        "gps3async",
+        [plugin, "backup_data", str(config), path],
+        [plugin, "restore_data", str(config), path],
+        bench.plugin_env(),
+        "gps3async/" + "/".join(path.split("/")[-4:]),
+        "part size and concurrency from the YAML (`*_multipart_chunksize`, `*_max_concurrent_requests`)",
+    )
+
+
+def s5cmd_tool(bench: Bench) -> Tool:
+    o = bench.options
+    base = [str(BIN / "s5cmd"), "--endpoint-url", bench.server.endpoint]
+    sized = ["-c", str(o.concurrency), "-p", str(o.chunk // MIB)]
+    key = "s5cmd/object"
+    url = f"s3://{BUCKET}/{key}"
+    return Tool(
+        "s5cmd",
+        [*base, "pipe", *sized, url],
+        [*base, "cat", *sized, url],
+        bench.env(**aws_credentials()),
+        key,
+        "credentials and region from `AWS_*` variables",
+    )
+
+
+def aws_tool(bench: Bench) -> Tool:
+    o = bench.options
+    config = bench.home / "aws-config"
+    config.write_text(
+        f"[default]\nregion = {REGION}\ns3 =\n"
+        f"  multipart_chunksize = {o.chunk // MIB}MB\n"
+        f"  max_concurrent_requests = {o.concurrency}\n"
+        "  addressing_style = path\n"
+    )
+    base = [str(BIN / "aws"), "--endpoint-url", bench.server.endpoint, "s3", "cp"]
+    key = "aws/object"
+    url = f"s3://{BUCKET}/{key}"
+    env = bench.env(AWS_CONFIG_FILE=str(config), AWS_SHARED_CREDENTIALS_FILE=os.devnull, **aws_credentials())
+    return Tool(
+        "aws s3 cp",
+        [*base, "-", url],
+        [*base, url, "-"],
+        env,
+        key,
+        f"`AWS_CONFIG_FILE`: `[default]` `s3 =` multipart_chunksize = {o.chunk // MIB}MB (MiB),"
+        f" max_concurrent_requests = {o.concurrency}, addressing_style = path",
+    )
+
+
+def rclone_tool(bench: Bench) -> Tool:
+    o = bench.options
+    prefix = f"RCLONE_CONFIG_{RCLONE_REMOTE.upper()}_"
+    remote = {
+        "TYPE": "s3",
+        "PROVIDER": "Other",
+        "ENDPOINT": bench.server.endpoint,
+        "ACCESS_KEY_ID": ACCESS_KEY,
+        "SECRET_ACCESS_KEY": SECRET_KEY,
+        "REGION": REGION,
+        "FORCE_PATH_STYLE": "true",
+    }
+    base = [str(BIN / "rclone"), "--config", os.devnull]
+    key = "rclone/object"
+    target = f"{RCLONE_REMOTE}:{BUCKET}/{key}"
+    sized = ["--s3-chunk-size", f"{o.chunk // MIB}Mi", "--s3-upload-concurrency", str(o.concurrency)]
+    return Tool(
+        "rclone",
+        [*base, "rcat", *sized, target],
+        [*base, "cat", target],
+        bench.env(**{prefix + name: value for name, value in remote.items()}),
+        key,
+        f"remote `{RCLONE_REMOTE}` from `{prefix}*` variables (s3, provider Other, path style);"
+        " `cat` has no part size or concurrency: rclone reads a stream with one GET"
+        " (`--multi-thread-*` only applies when writing local files)",
+    )
+
+
+#: gps3async first: the report's tables and command lines follow this order.
+TOOLS: tuple[Callable[[Bench], Tool], ...] = (gps3async_tool, s5cmd_tool, aws_tool, rclone_tool)
