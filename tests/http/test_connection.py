@@ -68,10 +68,12 @@ async def _read_all(connection: Connection, size: int) -> bytes:
     return bytes(view[:got])
 
 
-def _session_request(port: int, method: str = "GET", body: bytes | None = None, **headers: str) -> object:
+def _session_request(
+    port: int, method: str = "GET", body: bytes | None = None, *, stream: bool = False, **headers: str
+) -> object:
     request = AWSRequest(method=method, url=f"http://127.0.0.1:{port}/bucket/key", data=body, headers=headers)
     prepared = request.prepare()
-    prepared.stream_output = False
+    prepared.stream_output = stream
     return prepared
 
 
@@ -206,6 +208,25 @@ async def test_a_chunked_error_body_is_decoded_and_the_connection_kept() -> None
             assert answer.status_code == 403
             assert await answer.content == document
         assert server.connections == 1, "a fully read chunked body leaves the connection reusable"
+        await session.close()
+
+
+async def test_a_body_left_unread_retires_its_connection() -> None:
+    body = os.urandom(200_000)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(response(200, body))
+        await asyncio.sleep(1)
+
+    async with ScriptedServer(handler) as server:
+        session = BufferedHttpSession(timeout=(2, 2))
+        answer = await session.send(_session_request(server.port, stream=True))
+        assert await answer.raw.read(10) == body[:10]
+        answer.raw.close()  # the rest of the body is never read
+        second = await session.send(_session_request(server.port))
+        assert await second.content == body
+        assert server.connections == 2, "a connection with unread body bytes on it is not reused"
         await session.close()
 
 
