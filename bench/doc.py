@@ -25,7 +25,9 @@ whose objects live in `/dev/shm` when it has room.  Server, tools and harness sh
   Each tool is started by a tiny launcher, `bench/launch.py` (a bare `python -I -S`), rather than by
   the harness, because a child's `ru_maxrss` starts from its parent's high-water mark.  The launcher's
   ~9 MiB is therefore the floor of the RSS column; the harness's own reading and checksumming is in
-  neither number.
+  neither number.  gps3async's calls are served by its per-host agent, a detached process: the
+  CPU the agent spends during a transfer (from `/proc`) is added to gps3async's client CPU; its
+  memory is not in the RSS column.
 - **MB/s**: decimal megabytes per wall second.  **x fastest peer**: wall time over the fastest of
   s5cmd, aws s3 cp and rclone in that direction.
 - **server CPU s**: CPU the S3 server spent during the transfer, from `/proc`.

@@ -180,6 +180,23 @@ def verify(argv: list[str], output: Drained, source: Slice) -> None:
         )
 
 
+def agent_cpu(home: Path) -> float:
+    """CPU seconds so far of the gps3async agents serving calls made with ``HOME=home``.
+
+    A plugin call hands its work to a long-lived agent (a detached process, so
+    ``wait4`` never counts it); the harness adds the agents' CPU over a
+    transfer to the calling tool's, or the plugin would look almost free.
+    """
+    total, marker = 0.0, f"HOME={home}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with suppress(OSError, IndexError, ValueError):
+            if b"gps3async.agent" in (entry / "cmdline").read_bytes() and marker in (entry / "environ").read_bytes():
+                total += cpu_seconds(int(entry.name))
+    return total
+
+
 def cpu_seconds(pid: int) -> float:
     """user+sys CPU seconds of a running process, from ``/proc/<pid>/stat``."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

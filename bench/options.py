@@ -40,6 +40,7 @@ class Options:
     repeat: int
     singles: bool
     segments: bool
+    subset: bool
     write_doc: bool
     plugin_rev: str | None
     argv: tuple[str, ...]
@@ -60,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--segments-only", action="store_true", help="only the 8-process segment-host mode")
     mode.add_argument("--skip-segments", action="store_true", help="only the single-stream comparison")
+    parser.add_argument(
+        "--skip-subset", action="store_true", help="leave out the restore_data_subset measurement (10,000 ranges)"
+    )
     parser.add_argument(
         "--plugin-rev",
         metavar="REV",
@@ -94,6 +98,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         repeat=args.repeat,
         singles=not args.segments_only,
         segments=not args.skip_segments,
+        subset=not args.segments_only and not args.skip_subset,
         write_doc=args.write_doc,
         plugin_rev=args.plugin_rev,
         argv=tuple(sys.argv[1:] if argv is None else argv),

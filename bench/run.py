@@ -11,6 +11,7 @@ tables and writes ``docs/benchmarks.md``.  The parts live beside it:
 - :mod:`bench.server`: the local ``rclone serve s3`` and :class:`~bench.server.Bench`
 - :mod:`bench.tools`: every client's command lines and the plugin config
 - :mod:`bench.singles`: the single-stream comparison of all tools
+- :mod:`bench.subset`: ``restore_data_subset`` of 10,000 small ranges against a whole-object restore
 - :mod:`bench.segments`: the segment-host mode (8 plugin processes at once)
 - :mod:`bench.machine`: the machine and version facts
 - :mod:`bench.report`: :class:`~bench.report.Report` and the result sections
@@ -22,7 +23,7 @@ its results, one step in :func:`run` storing them on a new
 :data:`bench.report.RESULT_SECTIONS`.
 
 Usage: ``python -m bench.run [--size 1GiB] [--chunk 8MiB] [--concurrency 4]
-[--repeat N] [--segments-only | --skip-segments] [--no-write-doc]``.
+[--repeat N] [--segments-only | --skip-segments] [--skip-subset] [--no-write-doc]``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from bench.report import Report, results_text
 from bench.segments import run_segments
 from bench.server import running_server
 from bench.singles import run_singles
-from bench.tools import TOOLS
+from bench.subset import run_subset
+from bench.tools import TOOLS, gps3async_tool
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -76,6 +78,8 @@ def run(options: Options, data: Path) -> Report:
         report = Report(options, machine(bench), tools, bench.server.endpoint, bench.home)
         if options.singles:
             report.singles = run_singles(bench, tools, make_slice(data, 0, options.size))
+        if options.subset:
+            report.subsets = run_subset(bench, gps3async_tool(bench), make_slice(data, 0, options.size))
         if options.segments:
             report.batches = run_segments(bench, data)
     return report

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from bench.common import BIN, SEGMENT_SIZE, SEGMENTS, human, progress
 from bench.data import segment_slices
-from bench.measure import download_processes, upload_processes
+from bench.measure import agent_cpu, download_processes, upload_processes
 from bench.server import delete_prefix
 from bench.tools import gpbackup_path, plugin_config
 
@@ -33,6 +33,8 @@ class Batch:
     wall: float
     usages: list[Usage]
     server_cpu: float
+    #: CPU of the agent(s) that served the batch's calls (counted with the clients').
+    agent_cpu: float = 0.0
 
 
 def segment_tool(bench: Bench) -> tuple[list[list[str]], list[list[str]], str]:
@@ -55,13 +57,13 @@ def run_segments(bench: Bench, data: Path) -> list[Batch]:
     env, nbytes = bench.plugin_env(), sum(source.length for source in sources)
     progress(f"segment host: {SEGMENTS} x {human(SEGMENT_SIZE)}")
     try:
-        before = bench.server_cpu()
+        before, agents = bench.server_cpu(), agent_cpu(bench.home)
         wall, usages = upload_processes(backups, env, sources)
-        upload = Batch("upload", nbytes, wall, usages, bench.server_cpu() - before)
+        upload = Batch("upload", nbytes, wall, usages, bench.server_cpu() - before, agent_cpu(bench.home) - agents)
         progress(f"  upload batch: {wall:.2f} s")
-        before = bench.server_cpu()
+        before, agents = bench.server_cpu(), agent_cpu(bench.home)
         wall, usages = download_processes(restores, env, sources)
-        download = Batch("download", nbytes, wall, usages, bench.server_cpu() - before)
+        download = Batch("download", nbytes, wall, usages, bench.server_cpu() - before, agent_cpu(bench.home) - agents)
         progress(f"  download batch: {wall:.2f} s (verified)")
     finally:
         delete_prefix(bench.client, prefix)

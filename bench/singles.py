@@ -7,11 +7,11 @@ stored size and every download's bytes are verified.  Rendered by
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from bench.common import BenchError, progress
-from bench.measure import download_processes, upload_processes
+from bench.measure import agent_cpu, download_processes, upload_processes
 from bench.server import delete_prefix, object_size
 
 if TYPE_CHECKING:
@@ -39,8 +39,9 @@ def best(run: Callable[[], Result], repeat: int) -> Result:
 
 
 def upload_once(bench: Bench, tool: Tool, source: Slice) -> Result:
-    before = bench.server_cpu()
+    before, agents = bench.server_cpu(), agent_cpu(bench.home)
     _, (usage,) = upload_processes([tool.upload], tool.env, [source])
+    usage = replace(usage, cpu=usage.cpu + agent_cpu(bench.home) - agents)
     result = Result(tool.name, "upload", source.length, usage, bench.server_cpu() - before)
     stored = object_size(bench.client, tool.key)
     if stored != source.length:
@@ -50,8 +51,9 @@ def upload_once(bench: Bench, tool: Tool, source: Slice) -> Result:
 
 
 def download_once(bench: Bench, tool: Tool, source: Slice) -> Result:
-    before = bench.server_cpu()
+    before, agents = bench.server_cpu(), agent_cpu(bench.home)
     _, (usage,) = download_processes([tool.download], tool.env, [source])
+    usage = replace(usage, cpu=usage.cpu + agent_cpu(bench.home) - agents)
     progress(f"  {tool.name} download: {usage.wall:.2f} s (verified)")
     return Result(tool.name, "download", source.length, usage, bench.server_cpu() - before)
 
