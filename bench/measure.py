@@ -180,21 +180,28 @@ def verify(argv: list[str], output: Drained, source: Slice) -> None:
         )
 
 
-def agent_cpu(home: Path) -> float:
-    """CPU seconds so far of the gps3async agents serving calls made with ``HOME=home``.
+def agent_cpu(home: Path) -> dict[int, float]:
+    """CPU seconds so far of each gps3async agent serving calls made with ``HOME=home``, by pid.
 
     A plugin call hands its work to a long-lived agent (a detached process, so
     ``wait4`` never counts it); the harness adds the agents' CPU over a
-    transfer to the calling tool's, or the plugin would look almost free.
+    transfer (:func:`agent_cpu_since`) to gps3async's, or the plugin would
+    look almost free.
     """
-    total, marker = 0.0, f"HOME={home}".encode()
+    found, marker = {}, f"HOME={home}".encode()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         with suppress(OSError, IndexError, ValueError):
             if b"gps3async.agent" in (entry / "cmdline").read_bytes() and marker in (entry / "environ").read_bytes():
-                total += cpu_seconds(int(entry.name))
-    return total
+                found[int(entry.name)] = cpu_seconds(int(entry.name))
+    return found
+
+
+def agent_cpu_since(home: Path, before: dict[int, float]) -> float:
+    """The agents' CPU since ``before`` (an :func:`agent_cpu` reading); an agent that exited meanwhile,
+    having gone idle, counts nothing."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in agent_cpu(home).items())
 
 
 def cpu_seconds(pid: int) -> float:

@@ -240,7 +240,8 @@ def subset_section(report: Report) -> list[str]:
         f"gps3async, {human(report.options.chunk)} GETs, {report.options.concurrency} in flight. Dense: each range"
         f" {human(DENSE_GAP)} or less after the one before; sparse: spread over the whole object. GETs read through",
         "gaps of up to 1 MiB; *MB/s written* is the ranges' bytes over wall time, *x whole object* that over the",
-        "whole-object restore's MB/s (1.00: as fast per byte as restoring everything).",
+        "whole-object restore's MB/s (1.00: as fast per byte as restoring everything); each the fastest of"
+        " `--repeat` runs.",
         "",
         subset_table(report.subsets),
     ]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from bench.common import BIN, SEGMENT_SIZE, SEGMENTS, human, progress
 from bench.data import segment_slices
-from bench.measure import agent_cpu, download_processes, upload_processes
+from bench.measure import agent_cpu, agent_cpu_since, download_processes, upload_processes
 from bench.server import delete_prefix
 from bench.tools import gpbackup_path, plugin_config
 
@@ -59,11 +59,13 @@ def run_segments(bench: Bench, data: Path) -> list[Batch]:
     try:
         before, agents = bench.server_cpu(), agent_cpu(bench.home)
         wall, usages = upload_processes(backups, env, sources)
-        upload = Batch("upload", nbytes, wall, usages, bench.server_cpu() - before, agent_cpu(bench.home) - agents)
+        upload = Batch("upload", nbytes, wall, usages, bench.server_cpu() - before, agent_cpu_since(bench.home, agents))
         progress(f"  upload batch: {wall:.2f} s")
         before, agents = bench.server_cpu(), agent_cpu(bench.home)
         wall, usages = download_processes(restores, env, sources)
-        download = Batch("download", nbytes, wall, usages, bench.server_cpu() - before, agent_cpu(bench.home) - agents)
+        download = Batch(
+            "download", nbytes, wall, usages, bench.server_cpu() - before, agent_cpu_since(bench.home, agents)
+        )
         progress(f"  download batch: {wall:.2f} s (verified)")
     finally:
         delete_prefix(bench.client, prefix)

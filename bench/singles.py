@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from bench.common import BenchError, progress
-from bench.measure import agent_cpu, download_processes, upload_processes
+from bench.measure import agent_cpu, agent_cpu_since, download_processes, upload_processes
 from bench.server import delete_prefix, object_size
 
 if TYPE_CHECKING:
@@ -38,10 +38,17 @@ def best(run: Callable[[], Result], repeat: int) -> Result:
     return min((run() for _ in range(repeat)), key=lambda result: result.usage.wall)
 
 
+def with_agents(bench: Bench, tool: Tool, usage: Usage, agents: dict[int, float]) -> Usage:
+    """gps3async's usage with the CPU its agent spent meanwhile; other tools' as measured."""
+    if tool.name != "gps3async":
+        return usage
+    return replace(usage, cpu=usage.cpu + agent_cpu_since(bench.home, agents))
+
+
 def upload_once(bench: Bench, tool: Tool, source: Slice) -> Result:
     before, agents = bench.server_cpu(), agent_cpu(bench.home)
     _, (usage,) = upload_processes([tool.upload], tool.env, [source])
-    usage = replace(usage, cpu=usage.cpu + agent_cpu(bench.home) - agents)
+    usage = with_agents(bench, tool, usage, agents)
     result = Result(tool.name, "upload", source.length, usage, bench.server_cpu() - before)
     stored = object_size(bench.client, tool.key)
     if stored != source.length:
@@ -53,7 +60,7 @@ def upload_once(bench: Bench, tool: Tool, source: Slice) -> Result:
 def download_once(bench: Bench, tool: Tool, source: Slice) -> Result:
     before, agents = bench.server_cpu(), agent_cpu(bench.home)
     _, (usage,) = download_processes([tool.download], tool.env, [source])
-    usage = replace(usage, cpu=usage.cpu + agent_cpu(bench.home) - agents)
+    usage = with_agents(bench, tool, usage, agents)
     progress(f"  {tool.name} download: {usage.wall:.2f} s (verified)")
     return Result(tool.name, "download", source.length, usage, bench.server_cpu() - before)
 
