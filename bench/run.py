@@ -12,7 +12,9 @@ tables and writes ``docs/benchmarks.md``.  The parts live beside it:
 - :mod:`bench.tools`: every client's command lines and the plugin config
 - :mod:`bench.singles`: the single-stream comparison of all tools
 - :mod:`bench.subset`: ``restore_data_subset`` of 10,000 small ranges against a whole-object restore
-- :mod:`bench.segments`: the segment-host mode (8 plugin processes at once)
+- :mod:`bench.segments`: the segment-host mode (8 plugin processes at once), through the agent and without
+- :mod:`bench.invocations`: the per-invocation cost of tiny calls, in sequence and 64 at once
+- :mod:`bench.agentstats`: charging gps3async's per-host agent its CPU and memory, in directories of the run's own
 - :mod:`bench.machine`: the machine and version facts
 - :mod:`bench.report`: :class:`~bench.report.Report` and the result sections
 - :mod:`bench.doc`: the page around them
@@ -23,7 +25,8 @@ its results, one step in :func:`run` storing them on a new
 :data:`bench.report.RESULT_SECTIONS`.
 
 Usage: ``python -m bench.run [--size 1GiB] [--chunk 8MiB] [--concurrency 4]
-[--repeat N] [--segments-only | --skip-segments] [--skip-subset] [--no-write-doc]``.
+[--repeat N] [--invocations N] [--segments-only | --skip-segments | --invocations-only]
+[--skip-invocations] [--skip-subset] [--no-write-doc]``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from typing import TYPE_CHECKING
 from bench.common import DOC, REPO, BenchError, human, progress
 from bench.data import ensure_data, make_slice
 from bench.doc import render_doc
+from bench.invocations import run_invocations
 from bench.machine import machine
 from bench.options import parse_args
 from bench.report import Report, results_text
@@ -42,7 +46,7 @@ from bench.segments import run_segments
 from bench.server import running_server
 from bench.singles import run_singles
 from bench.subset import run_subset
-from bench.tools import TOOLS, gps3async_tool
+from bench.tools import TOOLS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -79,9 +83,12 @@ def run(options: Options, data: Path) -> Report:
         if options.singles:
             report.singles = run_singles(bench, tools, make_slice(data, 0, options.size))
         if options.subset:
-            report.subsets = run_subset(bench, gps3async_tool(bench), make_slice(data, 0, options.size))
+            ours = next(tool for tool in tools if tool.name == "gps3async")
+            report.subsets = run_subset(bench, ours, make_slice(data, 0, options.size))
         if options.segments:
             report.batches = run_segments(bench, data)
+        if options.run_invocations:
+            report.invocations = run_invocations(bench, data)
     return report
 
 

@@ -1,7 +1,9 @@
 """The local S3 server for a whole run, and :class:`Bench`: the server, its client, scratch HOME and plugin code.
 
 One ``rclone serve s3`` in fast mode serves every tool and measurement; the
-tools see it only through :meth:`Bench.env`, a clean environment.
+tools see it only through :meth:`Bench.env`, a clean environment.  Every
+plugin call runs with ``XDG_RUNTIME_DIR`` inside this run's agent directory
+(:mod:`bench.agentstats`), so the agents it starts are this run's alone.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.agentstats import AgentHome, agent_root
 from bench.common import BIN, REPO, SEGMENT_SIZE, SEGMENTS, WORK
 from bench.measure import cpu_seconds
 from tests.s3server import S3Server, make_client, start_rclone
@@ -37,13 +40,14 @@ class PluginCode:
 
 @dataclass
 class Bench:
-    """The running server, a boto3 client for it, a scratch HOME for every tool and the plugin's code."""
+    """The running server, a boto3 client for it, a scratch HOME for every tool, the plugin's code, agents' root."""
 
     server: S3Server
     client: Any
     home: Path
     options: Options
     plugin: PluginCode
+    agents: Path
 
     def env(self, **extra: str) -> dict[str, str]:
         """A clean environment: no user config, proxies or credentials leak into a tool."""
@@ -56,7 +60,12 @@ class Bench:
         }
 
     def plugin_env(self) -> dict[str, str]:
-        return self.env(**self.plugin.env)
+        """For plugin calls that start no agent (``--version``): still kept out of the user's agent directory."""
+        return self.env(**self.plugin.env, XDG_RUNTIME_DIR=str(self.agents))
+
+    def agent_home(self, name: str, config: Path) -> AgentHome:
+        """A directory of its own for the agent of ``config``, and the plugin environment that selects it."""
+        return AgentHome(self.agents / name, self.env(**self.plugin.env), str(BIN / "gpbackup_s3_plugin"), config)
 
     def server_cpu(self) -> float:
         return cpu_seconds(self.server.process.pid)
@@ -97,7 +106,8 @@ def running_server(options: Options) -> Iterator[Bench]:
     try:
         client = make_client(server.endpoint)
         client.create_bucket(Bucket=BUCKET)
-        yield Bench(server, client, home, options, plugin_code(options.plugin_rev, home / "plugin"))
+        with agent_root() as agents:
+            yield Bench(server, client, home, options, plugin_code(options.plugin_rev, home / "plugin"), agents)
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)

@@ -1,22 +1,26 @@
 """The single-stream comparison: every :data:`~bench.tools.TOOLS` client uploads and downloads one object.
 
 Each direction runs ``--repeat`` times and keeps the fastest; every upload's
-stored size and every download's bytes are verified.  Rendered by
-:func:`bench.report.singles_section`.
+stored size and every download's bytes are verified.  A tool that works
+through an agent (gps3async) is charged the agent's CPU and peak memory over
+each transfer (:func:`bench.agentstats.charged`, which also warms the agent
+first).  Rendered by :func:`bench.report.singles_section`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bench.agentstats import charged
 from bench.common import BenchError, progress
-from bench.measure import agent_cpu, agent_cpu_since, download_processes, upload_processes
+from bench.measure import download_processes, upload_processes
 from bench.server import delete_prefix, object_size
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from bench.agentstats import AgentUsage
     from bench.data import Slice
     from bench.measure import Usage
     from bench.server import Bench
@@ -25,31 +29,36 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Result:
-    """One tool moving one object one way."""
+    """One tool moving one object one way; ``usage`` is the tool's own process, ``agent`` its agent's share."""
 
     tool: str
     direction: str
     nbytes: int
     usage: Usage
     server_cpu: float
+    agent: AgentUsage | None = None
+
+    @property
+    def cpu(self) -> float:
+        """The transfer's client-side CPU: the tool's process plus, through an agent, the agent's."""
+        return self.usage.cpu + (self.agent.cpu if self.agent else 0.0)
+
+    @property
+    def rss(self) -> int:
+        """The transfer's client-side memory: the tool's peak plus, through an agent, the agent's peak."""
+        return self.usage.max_rss + (self.agent.peak_rss if self.agent else 0)
 
 
 def best(run: Callable[[], Result], repeat: int) -> Result:
     return min((run() for _ in range(repeat)), key=lambda result: result.usage.wall)
 
 
-def with_agents(bench: Bench, tool: Tool, usage: Usage, agents: dict[int, float]) -> Usage:
-    """gps3async's usage with the CPU its agent spent meanwhile; other tools' as measured."""
-    if tool.name != "gps3async":
-        return usage
-    return replace(usage, cpu=usage.cpu + agent_cpu_since(bench.home, agents))
-
-
 def upload_once(bench: Bench, tool: Tool, source: Slice) -> Result:
-    before, agents = bench.server_cpu(), agent_cpu(bench.home)
-    _, (usage,) = upload_processes([tool.upload], tool.env, [source])
-    usage = with_agents(bench, tool, usage, agents)
-    result = Result(tool.name, "upload", source.length, usage, bench.server_cpu() - before)
+    with charged(tool.agents) as agent:
+        before = bench.server_cpu()
+        _, (usage,) = upload_processes([tool.upload], tool.env, [source])
+        server_cpu = bench.server_cpu() - before
+    result = Result(tool.name, "upload", source.length, usage, server_cpu, agent.usage)
     stored = object_size(bench.client, tool.key)
     if stored != source.length:
         raise BenchError(f"{tool.name} stored {stored} bytes at {tool.key}, not {source.length}")
@@ -58,11 +67,12 @@ def upload_once(bench: Bench, tool: Tool, source: Slice) -> Result:
 
 
 def download_once(bench: Bench, tool: Tool, source: Slice) -> Result:
-    before, agents = bench.server_cpu(), agent_cpu(bench.home)
-    _, (usage,) = download_processes([tool.download], tool.env, [source])
-    usage = with_agents(bench, tool, usage, agents)
+    with charged(tool.agents) as agent:
+        before = bench.server_cpu()
+        _, (usage,) = download_processes([tool.download], tool.env, [source])
+        server_cpu = bench.server_cpu() - before
     progress(f"  {tool.name} download: {usage.wall:.2f} s (verified)")
-    return Result(tool.name, "download", source.length, usage, bench.server_cpu() - before)
+    return Result(tool.name, "download", source.length, usage, server_cpu, agent.usage)
 
 
 def measure_tool(bench: Bench, tool: Tool, source: Slice) -> list[Result]:

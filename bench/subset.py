@@ -19,18 +19,20 @@ from __future__ import annotations
 
 import random
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bench.agentstats import charged
 from bench.common import KIB, MIB, progress
 from bench.data import Slice
-from bench.measure import agent_cpu, agent_cpu_since, download_processes, upload_processes
+from bench.measure import download_processes, upload_processes
 from bench.server import delete_prefix
 from gps3async.plan import SUBSET_MAX_GAP, ByteRange, plan_fetches
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from bench.agentstats import AgentUsage
     from bench.measure import Usage
     from bench.server import Bench
     from bench.tools import Tool
@@ -45,7 +47,7 @@ MIN_SIZE = RANGES * (LARGEST + DENSE_GAP)
 
 @dataclass(frozen=True)
 class SubsetResult:
-    """One restore: ``layout`` is "whole object" or a range layout."""
+    """One restore: ``layout`` is "whole object" or a range layout; ``agent`` the agent's share of it."""
 
     layout: str
     ranges: int
@@ -53,6 +55,12 @@ class SubsetResult:
     gets: int
     fetched: int
     usage: Usage
+    agent: AgentUsage | None = None
+
+    @property
+    def cpu(self) -> float:
+        """The restore's client-side CPU: the plugin process plus, through an agent, the agent's."""
+        return self.usage.cpu + (self.agent.cpu if self.agent else 0.0)
 
 
 def dense_ranges(size: int, rng: random.Random) -> list[ByteRange]:
@@ -81,15 +89,17 @@ def expected(data: Path, ranges: list[ByteRange]) -> Slice:
     return Slice(data, 0, total, crc)
 
 
-def timed_restore(bench: Bench, tool: Tool, argv: list[str], target: Slice, what: str) -> Usage:
-    """The fastest of ``--repeat`` runs of ``argv`` (agent CPU included), each verified against ``target``."""
+def timed_restore(
+    bench: Bench, tool: Tool, argv: list[str], target: Slice, what: str
+) -> tuple[Usage, AgentUsage | None]:
+    """The fastest of ``--repeat`` runs of ``argv``, each verified against ``target``, with its agent's share."""
     runs = []
     for _ in range(bench.options.repeat):
-        agents = agent_cpu(bench.home)
-        _, (usage,) = download_processes([argv], tool.env, [target])
-        runs.append(replace(usage, cpu=usage.cpu + agent_cpu_since(bench.home, agents)))
+        with charged(tool.agents) as agent:
+            _, (usage,) = download_processes([argv], tool.env, [target])
+        runs.append((usage, agent.usage))
         progress(f"  {what}: {usage.wall:.2f} s (verified)")
-    return min(runs, key=lambda usage: usage.wall)
+    return min(runs, key=lambda run: run[0].wall)
 
 
 def restore_subset(bench: Bench, tool: Tool, data: Path, layout: str, ranges: list[ByteRange]) -> SubsetResult:
@@ -99,9 +109,9 @@ def restore_subset(bench: Bench, tool: Tool, data: Path, layout: str, ranges: li
     argv = [plugin, "restore_data_subset", config, path, str(offsets)]
     fetches = list(plan_fetches(ranges, chunksize=bench.options.chunk, max_gap=SUBSET_MAX_GAP))
     target = expected(data, ranges)
-    usage = timed_restore(bench, tool, argv, target, f"subset {layout}")
+    usage, agent = timed_restore(bench, tool, argv, target, f"subset {layout}")
     fetched = sum(fetch.span.length for fetch in fetches)
-    return SubsetResult(layout, len(ranges), target.length, len(fetches), fetched, usage)
+    return SubsetResult(layout, len(ranges), target.length, len(fetches), fetched, usage, agent)
 
 
 def run_subset(bench: Bench, tool: Tool, source: Slice) -> list[SubsetResult]:
@@ -112,9 +122,9 @@ def run_subset(bench: Bench, tool: Tool, source: Slice) -> list[SubsetResult]:
     progress(f"restore_data_subset: {RANGES} ranges of 1-64 KiB")
     try:
         upload_processes([tool.upload], tool.env, [source])
-        whole = timed_restore(bench, tool, tool.download, source, "whole object")
+        whole, agent = timed_restore(bench, tool, tool.download, source, "whole object")
         gets = -(-source.length // bench.options.chunk)
-        results = [SubsetResult("whole object", 1, source.length, gets, source.length, whole)]
+        results = [SubsetResult("whole object", 1, source.length, gets, source.length, whole, agent)]
         rng = random.Random(SEED)
         layouts = {"dense": dense_ranges(source.length, rng), "sparse": sparse_ranges(source.length, rng)}
         results += [restore_subset(bench, tool, source.path, name, ranges) for name, ranges in layouts.items()]

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
+    from bench.agentstats import AgentHome
     from bench.server import Bench
 
 RCLONE_REMOTE = "benchs3"
@@ -35,15 +36,22 @@ class Tool:
     env: dict[str, str]
     key: str
     notes: str = ""
+    #: Where the tool's agent lives, for a tool that hands its work to one (gps3async): charged to the tool.
+    agents: AgentHome | None = None
 
 
 def gpbackup_path(content: int) -> str:
     return f"/x/backups/{TIMESTAMP[:8]}/{TIMESTAMP}/gpbackup_{content}_{TIMESTAMP}"
 
 
-def plugin_config(path: Path, endpoint: str, folder: str, chunk: int | None, concurrency: int | None) -> Path:
-    """A plugin YAML; a ``None`` size or concurrency leaves the key out so the plugin's default applies."""
-    options: dict[str, object] = {}
+def plugin_config(
+    path: Path, endpoint: str, folder: str, chunk: int | None, concurrency: int | None, **extra: object
+) -> Path:
+    """A plugin YAML; a ``None`` size or concurrency leaves the key out so the plugin's default applies.
+
+    ``extra`` are further options as written into the YAML, such as ``agent="off"``.
+    """
+    options: dict[str, object] = dict(extra)
     for verb in ("backup", "restore"):
         options[f"{verb}_multipart_chunksize"] = None if chunk is None else f"{chunk // MIB}MB"  # MB means MiB
         options[f"{verb}_max_concurrent_requests"] = concurrency
@@ -63,13 +71,16 @@ def gps3async_tool(bench: Bench) -> Tool:
     o = bench.options
     config = plugin_config(bench.home / "gps3async.yaml", bench.server.endpoint, "gps3async", o.chunk, o.concurrency)
     plugin, path = str(BIN / "gpbackup_s3_plugin"), gpbackup_path(0)
+    agents = bench.agent_home("singles", config)
     return Tool(
         "gps3async",
         [plugin, "backup_data", str(config), path],
         [plugin, "restore_data", str(config), path],
-        bench.plugin_env(),
+        agents.env,
         "gps3async/" + "/".join(path.split("/")[-4:]),
-        "part size and concurrency from the YAML (`*_multipart_chunksize`, `*_max_concurrent_requests`)",
+        "part size and concurrency from the YAML (`*_multipart_chunksize`, `*_max_concurrent_requests`);"
+        " through the per-host agent (the default `agent: on`)",
+        agents,
     )
 
 

@@ -16,6 +16,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,7 @@ class Plugin:
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while pids and time.monotonic() < deadline:
-            pids = [pid for pid in pids if _alive(pid)]
+            pids = [pid for pid in pids if alive(pid)]
             time.sleep(0.02)
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
@@ -119,17 +120,22 @@ class Plugin:
         return f"{self.folder}/" + "/".join(str(local_path).split("/")[-4:])
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A detached agent is reparented to init, which reaps it; a zombie counts as gone.
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a detached agent is reparented and reaped by init; a zombie counts as gone)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
+    """Poll ``condition`` until it is true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
 
 
 def write_config(path: Path, endpoint: str, folder: str, **options: object) -> Path:
@@ -145,14 +151,13 @@ def write_config(path: Path, endpoint: str, folder: str, **options: object) -> P
     return write_plugin_config(path, plugin_executable(), endpoint, bucket, folder, **settings)
 
 
-@pytest.fixture(params=MODES)
-def plugin(request: pytest.FixtureRequest, tmp_path: Path, s3_server: S3Server) -> Iterator[Plugin]:
+@contextmanager
+def _plugin_in(tmp_path: Path, s3_server: S3Server, mode: str) -> Iterator[Plugin]:
     folder = f"tests/{uuid.uuid4().hex[:12]}"
     home = tmp_path / "home"
     home.mkdir()
     # Short, so socket paths stay well inside the 107 bytes a Unix socket name may have.
     runtime = Path(tempfile.mkdtemp(prefix="gps3-", dir="/tmp"))
-    mode = str(request.param)
     config = write_config(
         tmp_path / "s3_config.yaml", s3_server.endpoint, folder, agent="on" if mode == "agent" else "off"
     )
@@ -162,6 +167,20 @@ def plugin(request: pytest.FixtureRequest, tmp_path: Path, s3_server: S3Server) 
     finally:
         runner.stop_agents()
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+@pytest.fixture(params=MODES)
+def plugin(request: pytest.FixtureRequest, tmp_path: Path, s3_server: S3Server) -> Iterator[Plugin]:
+    """A plugin runner, once through the agent and once in-process."""
+    with _plugin_in(tmp_path, s3_server, str(request.param)) as runner:
+        yield runner
+
+
+@pytest.fixture
+def agent_plugin(tmp_path: Path, s3_server: S3Server) -> Iterator[Plugin]:
+    """A plugin runner whose calls go through the agent (for the agent's own tests)."""
+    with _plugin_in(tmp_path, s3_server, "agent") as runner:
+        yield runner
 
 
 @pytest.fixture

@@ -182,7 +182,7 @@ class Agent:
             with contextlib.suppress(OSError):
                 os.write(ready_fd, b"1")
                 os.close(ready_fd)
-        reason = "stopped"
+        reason = "stopped by a signal"
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._watch_signals, tg.cancel_scope)
@@ -199,7 +199,7 @@ class Agent:
                 if self._bound is not None:
                     os.unlink(pidfile)
             await self.stores.aclose()
-            log.info("agent %d: %s after serving %d calls", os.getpid(), reason, self.served)
+            log.info("agent %d: %s; served %d calls", os.getpid(), reason, self.served)
 
     async def _watch_signals(self, scope: anyio.CancelScope) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -216,7 +216,7 @@ class Agent:
             wait = self.idle_timeout
             if self.active == 0:
                 if self.retiring:
-                    return "exiting after a cleanup hook"
+                    return "exiting, idle after a cleanup hook"
                 idle = time.monotonic() - self.last_activity
                 if idle >= self.idle_timeout:
                     return f"exiting after {self.idle_timeout:g} s idle"
@@ -242,18 +242,16 @@ class Agent:
 
     async def _serve_connection(self, stream: SocketStream) -> None:
         async with stream:
-            raw = stream.extra(SocketAttribute.raw_socket)
-            uid = peer_uid(raw)
-            if uid != self.allowed_uid:
-                log.warning("agent %d: refused a connection from uid %d", os.getpid(), uid)
-                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    await stream.send(wire.encode_refusal(f"the agent serves uid {self.allowed_uid} only"))
-                return
             fds: list[int] = []
             try:
-                request, fds = await self._receive_request(stream)
-                refusal = self._refusal(request, fds)
+                # Read the request before judging it: a refusal sent before the client finished
+                # sending would reach it as a reset, not as a reason.
+                body, fds = await self._receive_request(stream)
+                refusal = self._refusal(peer_uid(stream.extra(SocketAttribute.raw_socket)), body, fds)
+                request = wire.decode_request(body) if not refusal else {}
                 if refusal:
+                    log.warning("agent %d: refused a call: %s", os.getpid(), refusal)
+                    self._close(fds)
                     await stream.send(wire.encode_refusal(refusal))
                     return
                 await stream.send(wire.ACCEPTED)
@@ -281,7 +279,7 @@ class Agent:
             with contextlib.suppress(OSError):
                 os.close(fds.pop())
 
-    async def _receive_request(self, stream: Any) -> tuple[dict[str, Any], list[int]]:
+    async def _receive_request(self, stream: Any) -> tuple[bytes, list[int]]:
         data, fds = await stream.receive_fds(65536, 3)
         for fd in fds:
             os.set_inheritable(fd, False)
@@ -291,9 +289,12 @@ class Agent:
         body = bytearray(data[wire.REQUEST_HEADER :])
         while len(body) < length:
             body += await stream.receive(length - len(body))
-        return wire.decode_request(bytes(body)), list(fds)
+        return bytes(body), list(fds)
 
-    def _refusal(self, request: dict[str, Any], fds: list[int]) -> str:
+    def _refusal(self, uid: int, body: bytes, fds: list[int]) -> str:
+        if uid != self.allowed_uid:  # checked before the body is decoded: marshal trusts its input
+            return f"the agent serves uid {self.allowed_uid} only, not uid {uid}"
+        request = wire.decode_request(body)
         if request.get("protocol") != PROTOCOL:
             return f"protocol {request.get('protocol')!r} is not this agent's {PROTOCOL}"
         if request.get("identity") != self.identity:
@@ -307,7 +308,11 @@ class Agent:
         argv = [str(arg) for arg in request["argv"]]
         verb, args = argv[0], argv[1:]
         pid = int(request["pid"])
-        inv = Invocation(fds[0], fds[1], fds[2], str(request["cwd"]), self.stores, self.budget)
+        config_text = str(request.get("config", ""))
+        self._configure(config_text)  # before the Invocation: the first call must draw from the configured budget
+        umask = request.get("umask")
+        inv = Invocation(fds[0], fds[1], fds[2], str(request["cwd"]), self.stores, self.budget,
+                         int(umask) if umask is not None else None)  # fmt: skip
         token = CALLER_PID.set(pid)
         started = time.monotonic()
         signals: list[int] = []
@@ -317,7 +322,7 @@ class Agent:
             with anyio.CancelScope() as scope:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._watch_client, stream, scope, signals, gone)
-                    code = await self._call(inv, verb, args, str(request.get("config", "")))
+                    code = await self._call(inv, verb, args, config_text)
                     tg.cancel_scope.cancel()
             if signals:
                 code = fail(Interrupted(signals[0]), inv.stderr)
@@ -340,7 +345,6 @@ class Agent:
                 log.info("%s: the agent will exit once idle", verb)
                 return 0
             self.retiring = False  # another backup or restore began before this agent went idle
-            self._configure(config_text)
             await run_verb(inv, verb, args, config_text=config_text)
         except Exception as exc:  # noqa: BLE001 - one call's failure is its exit code, not the agent's
             return report(exc, verb, inv.stderr)
