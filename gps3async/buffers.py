@@ -37,11 +37,11 @@ ADMISSION_BUFFERS = 2
 class PoolBuffer(bytearray):
     """A pool buffer: a ``bytearray`` whose slices are zero-copy ``memoryview`` objects.
 
-    aiohttp sends a request body as ``body[:content_length]``, which for a
-    plain ``bytearray`` copies the whole part: one extra part-sized allocation
-    per request in flight, and a memcpy of every byte uploaded.  It must stay
-    a ``bytearray`` (not a ``memoryview``) because botocore only rewinds
-    bodies it knows for retries.
+    Slicing one never copies a part (aiohttp, the HTTP client before
+    :mod:`gps3async.http`, sent bodies as ``body[:content_length]``; the
+    HTTP layer sends a ``memoryview`` of the buffer).  It must stay a
+    ``bytearray`` (not a ``memoryview``) because botocore accepts no
+    ``memoryview`` body and turns ``bytes`` into a file object.
     """
 
     def __getitem__(self, index):  # type: ignore[no-untyped-def] # narrower than bytearray's overloads on purpose
