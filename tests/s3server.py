@@ -70,8 +70,11 @@ class S3Server:
             self.process.wait()
 
 
-def start_rclone(root: Path, *, fast: bool = False, log_path: Path | None = None) -> S3Server:
-    """Start ``rclone serve s3`` over ``root``; ``fast`` turns off its hashing (for benchmarks)."""
+def start_rclone(
+    root: Path, *, fast: bool = False, log_path: Path | None = None, tls: tuple[Path, Path] | None = None
+) -> S3Server:
+    """Start ``rclone serve s3`` over ``root``; ``fast`` turns off its hashing (for benchmarks);
+    ``tls`` (a certificate chain and its key, PEM files) serves HTTPS instead of HTTP."""
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     command = [
@@ -82,15 +85,19 @@ def start_rclone(root: Path, *, fast: bool = False, log_path: Path | None = None
     ]  # fmt: skip
     if fast:
         command += ["--etag-hash", "", "--no-checksum", "--ignore-checksum"]
+    if tls is not None:
+        command += ["--cert", str(tls[0]), "--key", str(tls[1])]
     log = open(log_path or os.devnull, "ab")
     process = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     log.close()
     wait_for_port(port, process)
-    return S3Server(f"http://127.0.0.1:{port}", port, root, process)
+    scheme = "https" if tls is not None else "http"
+    return S3Server(f"{scheme}://127.0.0.1:{port}", port, root, process)
 
 
-def make_client(endpoint: str) -> Any:
-    """A plain boto3 client for the server, to set up and inspect what the plugin did."""
+def make_client(endpoint: str, *, verify: str | None = None) -> Any:
+    """A plain boto3 client for the server, to set up and inspect what the plugin did;
+    ``verify`` is the CA bundle for an HTTPS server."""
     import boto3  # type: ignore[import-untyped]
     from botocore.config import Config
 
@@ -100,6 +107,7 @@ def make_client(endpoint: str) -> Any:
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY,
         region_name=REGION,
+        verify=verify,
         config=Config(
             s3={"addressing_style": "path"},
             request_checksum_calculation="when_required",
