@@ -14,8 +14,8 @@ each host's interpreter, copies the bundle to every host (``gpsync``, else
 ``gpscp``, else ``rsync``, else ``scp``), unpacks it beside ``P``, swaps it into
 place, and runs ``--version`` there.  ``install`` does both.
 
-Why a virtual environment and not a zipapp: uvloop, crc32c, aiohttp's and
-yarl's speed-ups are compiled extensions, which Python cannot import from
+Why a virtual environment and not a zipapp: uvloop, httptools, crc32c and
+aiohttp's and yarl's speed-ups are compiled extensions, which Python cannot import from
 inside a zip file, and the thin client starts once per table per segment: a
 venv's interpreter starts as fast as a bare one.  The cost is that a venv
 points at its base interpreter, so every host needs the same Python at the
@@ -64,7 +64,7 @@ SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=15")
 #: Hosts worked on at once (ssh connections, unpacking).
 PARALLEL_HOSTS = 16
 #: Modules whose import proves the compiled extensions match the interpreter.
-IMPORT_CHECK = "import gps3async.cli, gps3async.agent.server, uvloop, crc32c, aiohttp, yarl, multidict, aiobotocore"
+IMPORT_CHECK = "import gps3async.cli, gps3async.agent.server, gps3async.http, uvloop, httptools, crc32c, aiobotocore"
 
 
 class DeployError(Exception):
