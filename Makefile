@@ -6,9 +6,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# make wheels / make deploy (docs/operators-guide.md): where the wheels go, where the plugin goes, and on which hosts.
+WHEELS ?= wheels
+PREFIX ?= /usr/local/gps3async
+HOSTS ?=
+HOSTS_FILE ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help build install test lint fmt typecheck check demo bench bench-4g clean
+.PHONY: help build wheels install deploy test lint fmt typecheck check demo bench bench-4g clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -22,6 +27,14 @@ $(STAMP): setup.cfg pyproject.toml
 build: $(STAMP) ## build a wheel into dist/
 	$(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .
 	@ls dist/*.whl
+
+wheels: $(STAMP) ## every wheel the plugin needs (itself included) into $$(WHEELS)/, for offline installs
+	$(BIN)/pip wheel --quiet --wheel-dir $(WHEELS) .
+	@ls $(WHEELS) | wc -l | xargs echo "wheels in $(WHEELS)/:"
+
+deploy: ## build a venv for PREFIX from $$(WHEELS)/ and install it on every host (HOSTS, HOSTS_FILE or the cluster's)
+	$(PYTHON) -m gps3async.deploy install --prefix $(PREFIX) --wheels $(WHEELS) \
+		$(if $(HOSTS_FILE),--hosts-file $(HOSTS_FILE)) $(foreach host,$(HOSTS),--host $(host))
 
 install: $(STAMP) ## install gpbackup_s3_plugin (and link it into $$GPHOME/bin when GPHOME is set)
 	@if [ -n "$$GPHOME" ]; then ln -sf "$(abspath $(BIN))/gpbackup_s3_plugin" "$$GPHOME/bin/gpbackup_s3_plugin" && \

@@ -163,7 +163,10 @@ def _spawn(place: Place) -> int:
     by the agent would hang a backup.
     """
     ready_read, ready_write = os.pipe()
-    argv = [sys.executable, "-m", "gps3async.agent", "--socket", place.socket, "--identity", place.identity,
+    # An isolated client (the deployed launcher runs ``python -I``, see gps3async.deploy) starts an
+    # isolated agent: the PYTHONHOME/PYTHONPATH greenplum_path.sh exports would break or hijack it.
+    isolation = ["-I"] if sys.flags.isolated else []
+    argv = [sys.executable, *isolation, "-m", "gps3async.agent", "--socket", place.socket, "--identity", place.identity,
             "--ready-fd", str(ready_write)]  # fmt: skip
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the forked child
