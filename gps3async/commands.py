@@ -217,21 +217,33 @@ async def restore_file(inv: Invocation, config: PluginConfig, path: str) -> None
     _summary("restore_file", _url(config, key), size, started)
 
 
-async def _delete_prefix(inv: Invocation, config: PluginConfig, prefix: str) -> int:
-    async with _backup_store(inv, config) as store:
-        doomed = [item.key async for item in store.list_objects(prefix)]
-        await store.delete_objects(doomed)
+async def _delete_prefix(store: S3Store, config: PluginConfig, prefix: str) -> int:
+    doomed = [item.key async for item in store.list_objects(prefix)]
+    await store.delete_objects(doomed)
     log.info("deleted %d objects under %s", len(doomed), _url(config, prefix))
     return len(doomed)
 
 
 async def delete_backup(inv: Invocation, config: PluginConfig, timestamp: str) -> None:
-    """Delete every object of backup ``timestamp`` and nothing else."""
-    await _delete_prefix(inv, config, keys.backup_prefix(config.folder, timestamp))
+    """Delete every object of backup ``timestamp`` and nothing else, and abort its unfinished uploads.
+
+    An upload left open by a backup that died (killed host, lost network) is
+    invisible to listings but billed; it belongs to the backup being deleted.
+    """
+    prefix = keys.backup_prefix(config.folder, timestamp)
+    async with _backup_store(inv, config) as store:
+        for upload in await store.list_uploads(prefix):
+            await store.abort_multipart_upload(upload.key, upload.upload_id)
+            started = upload.initiated
+            log.info("aborted unfinished multipart upload of %s (started %s)", _url(config, upload.key), started)
+        await _delete_prefix(store, config, prefix)
 
 
 async def delete_directory(inv: Invocation, config: PluginConfig, prefix: str) -> None:
-    await _delete_prefix(inv, config, prefix)
+    """Delete every object under ``prefix``, which must lie inside the configured folder."""
+    scoped = keys.scoped_delete_prefix(config.folder, prefix)
+    async with _backup_store(inv, config) as store:
+        await _delete_prefix(store, config, scoped)
 
 
 async def list_directory(inv: Invocation, config: PluginConfig, prefix: str | None) -> None:

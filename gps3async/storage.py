@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping, Sequence
 
 
-__all__ = ["CompletedPart", "ListedObject", "ObjectStore", "RangeRead", "S3Store"]
+__all__ = ["CompletedPart", "ListedObject", "ObjectStore", "OpenUpload", "RangeRead", "S3Store"]
 
 log = logging.getLogger("gps3async")
 
@@ -50,6 +50,15 @@ class CompletedPart:
 class ListedObject:
     key: str
     size: int
+
+
+@dataclass(frozen=True)
+class OpenUpload:
+    """A multipart upload that was started and neither completed nor aborted."""
+
+    key: str
+    upload_id: str
+    initiated: str
 
 
 @dataclass(frozen=True)
@@ -266,19 +275,41 @@ class S3Store:
         async with self._call("ListObjectsV2", prefix):
             await self._client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)
 
+    async def list_uploads(self, prefix: str) -> list[OpenUpload]:
+        """Multipart uploads still open under ``prefix``, every page of them."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        found: list[OpenUpload] = []
+        paginator = self._client.get_paginator("list_multipart_uploads")
+        try:
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Uploads", []):
+                    found.append(OpenUpload(str(item["Key"]), str(item["UploadId"]), str(item.get("Initiated", ""))))
+        except ClientError as err:
+            # rclone answers NoSuchUpload while a bucket has never had a multipart upload: there are none.
+            if error_code(err)[0] == "NoSuchUpload":
+                return []
+            raise translate(err, self._where("ListMultipartUploads", prefix)) from None
+        except BotoCoreError as err:
+            raise translate(err, self._where("ListMultipartUploads", prefix)) from None
+        return found
+
     async def delete_objects(self, keys: Sequence[str]) -> None:
-        """Delete ``keys`` in batches of 1,000 (S3's DeleteObjects limit)."""
+        """Delete ``keys`` in batches of 1,000 (S3's DeleteObjects limit).
+
+        DeleteObjects answers 200 even when some keys were not deleted; those
+        come back as per-key errors, which fail the call and are named.
+        """
+        failures: list[str] = []
         for start in range(0, len(keys), 1000):
             batch = [{"Key": key} for key in keys[start : start + 1000]]
             async with self._call("DeleteObjects", batch[0]["Key"]):
                 answer = await self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
-            errors = answer.get("Errors") or []
-            if errors:
-                first = errors[0]
-                raise StorageError(
-                    f"DeleteObjects s3://{self.bucket}/{first.get('Key')}: {first.get('Code')} "
-                    f"({len(errors)} objects not deleted)"
-                )
+            failures += [f"{error.get('Key')} ({error.get('Code')})" for error in answer.get("Errors") or []]
+        if failures:
+            log.error("DeleteObjects s3://%s: not deleted: %s", self.bucket, ", ".join(failures))
+            shown = ", ".join(failures[:5]) + (f" and {len(failures) - 5} more" if len(failures) > 5 else "")
+            raise StorageError(f"DeleteObjects s3://{self.bucket}: {len(failures)} objects not deleted: {shown}")
 
 
 class _PartialRead(Exception):
