@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ._groups import first_leaf
 from .errors import BrokenOutput, ConfigError, GpS3Error, UsageError, first_plugin_error
-from .logs import PROGRAM
+from .logs import PROGRAM, log_level, use_level
 from .verbs import ANSWER_ONLY, SCOPED_USAGE, SCOPES, VERBS, Verb
 
 if TYPE_CHECKING:
@@ -102,6 +102,7 @@ async def run_verb(inv: Invocation, verb: str, args: list[str], *, config_text: 
         config = load_config(inv.local(args[0]), for_backup=spec.for_backup, source=args[0])
     else:
         config = parse_config(config_text, args[0], for_backup=spec.for_backup)
+    use_level(log_level(config))
     await _dispatch(inv, verb, args, config)()
 
 

@@ -1,27 +1,33 @@
 """Building the aiobotocore S3 client: configuration, connection pool and event hooks.
 
 This module owns how gps3async talks HTTP: path-style addressing like the Go
-plugin, unsigned payloads protected by CRC-32C, botocore's standard retries
-(each failed attempt logged), the proxy, timeouts, and two hooks, one for
-``remove_duplicate_bucket`` and one that keeps aiohttp from copying bodies.
+plugin (or virtual-hosted), unsigned payloads protected by CRC-32C, botocore's
+standard retries (each failed attempt logged), the proxy, timeouts, TLS
+verification (``ca_cert``, ``tls_verify``), credentials (static keys with an
+optional session token, a named profile, or the default chain), and hooks for
+``remove_duplicate_bucket``, for debug logging of requests, and one that keeps
+aiohttp from copying bodies.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .errors import CredentialsError, LocalIOError
+from .logs import VERBOSE, enabled
 from .s3errors import RETRYABLE_CODES
-from .storage import S3Store
+from .storage import S3Store, WriteOptions
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from .config import PluginConfig
 
-__all__ = ["open_store"]
+__all__ = ["open_store", "tls_verify_arg"]
 
 log = logging.getLogger("gps3async")
 
@@ -87,18 +93,71 @@ def _uses_tls(config: PluginConfig) -> bool:
     return not plain_endpoint or config.http_proxy.startswith("https://")
 
 
+def tls_verify_arg(config: PluginConfig) -> bool | str | None:
+    """botocore's ``verify``: ``False`` (no checks), a CA bundle path, or ``None`` (the default bundle).
+
+    Passed to ``create_client``, which every aiobotocore HTTP session honours.
+    """
+    if not _uses_tls(config) or not config.tls_verify:
+        return False
+    return config.ca_cert or None
+
+
+def _log_request(request: Any, **_: Any) -> None:
+    """At debug level, one line per S3 request: method and URL, never a header (they carry the token)."""
+    if enabled(logging.DEBUG):
+        log.debug("request %s %s", request.method, request.url)
+
+
+def _describe(config: PluginConfig) -> str:
+    """The settings a verbose log records, without any credential value."""
+    sse = config.server_side_encryption + (f" (key {config.sse_kms_key_id})" if config.sse_kms_key_id else "")
+    verify = tls_verify_arg(config)
+    if not _uses_tls(config):
+        tls = "not used"
+    else:
+        tls = "not verified" if verify is False else f"verified with {verify or 'the default CA bundle'}"
+    return (
+        f"S3 endpoint {config.endpoint_url or 'AWS'} region {config.region or 'us-east-1'} bucket {config.bucket}"
+        f" ({config.addressing_style}-style), TLS {tls}, credentials from {config.credential_source},"
+        f" server-side encryption {sse or 'bucket default'}, storage class {config.storage_class or 'bucket default'}"
+    )
+
+
+def _session(config: PluginConfig) -> Any:
+    from aiobotocore.session import get_session
+    from botocore.exceptions import ProfileNotFound
+
+    session = get_session()
+    if config.profile:
+        session.set_config_variable("profile", config.profile)
+        try:
+            session.get_scoped_config()
+        except ProfileNotFound:
+            raise CredentialsError(
+                f"aws_profile {config.profile!r} is in neither the AWS credentials nor the config file"
+                " (~/.aws/credentials, ~/.aws/config, or AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE)"
+            ) from None
+    return session
+
+
+def _check_ca_cert(config: PluginConfig) -> None:
+    if config.ca_cert and _uses_tls(config) and not os.access(config.ca_cert, os.R_OK):
+        raise LocalIOError(f"ca_cert {config.ca_cert}: cannot read the CA bundle (missing or not readable)")
+
+
 @contextlib.asynccontextmanager
 async def open_store(config: PluginConfig, *, concurrency: int) -> AsyncIterator[S3Store]:
     """An :class:`S3Store` for ``config``, its connection pool sized for ``concurrency``."""
     from aiobotocore.config import AioConfig
-    from aiobotocore.session import get_session
 
+    _check_ca_cert(config)
     proxies = {"http": config.http_proxy, "https": config.http_proxy} if config.http_proxy else None
     client_config = AioConfig(
         signature_version="s3v4",
-        # Path-style like the Go plugin; payload signing off because every body
-        # carries a CRC-32C checksum the server verifies (see README, Integrity).
-        s3={"addressing_style": "path", "payload_signing_enabled": False},
+        # Path-style by default like the Go plugin; payload signing off because every
+        # body carries a CRC-32C checksum the server verifies (see README, Integrity).
+        s3={"addressing_style": config.addressing_style, "payload_signing_enabled": False},
         retries={"mode": "standard", "max_attempts": config.max_attempts},
         max_pool_connections=max(concurrency + 2, 4),
         connect_timeout=config.connect_timeout,
@@ -108,20 +167,25 @@ async def open_store(config: PluginConfig, *, concurrency: int) -> AsyncIterator
         response_checksum_validation="when_required",
     )
     _send_bodies_without_copying()
-    session = get_session()
+    session = _session(config)
     credentials: dict[str, str] = {}
     if config.access_key_id:
         credentials = {"aws_access_key_id": config.access_key_id, "aws_secret_access_key": config.secret_access_key}
+        if config.session_token:
+            credentials["aws_session_token"] = config.session_token
+    log.log(VERBOSE, "%s", _describe(config))
     async with session.create_client(
         "s3",
         region_name=config.region or "us-east-1",
         endpoint_url=config.endpoint_url,
         use_ssl=config.encryption,
-        verify=None if _uses_tls(config) else False,
+        verify=tls_verify_arg(config),
         config=client_config,
         **credentials,
     ) as client:
         client.meta.events.register_first("needs-retry.s3", _log_retry)
+        client.meta.events.register("before-send.s3", _log_request)
         if config.remove_duplicate_bucket:
             client.meta.events.register("before-sign.s3", _strip_bucket_from_path(config.bucket))
-        yield S3Store(client, config.bucket)
+        writes = WriteOptions(config.server_side_encryption, config.sse_kms_key_id, config.storage_class)
+        yield S3Store(client, config.bucket, writes)

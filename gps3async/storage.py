@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 import crc32c
 
-from .checksums import encode_crc32c
+from .checksums import DIGEST_SUFFIX, encode_crc32c
 from .errors import (
     IntegrityError,
     ObjectNotFound,
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping, Sequence
 
 
-__all__ = ["CompletedPart", "ListedObject", "ObjectStore", "OpenUpload", "RangeRead", "S3Store"]
+__all__ = ["CompletedPart", "ListedObject", "ObjectStore", "OpenUpload", "RangeRead", "S3Store", "WriteOptions"]
 
 log = logging.getLogger("gps3async")
 
@@ -50,6 +50,37 @@ class CompletedPart:
 class ListedObject:
     key: str
     size: int
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """What every new object is stored with: encryption at rest and storage class.
+
+    S3 takes them on PutObject and CreateMultipartUpload only: an upload's
+    parts inherit them, and UploadPart and CompleteMultipartUpload need
+    encryption headers only for customer-provided keys (SSE-C), which the
+    plugin does not offer.
+    """
+
+    server_side_encryption: str = ""
+    sse_kms_key_id: str = ""
+    storage_class: str = ""
+
+    def request_args(self, key: str) -> dict[str, str]:
+        """The parameters for writing ``key``.
+
+        A digest companion is encrypted like its object but kept in the default
+        class: it is a few bytes that every restore reads, and archive classes
+        bill small objects as large ones and must be restored before a read.
+        """
+        args: dict[str, str] = {}
+        if self.server_side_encryption:
+            args["ServerSideEncryption"] = self.server_side_encryption
+        if self.sse_kms_key_id:
+            args["SSEKMSKeyId"] = self.sse_kms_key_id
+        if self.storage_class and not key.endswith(DIGEST_SUFFIX):
+            args["StorageClass"] = self.storage_class
+        return args
 
 
 @dataclass(frozen=True)
@@ -128,9 +159,10 @@ class _BodyBroke(Exception):
 class S3Store:
     """:class:`ObjectStore` over one aiobotocore S3 client for one bucket."""
 
-    def __init__(self, client: Any, bucket: str) -> None:
+    def __init__(self, client: Any, bucket: str, writes: WriteOptions | None = None) -> None:
         self._client = client
         self.bucket = bucket
+        self.writes = writes or WriteOptions()
 
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -156,12 +188,15 @@ class S3Store:
         checksum = encode_crc32c(crc)
         async with self._call("PutObject", key):
             await self._client.put_object(
-                Bucket=self.bucket, Key=key, Body=body, ChecksumCRC32C=checksum, Metadata=dict(metadata)
-            )
+                Bucket=self.bucket, Key=key, Body=body, ChecksumCRC32C=checksum, Metadata=dict(metadata),
+                **self.writes.request_args(key),
+            )  # fmt: skip
 
     async def create_multipart_upload(self, key: str) -> str:
         async with self._call("CreateMultipartUpload", key):
-            answer = await self._client.create_multipart_upload(Bucket=self.bucket, Key=key, ChecksumAlgorithm="CRC32C")
+            answer = await self._client.create_multipart_upload(
+                Bucket=self.bucket, Key=key, ChecksumAlgorithm="CRC32C", **self.writes.request_args(key)
+            )
         return str(answer["UploadId"])
 
     async def upload_part(self, key: str, upload_id: str, number: int, body: bytes | bytearray) -> CompletedPart:
