@@ -51,6 +51,8 @@ def check_arguments(verb: str, args: list[str]) -> Verb:
         raise UsageError(f"unknown command {verb!r}; {_usage()}")
     if not spec.accepts(args):
         raise UsageError(f"wrong number of arguments; usage: {PROGRAM} {verb} {spec.usage}")
+    if verb == "check" and len(args) == 2 and args[1] != "--abort-uploads":
+        raise UsageError(f"unknown check option {args[1]!r}; usage: {PROGRAM} check {spec.usage}")
     if spec.usage == SCOPED_USAGE:
         if args[2] not in SCOPES:
             raise UsageError(f"unknown scope {args[2]!r}; expected one of {', '.join(SCOPES)}")
@@ -63,6 +65,7 @@ def check_arguments(verb: str, args: list[str]) -> Verb:
 
 def _dispatch(inv: Invocation, verb: str, args: list[str], config: PluginConfig) -> Callable[[], Awaitable[None]]:
     from . import commands as c
+    from .preflight import check
 
     def opt(index: int) -> str | None:
         return args[index] if len(args) > index else None
@@ -80,6 +83,7 @@ def _dispatch(inv: Invocation, verb: str, args: list[str], config: PluginConfig)
         "delete_directory": lambda: c.delete_directory(inv, config, args[1]),
         "backup_directory": lambda: c.backup_directory(inv, config, args[1], opt(2)),
         "restore_directory": lambda: c.restore_directory(inv, config, args[1], opt(2)),
+        "check": lambda: check(inv, config, args[0], opt(1)),
     }
     table["backup_directory_parallel"] = table["backup_directory"]
     table["restore_directory_parallel"] = table["restore_directory"]

@@ -17,6 +17,7 @@ import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .credentials import mask_key_id
 from .errors import CredentialsError, LocalIOError
 from .logs import VERBOSE, enabled
 from .s3errors import RETRYABLE_CODES
@@ -27,7 +28,20 @@ if TYPE_CHECKING:
 
     from .config import PluginConfig
 
-__all__ = ["open_store", "tls_verify_arg"]
+__all__ = ["credential_source", "open_store", "tls_verify_arg"]
+
+#: botocore's names for where the default chain found credentials, for people.
+_CHAIN_METHODS = {
+    "env": "environment variables (AWS_ACCESS_KEY_ID)",
+    "shared-credentials-file": "the shared credentials file (~/.aws/credentials)",
+    "config-file": "the AWS config file (~/.aws/config)",
+    "container-role": "the container role",
+    "iam-role": "the instance role (instance metadata)",
+    "assume-role": "an assumed role",
+    "assume-role-with-web-identity": "a web identity role",
+    "sso": "AWS SSO",
+    "custom-process": "a credential_process",
+}
 
 log = logging.getLogger("gps3async")
 
@@ -139,6 +153,26 @@ def _session(config: PluginConfig) -> Any:
                 " (~/.aws/credentials, ~/.aws/config, or AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE)"
             ) from None
     return session
+
+
+async def credential_source(config: PluginConfig) -> str:
+    """Where this config's credentials come from, resolving the chain or profile; never a secret.
+
+    :raises CredentialsError: when the profile or the default chain yields none.
+    """
+    if config.access_key_id:
+        token = ", with a session token" if config.session_token else ""
+        return f"{config.credential_source}: access key {mask_key_id(config.access_key_id)}{token}"
+    found = await _session(config).get_credentials()
+    if found is None:
+        raise CredentialsError(
+            "no AWS credentials: none in the config, the environment, the shared files or a container or instance role"
+        )
+    frozen = await found.get_frozen_credentials()
+    method = str(getattr(found, "method", "") or "")
+    token = ", with a session token" if frozen.token else ""
+    where = _CHAIN_METHODS.get(method, method)
+    return f"{config.credential_source}: {where}, access key {mask_key_id(frozen.access_key)}{token}"
 
 
 def _check_ca_cert(config: PluginConfig) -> None:
