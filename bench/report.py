@@ -42,6 +42,8 @@ class Report:
     tools: list[Tool]
     endpoint: str
     home: Path
+    #: Measured on the user's store (``--endpoint``), whose server CPU is not ours to see.
+    remote: bool = False
     singles: list[Result] = field(default_factory=list)
     batches: list[Batch] = field(default_factory=list)
     date: str = field(
@@ -64,6 +66,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
     rule = "|" + "|".join(("-" * (w + 1) + ":") if num else ("-" * (w + 2)) for w, num in zip(widths, numeric)) + "|"
     return "\n".join([line(headers), rule, *(line(row) for row in rows)])
+
+
+def cpu_text(seconds: float | None) -> str:
+    """Server CPU seconds, or ``n/a`` on a store the run did not start."""
+    return "n/a" if seconds is None else f"{seconds:.2f}"
 
 
 def mb_per_s(nbytes: int, wall: float) -> float:
@@ -103,7 +110,7 @@ def singles_table(results: list[Result]) -> str:
             rows.append([
                 r.tool, direction, f"{r.usage.wall:.2f}", f"{r.usage.cpu:.2f}",
                 f"{cpu_per_gib(r.usage.cpu, r.nbytes):.2f}", f"{r.usage.max_rss / MIB:.0f}",
-                f"{mb_per_s(r.nbytes, r.usage.wall):.1f}", ratio, f"{r.server_cpu:.2f}",
+                f"{mb_per_s(r.nbytes, r.usage.wall):.1f}", ratio, cpu_text(r.server_cpu),
             ])  # fmt: skip
     return table(headers, rows)
 
@@ -167,7 +174,7 @@ def segments_table(batches: list[Batch]) -> str:
             b.direction, str(len(b.usages)), f"{b.nbytes / MIB:.0f}", f"{b.wall:.2f}",
             f"{mb_per_s(b.nbytes, b.wall):.1f}", f"{cpu:.2f}", f"{cpu_per_gib(cpu, b.nbytes):.2f}",
             f"{sum(u.max_rss for u in b.usages) / MIB:.0f}", f"{max(u.max_rss for u in b.usages) / MIB:.0f}",
-            f"{b.server_cpu:.2f}",
+            cpu_text(b.server_cpu),
         ])  # fmt: skip
     return table(headers, rows)
 

@@ -15,6 +15,7 @@ from bench.common import BIN, SEGMENT_SIZE, SEGMENTS, human, progress
 from bench.data import segment_slices
 from bench.measure import download_processes, upload_processes
 from bench.server import delete_prefix
+from bench.singles import server_cpu_since
 from bench.tools import gpbackup_path, plugin_config
 
 if TYPE_CHECKING:
@@ -32,21 +33,20 @@ class Batch:
     nbytes: int
     wall: float
     usages: list[Usage]
-    server_cpu: float
+    #: ``None`` when the server is not the run's own (``--endpoint``).
+    server_cpu: float | None
 
 
 def segment_tool(bench: Bench) -> tuple[list[list[str]], list[list[str]], str]:
     """The 8 backup_data and 8 restore_data command lines, and the folder they write under."""
     o = bench.options
     folder = "segments"
-    config = plugin_config(
-        bench.home / "segments.yaml", bench.server.endpoint, folder, o.segment_chunk, o.segment_concurrency
-    )
+    config = plugin_config(bench, bench.home / "segments.yaml", folder, o.segment_chunk, o.segment_concurrency)
     plugin = str(BIN / "gpbackup_s3_plugin")
     paths = [gpbackup_path(content) for content in range(SEGMENTS)]
     backups = [[plugin, "backup_data", str(config), path] for path in paths]
     restores = [[plugin, "restore_data", str(config), path] for path in paths]
-    return backups, restores, folder + "/"
+    return backups, restores, bench.target.key(folder + "/")
 
 
 def run_segments(bench: Bench, data: Path) -> list[Batch]:
@@ -57,12 +57,12 @@ def run_segments(bench: Bench, data: Path) -> list[Batch]:
     try:
         before = bench.server_cpu()
         wall, usages = upload_processes(backups, env, sources)
-        upload = Batch("upload", nbytes, wall, usages, bench.server_cpu() - before)
+        upload = Batch("upload", nbytes, wall, usages, server_cpu_since(bench, before))
         progress(f"  upload batch: {wall:.2f} s")
         before = bench.server_cpu()
         wall, usages = download_processes(restores, env, sources)
-        download = Batch("download", nbytes, wall, usages, bench.server_cpu() - before)
+        download = Batch("download", nbytes, wall, usages, server_cpu_since(bench, before))
         progress(f"  download batch: {wall:.2f} s (verified)")
     finally:
-        delete_prefix(bench.client, prefix)
+        delete_prefix(bench, prefix)
     return [upload, download]

@@ -1,7 +1,9 @@
-"""The local S3 server for a whole run, and :class:`Bench`: the server, its client, scratch HOME and plugin code.
+"""The S3 store of a whole run, and :class:`Bench`: the target, its client, scratch HOME and plugin code.
 
-One ``rclone serve s3`` in fast mode serves every tool and measurement; the
-tools see it only through :meth:`Bench.env`, a clean environment.
+By default one local ``rclone serve s3`` in fast mode serves every tool and
+measurement; with ``--endpoint`` the run visits the user's store instead
+(:mod:`bench.target`).  The tools see it only through :meth:`Bench.env`, a
+clean environment holding the target's credentials.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.common import BIN, REPO, SEGMENT_SIZE, SEGMENTS, WORK
-from bench.measure import cpu_seconds
-from tests.s3server import S3Server, make_client, start_rclone
+from bench.common import BIN, REPO, SEGMENT_SIZE, SEGMENTS, WORK, progress
+from bench.target import Target, check_prefix_is_free, credentials_env, remote_target
+from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, start_rclone
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -37,29 +39,30 @@ class PluginCode:
 
 @dataclass
 class Bench:
-    """The running server, a boto3 client for it, a scratch HOME for every tool and the plugin's code."""
+    """The target store, a boto3 client for it, a scratch HOME for every tool and the plugin's code."""
 
-    server: S3Server
+    target: Target
     client: Any
     home: Path
     options: Options
     plugin: PluginCode
 
     def env(self, **extra: str) -> dict[str, str]:
-        """A clean environment: no user config, proxies or credentials leak into a tool."""
+        """A clean environment: no user config or proxies leak into a tool; only the target's credentials."""
         return {
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
             "HOME": str(self.home),
             "LANG": "C.UTF-8",
             "AWS_EC2_METADATA_DISABLED": "true",
+            **self.target.credentials,
             **extra,
         }
 
     def plugin_env(self) -> dict[str, str]:
         return self.env(**self.plugin.env)
 
-    def server_cpu(self) -> float:
-        return cpu_seconds(self.server.process.pid)
+    def server_cpu(self) -> float | None:
+        return self.target.server_cpu()
 
 
 def git(*args: str) -> str:
@@ -89,26 +92,42 @@ def server_parent(options: Options) -> Path:
 
 @contextmanager
 def running_server(options: Options) -> Iterator[Bench]:
-    root = Path(tempfile.mkdtemp(prefix="gps3async-bench-", dir=server_parent(options)))
+    """The run's :class:`Bench`: on the user's endpoint when the options name one, else on a local server."""
     home = Path(tempfile.mkdtemp(prefix="gps3async-bench-home-"))
+    try:
+        if options.endpoint:
+            target = remote_target(options.endpoint, options.bucket, options.prefix, options.region, os.environ)
+            check_prefix_is_free(target)
+            progress(f"target: s3://{target.bucket}/{target.prefix} at {target.endpoint} (objects are written and"
+                     " deleted under this prefix)")  # fmt: skip
+            yield Bench(target, target.client(), home, options, plugin_code(options.plugin_rev, home / "plugin"))
+        else:
+            with local_target(options) as target:
+                client = target.client()
+                client.create_bucket(Bucket=target.bucket)
+                yield Bench(target, client, home, options, plugin_code(options.plugin_rev, home / "plugin"))
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@contextmanager
+def local_target(options: Options) -> Iterator[Target]:
+    root = Path(tempfile.mkdtemp(prefix="gps3async-bench-", dir=server_parent(options)))
     log = WORK / "rclone-serve.log"
     log.unlink(missing_ok=True)
     server = start_rclone(root / "s3", fast=True, log_path=log)
     try:
-        client = make_client(server.endpoint)
-        client.create_bucket(Bucket=BUCKET)
-        yield Bench(server, client, home, options, plugin_code(options.plugin_rev, home / "plugin"))
+        yield Target(server.endpoint, BUCKET, "", REGION, credentials_env(ACCESS_KEY, SECRET_KEY, REGION), server)
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
-        shutil.rmtree(home, ignore_errors=True)
 
 
-def delete_prefix(client: Any, prefix: str) -> None:
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+def delete_prefix(bench: Bench, prefix: str) -> None:
+    for page in bench.client.get_paginator("list_objects_v2").paginate(Bucket=bench.target.bucket, Prefix=prefix):
         for item in page.get("Contents", []):
-            client.delete_object(Bucket=BUCKET, Key=item["Key"])
+            bench.client.delete_object(Bucket=bench.target.bucket, Key=item["Key"])
 
 
-def object_size(client: Any, key: str) -> int:
-    return int(client.head_object(Bucket=BUCKET, Key=key)["ContentLength"])
+def object_size(bench: Bench, key: str) -> int:
+    return int(bench.client.head_object(Bucket=bench.target.bucket, Key=key)["ContentLength"])

@@ -31,18 +31,24 @@ class Result:
     direction: str
     nbytes: int
     usage: Usage
-    server_cpu: float
+    #: ``None`` when the server is not the run's own (``--endpoint``).
+    server_cpu: float | None
 
 
 def best(run: Callable[[], Result], repeat: int) -> Result:
     return min((run() for _ in range(repeat)), key=lambda result: result.usage.wall)
 
 
+def server_cpu_since(bench: Bench, before: float | None) -> float | None:
+    after = bench.server_cpu()
+    return None if before is None or after is None else after - before
+
+
 def upload_once(bench: Bench, tool: Tool, source: Slice) -> Result:
     before = bench.server_cpu()
     _, (usage,) = upload_processes([tool.upload], tool.env, [source])
-    result = Result(tool.name, "upload", source.length, usage, bench.server_cpu() - before)
-    stored = object_size(bench.client, tool.key)
+    result = Result(tool.name, "upload", source.length, usage, server_cpu_since(bench, before))
+    stored = object_size(bench, tool.key)
     if stored != source.length:
         raise BenchError(f"{tool.name} stored {stored} bytes at {tool.key}, not {source.length}")
     progress(f"  {tool.name} upload: {usage.wall:.2f} s")
@@ -53,7 +59,7 @@ def download_once(bench: Bench, tool: Tool, source: Slice) -> Result:
     before = bench.server_cpu()
     _, (usage,) = download_processes([tool.download], tool.env, [source])
     progress(f"  {tool.name} download: {usage.wall:.2f} s (verified)")
-    return Result(tool.name, "download", source.length, usage, bench.server_cpu() - before)
+    return Result(tool.name, "download", source.length, usage, server_cpu_since(bench, before))
 
 
 def measure_tool(bench: Bench, tool: Tool, source: Slice) -> list[Result]:
@@ -61,7 +67,7 @@ def measure_tool(bench: Bench, tool: Tool, source: Slice) -> list[Result]:
         upload = best(lambda: upload_once(bench, tool, source), bench.options.repeat)
         download = best(lambda: download_once(bench, tool, source), bench.options.repeat)
     finally:
-        delete_prefix(bench.client, tool.key)
+        delete_prefix(bench, tool.key)
     return [upload, download]
 
 
