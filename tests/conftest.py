@@ -1,9 +1,19 @@
-"""Shared fixtures: one real S3 server per session, per-test configs and a plugin runner."""
+"""Shared fixtures: one real S3 server per session, per-test configs and a plugin runner.
+
+Every test that runs the plugin runs twice: through the per-host agent (the
+default) and in-process (``agent: "off"``), since both front doors must keep
+the same guarantees.  Each test gets its own agent socket directory, so its
+agents are its own, and they are stopped when it ends.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
+import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -39,6 +49,9 @@ def plugin_executable() -> str:
     return installed_tool("gpbackup_s3_plugin", "-e .")
 
 
+MODES = ("agent", "in-process")
+
+
 @dataclass
 class Plugin:
     """Runs the installed ``gpbackup_s3_plugin`` the way gpbackup does: one process per call."""
@@ -47,6 +60,10 @@ class Plugin:
     folder: str
     home: Path
     workdir: Path
+    #: ``agent`` or ``in-process``: which front door this test's configs select.
+    mode: str
+    #: XDG_RUNTIME_DIR of the calls: where their agents' sockets live.
+    runtime: Path
 
     def run(self, verb: str, *args: str, stdin: bytes | None = None, config: Path | None = None,
             raw: bool = False, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
@@ -63,8 +80,35 @@ class Plugin:
         return [*argv, *args]
 
     def env(self) -> dict[str, str]:
-        """The environment of a plugin call: HOME points at the test's own, for the log file."""
-        return {**os.environ, "HOME": str(self.home)}
+        """The environment of a plugin call: the test's own HOME (for the log file) and agent directory."""
+        return {**os.environ, "HOME": str(self.home), "XDG_RUNTIME_DIR": str(self.runtime)}
+
+    def mode_options(self) -> dict[str, object]:
+        return {"agent": "on" if self.mode == "agent" else "off"}
+
+    def agent_pids(self) -> list[int]:
+        """The agents running for this test (from their pid files)."""
+        pids = []
+        for pidfile in (self.runtime / "gps3async").glob("*.pid"):
+            try:
+                pid = int(pidfile.read_text())
+                os.kill(pid, 0)
+            except (OSError, ValueError):
+                continue
+            pids.append(pid)
+        return pids
+
+    def stop_agents(self, timeout: float = 30) -> None:
+        """SIGTERM every agent of this test and wait until it has gone."""
+        pids = self.agent_pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while pids and time.monotonic() < deadline:
+            pids = [pid for pid in pids if _alive(pid)]
+            time.sleep(0.02)
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
 
     def backup_dir(self, timestamp: str = "20261126101500") -> Path:
         path = self.workdir / "backups" / timestamp[:8] / timestamp
@@ -73,6 +117,19 @@ class Plugin:
 
     def key(self, local_path: Path | str) -> str:
         return f"{self.folder}/" + "/".join(str(local_path).split("/")[-4:])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A detached agent is reparented to init, which reaps it; a zombie counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def write_config(path: Path, endpoint: str, folder: str, **options: object) -> Path:
@@ -88,19 +145,29 @@ def write_config(path: Path, endpoint: str, folder: str, **options: object) -> P
     return write_plugin_config(path, plugin_executable(), endpoint, bucket, folder, **settings)
 
 
-@pytest.fixture
-def plugin(tmp_path: Path, s3_server: S3Server) -> Plugin:
+@pytest.fixture(params=MODES)
+def plugin(request: pytest.FixtureRequest, tmp_path: Path, s3_server: S3Server) -> Iterator[Plugin]:
     folder = f"tests/{uuid.uuid4().hex[:12]}"
     home = tmp_path / "home"
     home.mkdir()
-    config = write_config(tmp_path / "s3_config.yaml", s3_server.endpoint, folder)
-    return Plugin(config, folder, home, tmp_path / "seg0")
+    # Short, so socket paths stay well inside the 107 bytes a Unix socket name may have.
+    runtime = Path(tempfile.mkdtemp(prefix="gps3-", dir="/tmp"))
+    mode = str(request.param)
+    config = write_config(
+        tmp_path / "s3_config.yaml", s3_server.endpoint, folder, agent="on" if mode == "agent" else "off"
+    )
+    runner = Plugin(config, folder, home, tmp_path / "seg0", mode, runtime)
+    try:
+        yield runner
+    finally:
+        runner.stop_agents()
+        shutil.rmtree(runtime, ignore_errors=True)
 
 
 @pytest.fixture
 def config_factory(tmp_path: Path, s3_server: S3Server, plugin: Plugin) -> Callable[..., Path]:
     def make(name: str = "alt.yaml", **options: object) -> Path:
         endpoint = str(options.pop("endpoint", s3_server.endpoint))
-        return write_config(tmp_path / name, endpoint, plugin.folder, **options)
+        return write_config(tmp_path / name, endpoint, plugin.folder, **{**plugin.mode_options(), **options})
 
     return make

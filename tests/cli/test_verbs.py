@@ -235,10 +235,17 @@ def test_log_lines_use_the_greenplum_format(plugin: Plugin) -> None:
     ok(plugin.run("backup_data", str(plugin.backup_dir() / "f"), stdin=b"abc"))
     (log_file,) = (plugin.home / "gpAdminLogs").glob("gpbackup_s3_plugin_*.log")
     assert re.fullmatch(r"gpbackup_s3_plugin_\d{8}\.log", log_file.name)
-    line = log_file.read_text().splitlines()[-1]
-    pattern = r"\d{8}:\d\d:\d\d:\d\d gpbackup_s3_plugin:[^:]+:[^:]+:\d{6}-\[INFO\]:-backup_data s3://\S+: 3 bytes in "
-    assert re.match(pattern, line), line
+    lines = log_file.read_text().splitlines()
+    (line,) = [line for line in lines if "-backup_data s3://" in line]
+    pattern = r"\d{8}:\d\d:\d\d:\d\d gpbackup_s3_plugin:[^:]+:[^:]+:(\d{6})-\[INFO\]:-backup_data s3://\S+: 3 bytes in "
+    match = re.match(pattern, line)
+    assert match, line
     assert "MB/s" in line
+    if plugin.mode == "agent":  # the agent logs the call under the pid gpbackup started, and says it served it
+        (served,) = [line for line in lines if " served backup_data for pid " in line]
+        assert re.search(
+            rf":{match.group(1)}-\[INFO\]:-agent \d+ served backup_data for pid {int(match.group(1))} ", served
+        )
 
 
 def test_backups_record_a_whole_object_crc32c(plugin: Plugin, s3: Any) -> None:

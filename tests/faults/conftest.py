@@ -4,7 +4,6 @@ plugin runner whose config talks to S3 through it with short timeouts.
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
 from dataclasses import dataclass
@@ -50,7 +49,7 @@ class FaultRunner(Plugin):
     def make_config(self, name: str, *, endpoint: str | None = None, **overrides: object) -> Path:
         """Another config file: the fault options, ``overrides`` on top (e.g. ``bucket=...``)."""
         return write_config(self.tmp / name, endpoint or self.proxy.endpoint, self.folder,
-                            **{**FAULT_OPTIONS, **overrides})  # fmt: skip
+                            **{**FAULT_OPTIONS, **self.mode_options(), **overrides})  # fmt: skip
 
     def data_path(self, name: str, timestamp: str = "20261126101500") -> Path:
         """Where gpbackup would name a segment's data file (the key is its last four components)."""
@@ -60,7 +59,7 @@ class FaultRunner(Plugin):
         """Start the plugin without waiting: ``popen("backup_data", path, stdin=PIPE)``."""
         verb, *rest = args
         argv = [plugin_executable(), verb, str(self.config), *rest]
-        env = {**os.environ, "HOME": str(self.home)}
+        env = self.env()
         kwargs.setdefault("stdin", subprocess.DEVNULL)
         kwargs.setdefault("stdout", subprocess.PIPE)
         kwargs.setdefault("stderr", subprocess.PIPE)
@@ -84,5 +83,6 @@ def proxy(s3_server: S3Server) -> Iterator[FaultProxy]:
 
 @pytest.fixture
 def runner(plugin: Plugin, proxy: FaultProxy, tmp_path: Path) -> FaultRunner:
-    config = write_config(tmp_path / "fault_config.yaml", proxy.endpoint, plugin.folder, **FAULT_OPTIONS)
-    return FaultRunner(config, plugin.folder, plugin.home, plugin.workdir, proxy, tmp_path)
+    config = write_config(tmp_path / "fault_config.yaml", proxy.endpoint, plugin.folder,
+                          **{**FAULT_OPTIONS, **plugin.mode_options()})  # fmt: skip
+    return FaultRunner(config, plugin.folder, plugin.home, plugin.workdir, plugin.mode, plugin.runtime, proxy, tmp_path)

@@ -1,0 +1,387 @@
+"""The agent: serves plugin calls for thin clients over a Unix socket, with one warm S3 client.
+
+One agent runs per user, host and identity (:mod:`.place`).  It listens on its
+socket, accepts only its own user (``SO_PEERCRED``), and runs each call with
+:func:`gps3async.execute.run_verb`, the code the in-process path runs, on the
+descriptors the client passed.  Per call it watches the connection: a
+forwarded SIGINT/SIGTERM cancels the call and it ends as an in-process call
+would (exit 130/143, one stderr line); a connection that closes (the client
+was killed) cancels the call, so an upload in progress is aborted.  The agent
+closes its copies of a call's descriptors before it sends the exit code, so
+whoever reads the plugin's stdout sees EOF when the client exits.
+
+All calls share the agent's S3 client (its connections stay warm between
+calls) and one :class:`~gps3async.buffers.MemoryBudget` (``host_memory_limit``).
+The agent exits after ``agent_idle_timeout`` seconds without a call, as soon
+as it is idle after a ``cleanup_plugin_for_*`` hook, and on SIGTERM/SIGINT
+(cancelling what is in progress).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import socket
+import struct
+import time
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from anyio.abc import SocketAttribute, SocketListener
+
+from ..buffers import MemoryBudget
+from ..config import DEFAULT_AGENT_IDLE_TIMEOUT, PluginConfig, parse_config
+from ..errors import ConfigError
+from ..execute import Interrupted, check_arguments, fail, report, run_verb
+from ..invocation import Invocation
+from ..logs import CALLER_PID, setup_logging
+from . import wire
+from .place import PROTOCOL
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from anyio.abc import SocketStream
+
+    from ..storage import S3Store
+
+__all__ = ["Agent", "main", "peer_uid"]
+
+log = logging.getLogger("gps3async")
+
+#: Connections the shared S3 client may open (calls x requests in flight, made only as needed).
+AGENT_CONNECTIONS = 128
+#: Idle part buffers kept for reuse when there is no host_memory_limit.
+KEEP_IDLE_BUFFERS = 256 << 20
+#: Kept buffers are freed after this long with no call in progress.
+TRIM_AFTER = 5.0
+PROCESS_NAME = b"gps3async-agent"
+
+
+def peer_uid(sock: socket.socket) -> int:
+    """The uid of the process at the other end of a Unix socket (``SO_PEERCRED``)."""
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return int(uid)
+
+
+def _name_process() -> None:
+    """Show as ``gps3async-agent`` in ``ps -e``/``top`` (the full command line names the module too)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.prctl(15, PROCESS_NAME, 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
+
+
+def _write_pidfile(path: str) -> None:
+    """Beside the socket, for operators and tests that want to find or stop the agent."""
+    with contextlib.suppress(OSError), open(path, "w", encoding="ascii") as handle:
+        handle.write(f"{os.getpid()}\n")
+
+
+class SharedStores:
+    """The agent's one S3 client, made on first use from the first call's config.
+
+    Every call of an agent has the same identity, so the same endpoint,
+    credentials, proxy and timeouts: one client serves them all.
+    """
+
+    def __init__(self) -> None:
+        self._stack = AsyncExitStack()
+        self._store: S3Store | None = None
+        self._lock = anyio.Lock()
+
+    @asynccontextmanager
+    async def __call__(self, config: PluginConfig, *, concurrency: int) -> AsyncIterator[S3Store]:
+        if self._store is None:
+            from ..s3client import open_store
+
+            async with self._lock:
+                if self._store is None:
+                    store = open_store(config, concurrency=max(concurrency, AGENT_CONNECTIONS))
+                    self._store = await self._stack.enter_async_context(store)
+        yield self._store
+
+    async def aclose(self) -> None:
+        with anyio.CancelScope(shield=True):
+            await self._stack.aclose()
+
+
+class Agent:
+    def __init__(self, socket_path: str, identity: str, *, allowed_uid: int | None = None) -> None:
+        self.socket_path = socket_path
+        self.identity = identity
+        self.allowed_uid = os.getuid() if allowed_uid is None else allowed_uid
+        self.idle_timeout = DEFAULT_AGENT_IDLE_TIMEOUT
+        self.budget = MemoryBudget(None, keep_idle=KEEP_IDLE_BUFFERS)
+        self.stores = SharedStores()
+        self.active = 0
+        self.served = 0
+        self.last_activity = time.monotonic()
+        self.retiring = False
+        self._activity = anyio.Event()
+        self._configured = False
+        self._bound: tuple[int, int] | None = None
+
+    # -- set-up and tear-down ------------------------------------------------
+
+    def _listen(self) -> socket.socket:
+        """Bind a new socket and move it over the path in one step (a stale socket is simply replaced)."""
+        temporary = f"{self.socket_path}.{os.getpid()}.new"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(temporary)
+        os.chmod(temporary, 0o600)
+        sock.listen(128)
+        os.replace(temporary, self.socket_path)
+        info = os.stat(self.socket_path)
+        self._bound = (info.st_dev, info.st_ino)
+        return sock
+
+    def _unlisten(self) -> None:
+        """Remove the socket path if it is still ours (a newer agent may have replaced it)."""
+        try:
+            info = os.stat(self.socket_path)
+            if (info.st_dev, info.st_ino) == self._bound:
+                os.unlink(self.socket_path)
+        except FileNotFoundError:
+            pass
+
+    def _configure(self, config_text: str) -> None:
+        """Take the idle timeout and memory limit from the first call's config."""
+        if self._configured:
+            return
+        try:
+            config = parse_config(config_text)
+        except ConfigError:
+            return  # the call itself reports it; a later valid call configures the agent
+        self._configured = True
+        self.idle_timeout = config.agent_idle_timeout
+        if config.host_memory_limit is not None:
+            self.budget = MemoryBudget(config.host_memory_limit, keep_idle=config.host_memory_limit)
+        log.info(
+            "agent %d: idle timeout %.1f s, host memory limit %s", os.getpid(), self.idle_timeout,
+            f"{config.host_memory_limit} bytes" if config.host_memory_limit else "none",
+        )  # fmt: skip
+
+    async def serve(self, ready_fd: int | None = None) -> None:
+        sock = self._listen()
+        listener = await SocketListener.from_socket(sock)
+        pidfile = self.socket_path[: -len(".sock")] + ".pid"
+        _write_pidfile(pidfile)
+        log.info("agent %d: started, listening on %s", os.getpid(), self.socket_path)
+        if ready_fd is not None:
+            with contextlib.suppress(OSError):
+                os.write(ready_fd, b"1")
+                os.close(ready_fd)
+        reason = "stopped"
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._watch_signals, tg.cancel_scope)
+                async with listener:
+                    async with anyio.create_task_group() as calls:
+                        calls.start_soon(self._accept, listener, calls)
+                        reason = await self._until_idle()
+                        self._unlisten()
+                        calls.cancel_scope.cancel()  # stops accepting; idle means no call is running
+                tg.cancel_scope.cancel()
+        finally:
+            self._unlisten()
+            with contextlib.suppress(FileNotFoundError):
+                if self._bound is not None:
+                    os.unlink(pidfile)
+            await self.stores.aclose()
+            log.info("agent %d: %s after serving %d calls", os.getpid(), reason, self.served)
+
+    async def _watch_signals(self, scope: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                log.info("agent %d: %s received; cancelling %d calls in progress", os.getpid(),
+                         signal.Signals(signum).name, self.active)  # fmt: skip
+                self._unlisten()
+                scope.cancel()
+                return
+
+    async def _until_idle(self) -> str:
+        """Return when the agent should stop: idle too long, or idle after a cleanup hook."""
+        while True:
+            wait = self.idle_timeout
+            if self.active == 0:
+                if self.retiring:
+                    return "exiting after a cleanup hook"
+                idle = time.monotonic() - self.last_activity
+                if idle >= self.idle_timeout:
+                    return f"exiting after {self.idle_timeout:g} s idle"
+                if idle >= TRIM_AFTER:
+                    self.budget.trim()
+                    wait = self.idle_timeout - idle
+                else:
+                    wait = min(TRIM_AFTER, self.idle_timeout) - idle
+            with anyio.move_on_after(max(wait, 0.01)):
+                await self._activity.wait()
+            self._activity = anyio.Event()
+
+    def _note_activity(self) -> None:
+        self.last_activity = time.monotonic()
+        self._activity.set()
+
+    async def _accept(self, listener: SocketListener, calls: anyio.abc.TaskGroup) -> None:
+        while True:
+            stream = await listener.accept()
+            calls.start_soon(self._serve_connection, stream)
+
+    # -- one call ------------------------------------------------------------
+
+    async def _serve_connection(self, stream: SocketStream) -> None:
+        async with stream:
+            raw = stream.extra(SocketAttribute.raw_socket)
+            uid = peer_uid(raw)
+            if uid != self.allowed_uid:
+                log.warning("agent %d: refused a connection from uid %d", os.getpid(), uid)
+                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    await stream.send(wire.encode_refusal(f"the agent serves uid {self.allowed_uid} only"))
+                return
+            fds: list[int] = []
+            try:
+                request, fds = await self._receive_request(stream)
+                refusal = self._refusal(request, fds)
+                if refusal:
+                    await stream.send(wire.encode_refusal(refusal))
+                    return
+                await stream.send(wire.ACCEPTED)
+            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, ValueError) as err:
+                log.info("agent %d: a connection ended before its call started (%s)", os.getpid(), err or "closed")
+                self._close(fds)
+                return
+            # Counted busy until the exit code is sent, so an idle shutdown never cuts a reply short.
+            self.active += 1
+            self._note_activity()
+            try:
+                code = await self._run_call(stream, request, fds)
+                self._close(fds)  # before the exit code: the client's readers must see EOF when it exits
+                if code is not None:
+                    with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                        await stream.send(wire.encode_exit(code))
+            finally:
+                self._close(fds)
+                self.active -= 1
+                self._note_activity()
+
+    @staticmethod
+    def _close(fds: list[int]) -> None:
+        while fds:
+            with contextlib.suppress(OSError):
+                os.close(fds.pop())
+
+    async def _receive_request(self, stream: Any) -> tuple[dict[str, Any], list[int]]:
+        data, fds = await stream.receive_fds(65536, 3)
+        for fd in fds:
+            os.set_inheritable(fd, False)
+        if not data:
+            raise anyio.EndOfStream
+        length = wire.request_length(data[: wire.REQUEST_HEADER])
+        body = bytearray(data[wire.REQUEST_HEADER :])
+        while len(body) < length:
+            body += await stream.receive(length - len(body))
+        return wire.decode_request(bytes(body)), list(fds)
+
+    def _refusal(self, request: dict[str, Any], fds: list[int]) -> str:
+        if request.get("protocol") != PROTOCOL:
+            return f"protocol {request.get('protocol')!r} is not this agent's {PROTOCOL}"
+        if request.get("identity") != self.identity:
+            return "the call's config or environment differs from this agent's"
+        if len(fds) != 3:
+            return f"expected stdin, stdout and stderr, got {len(fds)} descriptors"
+        return ""
+
+    async def _run_call(self, stream: SocketStream, request: dict[str, Any], fds: list[int]) -> int | None:
+        """Run the call; its exit code, or ``None`` when the client went away (nobody to tell)."""
+        argv = [str(arg) for arg in request["argv"]]
+        verb, args = argv[0], argv[1:]
+        pid = int(request["pid"])
+        inv = Invocation(fds[0], fds[1], fds[2], str(request["cwd"]), self.stores, self.budget)
+        token = CALLER_PID.set(pid)
+        started = time.monotonic()
+        signals: list[int] = []
+        gone: list[bool] = []
+        code = 0
+        try:
+            with anyio.CancelScope() as scope:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._watch_client, stream, scope, signals, gone)
+                    code = await self._call(inv, verb, args, str(request.get("config", "")))
+                    tg.cancel_scope.cancel()
+            if signals:
+                code = fail(Interrupted(signals[0]), inv.stderr)
+            elif gone:
+                log.warning("%s: the client went away; call cancelled", verb)
+                return None
+            return code
+        finally:
+            self.served += 1
+            log.info("agent %d served %s for pid %d in %.3f s (exit %s); peak buffer budget %d bytes",
+                     os.getpid(), verb, pid, time.monotonic() - started,
+                     "none" if gone else code, self.budget.peak_reserved)  # fmt: skip
+            CALLER_PID.reset(token)
+
+    async def _call(self, inv: Invocation, verb: str, args: list[str], config_text: str) -> int:
+        try:
+            spec = check_arguments(verb, args)
+            if not spec.needs_config:
+                self.retiring = True
+                log.info("%s: the agent will exit once idle", verb)
+                return 0
+            self.retiring = False  # another backup or restore began before this agent went idle
+            self._configure(config_text)
+            await run_verb(inv, verb, args, config_text=config_text)
+        except Exception as exc:  # noqa: BLE001 - one call's failure is its exit code, not the agent's
+            return report(exc, verb, inv.stderr)
+        return 0
+
+    async def _watch_client(
+        self, stream: SocketStream, scope: anyio.CancelScope, signals: list[int], gone: list[bool]
+    ) -> None:
+        """Cancel the call when the client forwards a signal or goes away."""
+        pending = b""
+        while True:
+            try:
+                pending += await stream.receive(64)
+            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                gone.append(True)
+                scope.cancel()
+                return
+            while len(pending) >= 2:
+                tag, signum, pending = pending[:1], pending[1], pending[2:]
+                if tag == wire.SIGNAL and not signals:
+                    signals.append(signum)
+                    scope.cancel()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m gps3async.agent --socket PATH --identity DIGEST [--ready-fd N]``."""
+    parser = argparse.ArgumentParser(prog="python -m gps3async.agent", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--socket", required=True, help="the Unix socket path to listen on")
+    parser.add_argument("--identity", required=True, help="the identity digest calls must present")
+    parser.add_argument("--ready-fd", type=int, help="write '1' to this descriptor once listening")
+    options = parser.parse_args(argv)
+    _name_process()
+    setup_logging()
+    from .._malloc import tune_malloc
+
+    # Part buffers (5 MiB and more) are mmapped, so the memory of a finished call goes back to the system.
+    tune_malloc(mmap_threshold=4 << 20)
+    agent = Agent(options.socket, options.identity)
+    try:
+        anyio.run(agent.serve, options.ready_fd, backend="asyncio", backend_options={"use_uvloop": True})
+    except Exception:
+        log.exception("agent %d failed", os.getpid())
+        return 1
+    return 0
