@@ -281,6 +281,8 @@ def _s3_options(check: _Checker) -> dict[str, Any]:
     if storage_class and not _STORAGE_CLASS.match(storage_class):
         check.problems.append(f"storage_class must be an S3 storage class such as STANDARD_IA, not {storage_class!r}")
     tls_verify = check.flag("tls_verify", True)
+    if check.text("ca_cert") and not check.text("ca_cert").startswith("/"):
+        check.problems.append("ca_cert must be an absolute path: gpbackup runs the plugin from other directories")
     if check.text("ca_cert") and not tls_verify:
         check.problems.append("ca_cert has no effect with tls_verify: false; remove one of them")
     return {

@@ -110,7 +110,7 @@ def test_list_and_delete_page_past_a_thousand_keys(
 ) -> None:
     server, folder = crowded_server
     s3 = make_client(server.endpoint)
-    config = write_config(tmp_path / "crowded.yaml", server.endpoint, folder)
+    config = write_config(tmp_path / "crowded.yaml", server.endpoint, folder, **plugin.mode_options())
     rows = ok(plugin.run("list_directory", config=config)).decode().splitlines()[1:]
     assert len(rows) == CROWD
     argument = TIMESTAMP if verb == "delete_backup" else f"{folder}/backups/"

@@ -130,8 +130,9 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[S3Ser
         server.stop()
 
 
-def tls_config(tmp_path: Path, server: S3Server, folder: str, name: str, **options: object) -> Path:
-    return write_config(tmp_path / name, server.endpoint, folder, encryption="on", **options)
+def tls_config(plugin: Plugin, tmp_path: Path, server: S3Server, name: str, **options: object) -> Path:
+    options = {**plugin.mode_options(), **options}
+    return write_config(tmp_path / name, server.endpoint, plugin.folder, encryption="on", **options)
 
 
 def test_ca_cert_verifies_a_private_certificate(
@@ -139,14 +140,14 @@ def test_ca_cert_verifies_a_private_certificate(
 ) -> None:
     server, cert = tls_server
     path = str(plugin.backup_dir() / "over-tls")
-    trusted = tls_config(tmp_path, server, plugin.folder, "trusted.yaml", ca_cert=str(cert))
+    trusted = tls_config(plugin, tmp_path, server, "trusted.yaml", ca_cert=str(cert))
     ok(plugin.run("backup_data", path, stdin=b"encrypted in transit", config=trusted))
     assert ok(plugin.run("restore_data", path, config=trusted)) == b"encrypted in transit"
-    untrusted = tls_config(tmp_path, server, plugin.folder, "untrusted.yaml", max_attempts=1)
+    untrusted = tls_config(plugin, tmp_path, server, "untrusted.yaml", max_attempts=1)
     assert "certificate verify failed" in failed(plugin.run("restore_data", path, config=untrusted)).lower()
-    unverified = tls_config(tmp_path, server, plugin.folder, "unverified.yaml", tls_verify="false")
+    unverified = tls_config(plugin, tmp_path, server, "unverified.yaml", tls_verify="false")
     assert ok(plugin.run("restore_data", path, config=unverified)) == b"encrypted in transit"
-    missing = tls_config(tmp_path, server, plugin.folder, "missing.yaml", ca_cert=str(tmp_path / "nope.pem"))
+    missing = tls_config(plugin, tmp_path, server, "missing.yaml", ca_cert=str(tmp_path / "nope.pem"))
     line = failed(plugin.run("restore_data", path, config=missing))
     assert f"ca_cert {tmp_path / 'nope.pem'}: cannot read the CA bundle" in line
 
@@ -162,7 +163,8 @@ def test_virtual_hosted_addressing(plugin: Plugin, tmp_path: Path) -> None:
         (server.root / BUCKET).mkdir()
         with FaultProxy(server.port) as proxy:
             config = write_config(tmp_path / "virtual.yaml", f"http://localhost:{server.port}", plugin.folder,
-                                  addressing_style="virtual", http_proxy=proxy.endpoint)  # fmt: skip
+                                  addressing_style="virtual", http_proxy=proxy.endpoint,
+                                  **plugin.mode_options())  # fmt: skip
             path = plugin.backup_dir() / "virtual"
             payload = os.urandom(CHUNK + 10)
             ok(plugin.run("backup_data", str(path), stdin=payload, config=config))

@@ -309,6 +309,7 @@ def test_s3_options_are_read() -> None:
         ({"storage_class": "glacier ir"}, "storage_class must be an S3 storage class"),
         ({"tls_verify": "maybe"}, "tls_verify must be true or false"),
         ({"tls_verify": "false", "ca_cert": "/x.pem"}, "ca_cert has no effect with tls_verify: false"),
+        ({"ca_cert": "certs/ca.pem"}, "ca_cert must be an absolute path"),
         ({"addressing_style": "auto"}, "addressing_style must be one of path, virtual"),
         ({"logger_verbosity": "loud"}, "logger_verbosity must be one of error, info, verbose, debug"),
     ],
