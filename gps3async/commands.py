@@ -21,7 +21,7 @@ from ._groups import first_failure
 from .buffers import BufferPool
 from .checksums import DIGEST_SUFFIX
 from .download import DownloadStats, download_ranges, restore_object
-from .errors import IntegrityError, LocalIOError, UsageError
+from .errors import AccessDenied, IntegrityError, LocalIOError, UsageError
 from .plan import coalesce, parse_offsets, split
 from .stdio import FdSink, FdSource
 from .upload import upload_stream
@@ -232,7 +232,12 @@ async def delete_backup(inv: Invocation, config: PluginConfig, timestamp: str) -
     """
     prefix = keys.backup_prefix(config.folder, timestamp)
     async with _backup_store(inv, config) as store:
-        for upload in await store.list_uploads(prefix):
+        try:
+            uploads = await store.list_uploads(prefix)
+        except AccessDenied as err:  # the objects can still go; say what is left
+            log.warning("%s; unfinished uploads under %s are not aborted", err, _url(config, prefix))
+            uploads = []
+        for upload in uploads:
             await store.abort_multipart_upload(upload.key, upload.upload_id)
             started = upload.initiated
             log.info("aborted unfinished multipart upload of %s (started %s)", _url(config, upload.key), started)

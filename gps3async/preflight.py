@@ -122,7 +122,7 @@ class _Probe:
                    needs=("UploadPart",))  # fmt: skip
         await step("GetObject", self.ranged_gets, needs=("CompleteMultipartUpload",))
         await step("ListObjectsV2", lambda: self.small_request(self.list_scratch))
-        await step("AbortMultipartUpload", self.abort_one)
+        await step("AbortMultipartUpload", self.abort_one, needs=("CreateMultipartUpload",))
         await step("DeleteObjects", self.delete_scratch, needs=("ListObjectsV2",))
 
     async def create(self, key: str) -> str:
@@ -245,12 +245,20 @@ async def check(inv: Invocation, config: PluginConfig, source: str, flag: str | 
 
 
 async def _open_uploads(report: _Report, store: S3Store, config: PluginConfig, scratch: str, *, abort: bool) -> None:
-    """Report (or abort) multipart uploads left open under the folder by failed backups."""
+    """Report (or abort) multipart uploads left open under the folder by failed backups.
+
+    A backup and a restore work without ListMultipartUploads, so a failure
+    here is a warning: delete_backup then cannot find a failed backup's uploads.
+    """
     folder = folder_prefix(config.folder)
-    found = await report.step("ListMultipartUploads", lambda: store.list_uploads(folder),
-                              describe=lambda uploads: f"under {folder}")  # fmt: skip
-    if found is None:
+    try:
+        found = await store.list_uploads(folder)
+    except GpS3Error as err:
+        fix = likely_fix("ListMultipartUploads", err, bucket=config.bucket, folder=config.folder.rstrip("/"), kms=False)
+        effect = "delete_backup cannot abort the unfinished uploads of failed backups"
+        await report.line("ListMultipartUploads", "warn", f"{err}; {effect}; likely fix: {fix}")
         return
+    await report.line("ListMultipartUploads", "ok", f"under {folder}")
     stale = [upload for upload in found if not upload.key.startswith(scratch)]
     if not stale:
         await report.line("unfinished uploads", "ok", f"none under {folder}")

@@ -60,15 +60,14 @@ def test_check_passes_and_leaves_nothing_behind(plugin: Plugin, s3: Any) -> None
 DENIALS = [
     ("PutObject", "PUT", r"/object$", "s3:PutObject", ["HeadObject"]),
     ("HeadObject", "HEAD", r"/object$", "s3:GetObject", []),
-    ("CreateMultipartUpload", "POST", r"/multipart\?uploads$", "s3:PutObject",
-     ["UploadPart", "CompleteMultipartUpload", "GetObject"]),
+    ("CreateMultipartUpload", "POST", r"\?uploads$", "s3:PutObject",
+     ["UploadPart", "CompleteMultipartUpload", "GetObject", "AbortMultipartUpload"]),
     ("UploadPart", "PUT", r"[?&]partNumber=", "s3:PutObject", ["CompleteMultipartUpload", "GetObject"]),
     ("CompleteMultipartUpload", "POST", r"\?uploadId=", "s3:PutObject", ["GetObject"]),
     ("GetObject", "GET", r"/multipart$", "s3:GetObject", []),
     ("ListObjectsV2", "GET", r"list-type=2", "s3:ListBucket", ["DeleteObjects"]),
     ("AbortMultipartUpload", "DELETE", r"\?uploadId=", "s3:AbortMultipartUpload", []),
     ("DeleteObjects", "POST", r"\?delete", "s3:DeleteObject", []),
-    ("ListMultipartUploads", "GET", r"\?uploads", "s3:ListBucketMultipartUploads", []),
 ]  # fmt: skip
 
 
@@ -99,6 +98,34 @@ def test_check_names_the_one_denied_operation_and_its_fix(
     assert keys_under(s3, plugin.folder) == []
     if operation != "AbortMultipartUpload":
         assert open_uploads(s3, BUCKET, plugin.folder) == []
+
+
+def test_check_only_warns_when_unfinished_uploads_cannot_be_listed(
+    plugin: Plugin, s3_server: S3Server, config_factory: Callable[..., Path]
+) -> None:
+    """A backup and a restore work without ListMultipartUploads: exit 0, with a warning and its fix."""
+    with FaultProxy(s3_server.port) as proxy:
+        rule = proxy.add(error(403, "AccessDenied", "Access Denied"), method="GET", path=r"\?uploads")
+        result = plugin.run("check", config=config_factory(endpoint=proxy.endpoint))
+    table = lines_by_label(ok(result))
+    assert rule.faulted >= 1 and table["result"][0] == "ok"
+    status, detail = table["ListMultipartUploads"]
+    assert status == "warn" and "delete_backup cannot abort the unfinished uploads of failed backups" in detail
+    assert f"likely fix: allow s3:ListBucketMultipartUploads on arn:aws:s3:::{BUCKET} " in detail
+    assert "unfinished uploads" not in table
+
+
+def test_delete_backup_without_upload_listing_still_deletes(
+    plugin: Plugin, s3_server: S3Server, s3: Any, config_factory: Callable[..., Path]
+) -> None:
+    path = plugin.backup_dir() / "gpbackup_0_20261126101500"
+    ok(plugin.run("backup_data", str(path), stdin=b"x"))
+    with FaultProxy(s3_server.port) as proxy:
+        proxy.add(error(403, "AccessDenied", "Access Denied"), method="GET", path=r"\?uploads")
+        ok(plugin.run("delete_backup", "20261126101500", config=config_factory(endpoint=proxy.endpoint)))
+    assert keys_under(s3, plugin.folder) == []
+    log = "".join(p.read_text() for p in (plugin.home / "gpAdminLogs").glob("*.log"))
+    assert "unfinished uploads under" in log and "are not aborted" in log
 
 
 def test_check_reports_unfinished_uploads_and_aborts_them_when_asked(plugin: Plugin, s3: Any) -> None:
