@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ._groups import first_leaf
 from .errors import BrokenOutput, ConfigError, GpS3Error, UsageError, first_plugin_error
-from .logs import PROGRAM, log_level, use_level
+from .logs import PROGRAM, VERBOSE, enabled, log_level, use_level
 from .verbs import ANSWER_ONLY, SCOPED_USAGE, SCOPES, VERBS, Verb
 
 if TYPE_CHECKING:
@@ -107,6 +107,10 @@ async def run_verb(inv: Invocation, verb: str, args: list[str], *, config_text: 
     else:
         config = parse_config(config_text, args[0], for_backup=spec.for_backup)
     use_level(log_level(config))
+    if enabled(VERBOSE):
+        from .s3client import describe_settings
+
+        log.log(VERBOSE, "%s: %s", verb, describe_settings(config))
     await _dispatch(inv, verb, args, config)()
 
 

@@ -8,8 +8,8 @@ line that explains a failure, because gprestore treats any stderr as an error.
 
 How much is written follows the config's ``logger_verbosity`` per call
 (:func:`log_level`, :func:`use_level`): ``error`` only failures, ``info`` one
-summary per transfer and every retry, ``verbose`` also the S3 settings and
-each multipart upload's life, ``debug`` also every S3 request line.  The
+summary per transfer and every retry, ``verbose`` also each call's S3
+settings and credential source, ``debug`` also every S3 request line.  The
 level lives in a context variable, so an agent serving calls with different
 configs at once gives each call its own.
 """

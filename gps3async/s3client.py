@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .credentials import mask_key_id
 from .errors import CredentialsError, LocalIOError
-from .logs import VERBOSE, enabled
+from .logs import enabled
 from .s3errors import RETRYABLE_CODES
 from .storage import S3Store, WriteOptions
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from .config import PluginConfig
 
-__all__ = ["credential_source", "open_store", "tls_verify_arg"]
+__all__ = ["credential_source", "describe_settings", "open_store", "tls_verify_arg"]
 
 #: botocore's names for where the default chain found credentials, for people.
 _CHAIN_METHODS = {
@@ -123,8 +123,8 @@ def _log_request(request: Any, **_: Any) -> None:
         log.debug("request %s %s", request.method, request.url)
 
 
-def _describe(config: PluginConfig) -> str:
-    """The settings a verbose log records, without any credential value."""
+def describe_settings(config: PluginConfig) -> str:
+    """The S3 settings a verbose log records for every call, without any credential value."""
     sse = config.server_side_encryption + (f" (key {config.sse_kms_key_id})" if config.sse_kms_key_id else "")
     verify = tls_verify_arg(config)
     if not _uses_tls(config):
@@ -207,7 +207,6 @@ async def open_store(config: PluginConfig, *, concurrency: int) -> AsyncIterator
         credentials = {"aws_access_key_id": config.access_key_id, "aws_secret_access_key": config.secret_access_key}
         if config.session_token:
             credentials["aws_session_token"] = config.session_token
-    log.log(VERBOSE, "%s", _describe(config))
     async with session.create_client(
         "s3",
         region_name=config.region or "us-east-1",

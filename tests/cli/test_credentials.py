@@ -81,9 +81,14 @@ def test_no_credentials_anywhere_is_one_line(plugin: Plugin, config_factory: Cal
 def test_a_named_profile(plugin: Plugin, config_factory: Callable[..., Path], tmp_path: Path) -> None:
     shared = tmp_path / "aws-credentials"
     shared.write_text(f"[backup]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n")
-    config = config_factory(aws_access_key_id=None, aws_secret_access_key=None, aws_profile="backup")
+    config = config_factory(aws_access_key_id=None, aws_secret_access_key=None, aws_profile="backup",
+                            logger_verbosity="debug")  # fmt: skip
     env = clean_env(plugin, AWS_SHARED_CREDENTIALS_FILE=str(shared), AWS_CONFIG_FILE=os.devnull)
     round_trip(plugin, config, env, "from-profile")
+    checked = run(plugin, config, env, "check")
+    assert b"profile 'backup': the shared credentials file (~/.aws/credentials), access key ...-key" in ok(checked)
+    assert "credentials from profile 'backup'" in log_text(plugin)  # the verbose settings line of each call
+    assert SECRET_KEY not in log_text(plugin) and SECRET_KEY.encode() not in checked.stdout
     missing = config_factory("missing.yaml", aws_access_key_id=None, aws_secret_access_key=None, aws_profile="nope")
     line = failed(run(plugin, missing, env, "backup_data", str(plugin.backup_dir() / "f"), stdin=b"x"))
     assert "aws_profile 'nope' is in neither the AWS credentials nor the config file" in line
