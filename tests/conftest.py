@@ -16,6 +16,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,14 +146,13 @@ def write_config(path: Path, endpoint: str, folder: str, **options: object) -> P
     return write_plugin_config(path, plugin_executable(), endpoint, bucket, folder, **settings)
 
 
-@pytest.fixture(params=MODES)
-def plugin(request: pytest.FixtureRequest, tmp_path: Path, s3_server: S3Server) -> Iterator[Plugin]:
+@contextmanager
+def _plugin_in(tmp_path: Path, s3_server: S3Server, mode: str) -> Iterator[Plugin]:
     folder = f"tests/{uuid.uuid4().hex[:12]}"
     home = tmp_path / "home"
     home.mkdir()
     # Short, so socket paths stay well inside the 107 bytes a Unix socket name may have.
     runtime = Path(tempfile.mkdtemp(prefix="gps3-", dir="/tmp"))
-    mode = str(request.param)
     config = write_config(
         tmp_path / "s3_config.yaml", s3_server.endpoint, folder, agent="on" if mode == "agent" else "off"
     )
@@ -162,6 +162,20 @@ def plugin(request: pytest.FixtureRequest, tmp_path: Path, s3_server: S3Server) 
     finally:
         runner.stop_agents()
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+@pytest.fixture(params=MODES)
+def plugin(request: pytest.FixtureRequest, tmp_path: Path, s3_server: S3Server) -> Iterator[Plugin]:
+    """A plugin runner, once through the agent and once in-process."""
+    with _plugin_in(tmp_path, s3_server, str(request.param)) as runner:
+        yield runner
+
+
+@pytest.fixture
+def agent_plugin(tmp_path: Path, s3_server: S3Server) -> Iterator[Plugin]:
+    """A plugin runner whose calls go through the agent (for the agent's own tests)."""
+    with _plugin_in(tmp_path, s3_server, "agent") as runner:
+        yield runner
 
 
 @pytest.fixture

@@ -242,18 +242,16 @@ class Agent:
 
     async def _serve_connection(self, stream: SocketStream) -> None:
         async with stream:
-            raw = stream.extra(SocketAttribute.raw_socket)
-            uid = peer_uid(raw)
-            if uid != self.allowed_uid:
-                log.warning("agent %d: refused a connection from uid %d", os.getpid(), uid)
-                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    await stream.send(wire.encode_refusal(f"the agent serves uid {self.allowed_uid} only"))
-                return
             fds: list[int] = []
             try:
-                request, fds = await self._receive_request(stream)
-                refusal = self._refusal(request, fds)
+                # Read the request before judging it: a refusal sent before the client finished
+                # sending would reach it as a reset, not as a reason.
+                body, fds = await self._receive_request(stream)
+                refusal = self._refusal(peer_uid(stream.extra(SocketAttribute.raw_socket)), body, fds)
+                request = wire.decode_request(body) if not refusal else {}
                 if refusal:
+                    log.warning("agent %d: refused a call: %s", os.getpid(), refusal)
+                    self._close(fds)
                     await stream.send(wire.encode_refusal(refusal))
                     return
                 await stream.send(wire.ACCEPTED)
@@ -281,7 +279,7 @@ class Agent:
             with contextlib.suppress(OSError):
                 os.close(fds.pop())
 
-    async def _receive_request(self, stream: Any) -> tuple[dict[str, Any], list[int]]:
+    async def _receive_request(self, stream: Any) -> tuple[bytes, list[int]]:
         data, fds = await stream.receive_fds(65536, 3)
         for fd in fds:
             os.set_inheritable(fd, False)
@@ -291,9 +289,12 @@ class Agent:
         body = bytearray(data[wire.REQUEST_HEADER :])
         while len(body) < length:
             body += await stream.receive(length - len(body))
-        return wire.decode_request(bytes(body)), list(fds)
+        return bytes(body), list(fds)
 
-    def _refusal(self, request: dict[str, Any], fds: list[int]) -> str:
+    def _refusal(self, uid: int, body: bytes, fds: list[int]) -> str:
+        if uid != self.allowed_uid:  # checked before the body is decoded: marshal trusts its input
+            return f"the agent serves uid {self.allowed_uid} only, not uid {uid}"
+        request = wire.decode_request(body)
         if request.get("protocol") != PROTOCOL:
             return f"protocol {request.get('protocol')!r} is not this agent's {PROTOCOL}"
         if request.get("identity") != self.identity:
