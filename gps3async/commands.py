@@ -239,8 +239,8 @@ async def delete_backup(inv: Invocation, config: PluginConfig, timestamp: str) -
             uploads = []
         for upload in uploads:
             await store.abort_multipart_upload(upload.key, upload.upload_id)
-            started = upload.initiated
-            log.info("aborted unfinished multipart upload of %s (started %s)", _url(config, upload.key), started)
+            where = _url(config, upload.key)
+            log.info("aborted unfinished multipart upload of %s (started %s)", where, upload.initiated)
         await _delete_prefix(store, config, prefix)
 
 
