@@ -4,9 +4,10 @@ It starts ``rclone serve s3`` on 127.0.0.1, writes a plugin config, then calls
 the installed ``gpbackup_s3_plugin`` exactly as gpbackup and gprestore do (one
 process per verb): setup, ``backup_file`` of a metadata file, ``backup_data``
 of a generated segment stream from a pipe, ``list_directory``, then
-``restore_file`` and ``restore_data`` into a pipe, checking every byte, and
-finally ``delete_backup``.  It prints each step with its throughput and
-removes everything it made.
+``restore_file`` and ``restore_data`` into a pipe, checking every byte, then
+a burst of small per-table calls (where the per-host agent pays off),
+``delete_backup`` and the cleanup hook, after which the agent exits.  It
+prints each step with its throughput and removes everything it made.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import signal
+import statistics
 import subprocess
 import tempfile
 import threading
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import IO
 
@@ -25,6 +29,8 @@ from tests.s3server import installed_tool, start_rclone, write_plugin_config
 
 MIB = 1024 * 1024
 TIMESTAMP = "20261126101500"
+#: Small tables backed up and restored one call each, as gpbackup does without --single-data-file.
+SMALL_TABLES = 20
 
 
 def plugin_executable() -> str:
@@ -92,11 +98,46 @@ def restore_data(env: dict[str, str], config: Path, path: Path) -> tuple[int, st
     return size, digest.hexdigest()
 
 
+def per_table_calls(env: dict[str, str], config: Path, backup_dir: Path) -> None:
+    """One ``backup_data`` and one ``restore_data`` per small table, timing each call."""
+    seconds: list[float] = []
+    for table in range(SMALL_TABLES):
+        path = str(backup_dir / f"gpbackup_0_{TIMESTAMP}_{16384 + table}")
+        payload = os.urandom(4096)
+        started = time.monotonic()
+        run(env, "backup_data", str(config), path, stdin=payload)
+        seconds.append(time.monotonic() - started)
+        started = time.monotonic()
+        restored = run(env, "restore_data", str(config), path)
+        seconds.append(time.monotonic() - started)
+        if restored != payload:
+            raise SystemExit(f"demo: table {table} restored differently")
+    print(f"  {2 * SMALL_TABLES} per-table calls (4 KiB each, one process per call): "
+          f"median {statistics.median(seconds) * 1000:.0f} ms per call")  # fmt: skip
+
+
+def agent_pids(runtime: Path) -> list[int]:
+    """The agents running for the demo, from the pid files beside their sockets."""
+    texts = [path.read_text().strip() for path in (runtime / "gps3async").glob("*.pid")]
+    return [int(text) for text in texts if text.isdigit() and Path(f"/proc/{text}").exists()]
+
+
+def wait_for_agents_to_exit(runtime: Path, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while (pids := agent_pids(runtime)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in pids:  # it did not go on its own: do not leave it behind
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+
+
 def demo(size: int, workdir: Path) -> None:
     server = start_rclone(workdir / "s3", fast=True)
     try:
         (workdir / "s3" / "demo-bucket").mkdir()
-        env = {**os.environ, "HOME": str(workdir / "home")}
+        runtime = workdir / "run"  # the demo's own agent socket directory
+        runtime.mkdir()
+        env = {**os.environ, "HOME": str(workdir / "home"), "XDG_RUNTIME_DIR": str(runtime)}
         config = workdir / "s3_config.yaml"
         write_plugin_config(config, plugin_executable(), server.endpoint, "demo-bucket", "demo/cluster1")
         backup_dir = workdir / "seg0" / "backups" / TIMESTAMP[:8] / TIMESTAMP
@@ -124,9 +165,15 @@ def demo(size: int, workdir: Path) -> None:
         got, received = restore_data(env, config, data_path)
         if (got, received) != (size, sent):
             raise SystemExit(f"demo: restored {got} bytes with sha256 {received}, expected {size} / {sent}")
+        per_table_calls(env, config, backup_dir)
         started = time.monotonic()
         run(env, "delete_backup", str(config), TIMESTAMP)
         step("delete_backup", None, started)
+        served_by = agent_pids(runtime)
+        run(env, "cleanup_plugin_for_backup", str(config), str(backup_dir), "coordinator", "-1")
+        wait_for_agents_to_exit(runtime)
+        if served_by:
+            print(f"  the calls were served by agent pid {served_by[0]}, which exited after the cleanup hook")
         print(f"\nOK: {size / MIB:.0f} MiB backed up and restored byte for byte (sha256 {sent[:16]}...)")
         logs = sorted((workdir / "home" / "gpAdminLogs").glob("*.log"))
         if logs:

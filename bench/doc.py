@@ -20,8 +20,10 @@ too).  All tools use the same part size and requests in flight, and talk to one
 `rclone serve s3` on 127.0.0.1 in fast mode (`--etag-hash ''`, `--no-checksum`, `--ignore-checksum`),
 whose objects live in `/dev/shm` when it has room.  Server, tools and harness share the machine's CPUs.
 
-- **wall s**: from spawning the tool to reaping it, so start-up is included.
-- **client CPU s**, **peak RSS**: user+sys time and `ru_maxrss` of the tool's process from `os.wait4`.
+- **wall s**: from spawning the tool to reaping it, so the tool's start-up is included (for gps3async,
+  the thin client's; the agent is already running, see below).
+- **client CPU s**, **peak RSS**: user+sys time and `ru_maxrss` of the tool's process from `os.wait4`,
+  plus, for gps3async through its agent, the agent's share (below).
   Each tool is started by a tiny launcher, `bench/launch.py` (a bare `python -I -S`), rather than by
   the harness, because a child's `ru_maxrss` starts from its parent's high-water mark.  The launcher's
   ~9 MiB is therefore the floor of the RSS column; the harness's own reading and checksumming is in
@@ -30,7 +32,36 @@ whose objects live in `/dev/shm` when it has room.  Server, tools and harness sh
   s5cmd, aws s3 cp and rclone in that direction.
 - **server CPU s**: CPU the S3 server spent during the transfer, from `/proc`.
 - Segment-host mode: the batch's wall time is measured by the harness, from the first spawn until
-  every process is reaped and every stream drained."""
+  every process is reaped and every stream drained.
+
+**Charging the agent.**  By default (`agent: on`) `gpbackup_s3_plugin` is a thin client that hands its
+stdin, stdout and stderr to a long-lived per-host `gps3async-agent` process, which does the S3 work.
+`os.wait4` sees only the thin client, so every gps3async figure here also charges the agent's CPU and
+memory for the transfers it serves (`bench/agentstats.py`):
+
+- every plugin call the harness makes runs with `XDG_RUNTIME_DIR` set to a fresh directory under
+  `.bench/` (one per config), so the agents found through the pid files there are the benchmark's
+  own, and each serves only the measurement's calls;
+- before each measurement the harness makes one tiny call (a 1 KiB `backup_data`) with the measured
+  config, so the agent is running, its S3 client made and its connections open: **the agent's start-up
+  is not in these numbers** (a real backup pays it once per host, on its first plugin call).  It then
+  waits until the agent has released the part buffers it keeps between calls (it trims them after a
+  few idle seconds), so each measurement starts from an idle agent (**agent idle RSS MiB**);
+- **agent CPU** is the agent's utime+stime (`/proc/PID/stat`) after the measurement minus before it;
+  **agent peak RSS** is its `VmHWM` (`/proc/PID/status`) after the measurement, reset to its current
+  RSS just before it by writing `5` to `/proc/PID/clear_refs`.  An agent that exits or is replaced
+  during a measurement fails the run;
+- gps3async's **client CPU s** is the thin client's CPU plus the agent's, and its **peak RSS MiB** in
+  the single-stream table is the agent's peak plus the thin client's; the split is shown beside each
+  table.  The agent is held to the plugin's memory bound, chunk x (concurrency + 1) + 80 MiB for every
+  stream it serves at once (8 in segment-host mode), and the thin client to 15 MiB;
+- the agents are stopped (SIGTERM, then waited for) when the run ends.
+
+**Per invocation.**  gpbackup starts one plugin process per table and segment, so for small tables the
+cost of one call is what matters.  That table times many sequential 1 KiB calls one by one (median and
+p95 of each call's wall time under the launcher), through a warm agent and with `agent: off`,
+64 calls started at once through the agent, where every call must succeed, and a few calls that each
+find no agent and start one: the start-up cost the warm-up keeps out of every other figure."""
 
 
 OTHER_STORE = """\
@@ -44,8 +75,8 @@ python -m bench.run --endpoint https://minio.example.internal:9000 --bucket gpdb
 make bench ENDPOINT=https://minio.example.internal:9000 BUCKET=gpdb-backup PREFIX=gps3async-bench
 ```
 
-**The run writes and deletes objects under the prefix** (about `--size` per tool, and 8 x 256 MiB in
-segment-host mode; each is deleted after it is measured), so give a prefix nothing else uses: the
+**The run writes and deletes objects under the prefix** (about `--size` per tool, 8 x 256 MiB in
+segment-host mode, 1 KiB objects in the invocation series; all deleted again), so give a prefix nothing else uses: the
 harness refuses to start when anything is listed under it. The bucket must exist. Credentials come
 only from the environment (the plugin's config refers to them as `${AWS_ACCESS_KEY_ID}`...), the
 region from `--region`, `AWS_REGION` or `us-east-1`, and every tool uses path-style addressing (a

@@ -2,7 +2,10 @@
 
 Every measurement kind runs its tools through :func:`upload_processes` or
 :func:`download_processes` (one process or a batch at once); they return the
-batch's wall time and each tool's :class:`Usage` as ``os.wait4`` reported it.
+batch's wall time and each tool's :class:`Usage` as ``os.wait4`` reported it,
+and fail the run on any failed or wrong transfer.  :func:`upload_endings` and
+:func:`download_endings` return how each tool ended instead, for measurements
+that count failures.
 Server CPU comes from :func:`cpu_seconds`.
 """
 
@@ -18,7 +21,7 @@ import threading
 import time
 import zlib
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -87,8 +90,20 @@ def spawn(argv: list[str], env: dict[str, str], *, stdin: int, stdout: int, time
     return Child(argv, process, stderr, report, watchdog)
 
 
-def reap(child: Child) -> Usage:
-    """Wait for the launcher and return the tool's usage as the launcher measured it with ``wait4``."""
+@dataclass(frozen=True)
+class Ending:
+    """How one tool ended: exit code, usage (``None`` if the launcher reported none), stderr, and what went wrong."""
+
+    argv: list[str]
+    code: int
+    usage: Usage | None
+    errors: str
+    #: Empty when the tool did its job: exited 0, reported its usage and (downloads) returned the right bytes.
+    problem: str = ""
+
+
+def finish(child: Child) -> Ending:
+    """Wait for the launcher and collect the tool's exit code, usage and stderr, failed or not."""
     code = child.process.wait()
     child.watchdog.cancel()
     with os.fdopen(child.report, "rb") as report:
@@ -97,9 +112,17 @@ def reap(child: Child) -> Usage:
     errors = child.stderr.read().decode(errors="replace")
     child.stderr.close()
     if code != 0 or len(fields) != 4:
-        raise BenchError(f"{shlex.join(child.argv)} exited {code}:\n{errors[-3000:]}")
+        return Ending(child.argv, code, None, errors, f"{shlex.join(child.argv)} exited {code}:\n{errors[-3000:]}")
     wall, cpu, max_rss_kib = float(fields[0]), float(fields[1]), int(fields[2])
-    return Usage(wall, cpu, max_rss_kib * KIB)
+    return Ending(child.argv, code, Usage(wall, cpu, max_rss_kib * KIB), errors)
+
+
+def usages_of(endings: list[Ending]) -> list[Usage]:
+    """Every tool's usage; the first problem, if any, is a :class:`BenchError` (the numbers mean nothing)."""
+    for ending in endings:
+        if ending.problem or ending.usage is None:
+            raise BenchError(ending.problem or f"{shlex.join(ending.argv)} reported no usage")
+    return [ending.usage for ending in endings if ending.usage is not None]
 
 
 def feed(source: Slice, pipe: int) -> None:
@@ -136,8 +159,8 @@ def start_thread(target: Callable[..., None], *args: object) -> threading.Thread
     return thread
 
 
-def upload_processes(argvs: list[list[str]], env: dict[str, str], sources: list[Slice]) -> tuple[float, list[Usage]]:
-    """Run the uploads at once, each reading its slice from a pipe on stdin: batch wall and usages."""
+def upload_endings(argvs: list[list[str]], env: dict[str, str], sources: list[Slice]) -> tuple[float, list[Ending]]:
+    """Run the uploads at once, each reading its slice from a pipe on stdin: batch wall and how each ended."""
     started = time.perf_counter()
     children, feeders = [], []
     for argv, source in zip(argvs, sources):
@@ -147,11 +170,11 @@ def upload_processes(argvs: list[list[str]], env: dict[str, str], sources: list[
         feeders.append(start_thread(feed, source, write_end))
     for feeder in feeders:
         feeder.join()
-    usages = [reap(child) for child in children]
-    return time.perf_counter() - started, usages
+    endings = [finish(child) for child in children]
+    return time.perf_counter() - started, endings
 
 
-def download_processes(argvs: list[list[str]], env: dict[str, str], sources: list[Slice]) -> tuple[float, list[Usage]]:
+def download_endings(argvs: list[list[str]], env: dict[str, str], sources: list[Slice]) -> tuple[float, list[Ending]]:
     """Run the downloads at once, each writing to a pipe this process drains; verify every stream."""
     started = time.perf_counter()
     children, drainers, outputs = [], [], []
@@ -165,19 +188,34 @@ def download_processes(argvs: list[list[str]], env: dict[str, str], sources: lis
         drainers.append(start_thread(drain, read_end, outputs[-1]))
     for drainer in drainers:
         drainer.join()
-    usages = [reap(child) for child in children]
+    endings = [finish(child) for child in children]
     wall = time.perf_counter() - started
-    for argv, source, output in zip(argvs, sources, outputs):
-        verify(argv, output, source)
-    return wall, usages
+    for index, (source, output) in enumerate(zip(sources, outputs)):
+        if not endings[index].problem:
+            endings[index] = replace(endings[index], problem=mismatch(endings[index].argv, output, source))
+    return wall, endings
 
 
-def verify(argv: list[str], output: Drained, source: Slice) -> None:
-    if (output.nbytes, output.crc) != (source.length, source.crc):
-        raise BenchError(
-            f"{shlex.join(argv)} returned {output.nbytes} bytes with CRC-32 {output.crc:08x};"
-            f" expected {source.length} bytes with CRC-32 {source.crc:08x}"
-        )
+def upload_processes(argvs: list[list[str]], env: dict[str, str], sources: list[Slice]) -> tuple[float, list[Usage]]:
+    """:func:`upload_endings` where any failure is a :class:`BenchError`: batch wall and usages."""
+    wall, endings = upload_endings(argvs, env, sources)
+    return wall, usages_of(endings)
+
+
+def download_processes(argvs: list[list[str]], env: dict[str, str], sources: list[Slice]) -> tuple[float, list[Usage]]:
+    """:func:`download_endings` where any failure or wrong stream is a :class:`BenchError`."""
+    wall, endings = download_endings(argvs, env, sources)
+    return wall, usages_of(endings)
+
+
+def mismatch(argv: list[str], output: Drained, source: Slice) -> str:
+    """Why ``output`` is not ``source`` ("" when it is)."""
+    if (output.nbytes, output.crc) == (source.length, source.crc):
+        return ""
+    return (
+        f"{shlex.join(argv)} returned {output.nbytes} bytes with CRC-32 {output.crc:08x};"
+        f" expected {source.length} bytes with CRC-32 {source.crc:08x}"
+    )
 
 
 def cpu_seconds(pid: int) -> float:

@@ -44,6 +44,9 @@ class Options:
     repeat: int
     singles: bool
     segments: bool
+    #: Whether to measure tiny calls (:mod:`bench.invocations`), and how many of each in sequence.
+    run_invocations: bool
+    invocations: int
     write_doc: bool
     plugin_rev: str | None
     argv: tuple[str, ...]
@@ -68,7 +71,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--segments-only", action="store_true", help="only the 8-process segment-host mode")
-    mode.add_argument("--skip-segments", action="store_true", help="only the single-stream comparison")
+    mode.add_argument("--skip-segments", action="store_true", help="no segment-host mode")
+    mode.add_argument("--invocations-only", action="store_true", help="only the per-invocation table")
+    parser.add_argument(
+        "--invocations",
+        type=int,
+        default=200,
+        metavar="N",
+        help="1 KiB calls in sequence per verb and mode (default 200)",
+    )
+    parser.add_argument("--skip-invocations", action="store_true", help="no per-invocation table")
     parser.add_argument(
         "--plugin-rev",
         metavar="REV",
@@ -110,9 +122,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     concurrency = 4 if args.concurrency is None else args.concurrency
     if chunk < MIN_PART_SIZE or chunk % MIB:
         parser.error("--chunk must be a whole number of MiB and at least 5MiB (s5cmd takes MiB, S3 needs 5 MiB)")
-    if concurrency < 1 or args.repeat < 1:
-        parser.error("--concurrency and --repeat must be at least 1")
-    if args.size < SEGMENT_SIZE and not args.skip_segments:
+    if concurrency < 1 or args.repeat < 1 or args.invocations < 1:
+        parser.error("--concurrency, --repeat and --invocations must be at least 1")
+    if args.invocations_only and args.skip_invocations:
+        parser.error("--invocations-only and --skip-invocations exclude each other")
+    segments = not (args.skip_segments or args.invocations_only)
+    if args.size < SEGMENT_SIZE and segments:
         parser.error(f"segment mode reads {human(SEGMENT_SIZE)} slices: use --size {human(SEGMENT_SIZE)} or more")
     _check_target(parser, args)
     return Options(
@@ -122,8 +137,10 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         segment_chunk=args.chunk,
         segment_concurrency=args.concurrency,
         repeat=args.repeat,
-        singles=not args.segments_only,
-        segments=not args.skip_segments,
+        singles=not (args.segments_only or args.invocations_only),
+        segments=segments,
+        run_invocations=not (args.segments_only or args.skip_invocations),
+        invocations=args.invocations,
         write_doc=not args.endpoint if args.write_doc is None else args.write_doc,
         plugin_rev=args.plugin_rev,
         argv=tuple(sys.argv[1:] if argv is None else argv),

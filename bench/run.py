@@ -15,7 +15,9 @@ tables and writes ``docs/benchmarks.md``.  The parts live beside it:
 - :mod:`bench.target`: :class:`~bench.target.Target`, where the run reads and writes, and its credentials
 - :mod:`bench.tools`: every client's command lines and the plugin config
 - :mod:`bench.singles`: the single-stream comparison of all tools
-- :mod:`bench.segments`: the segment-host mode (8 plugin processes at once)
+- :mod:`bench.segments`: the segment-host mode (8 plugin processes at once), through the agent and without
+- :mod:`bench.invocations`: the per-invocation cost of tiny calls, in sequence and 64 at once
+- :mod:`bench.agentstats`: charging gps3async's per-host agent its CPU and memory, in directories of the run's own
 - :mod:`bench.machine`: the machine and version facts
 - :mod:`bench.report`: :class:`~bench.report.Report` and the result sections
 - :mod:`bench.doc`: the page around them
@@ -26,8 +28,8 @@ its results, one step in :func:`run` storing them on a new
 :data:`bench.report.RESULT_SECTIONS`.
 
 Usage: ``python -m bench.run [--size 1GiB] [--chunk 8MiB] [--concurrency 4]
-[--repeat N] [--segments-only | --skip-segments] [--no-write-doc]
-[--endpoint URL --bucket NAME --prefix PREFIX [--region REGION]]``.
+[--repeat N] [--invocations N] [--segments-only | --skip-segments | --invocations-only]
+[--skip-invocations] [--no-write-doc] [--endpoint URL --bucket NAME --prefix PREFIX [--region REGION]]``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from typing import TYPE_CHECKING
 from bench.common import DOC, REPO, BenchError, human, progress
 from bench.data import ensure_data, make_slice
 from bench.doc import render_doc
+from bench.invocations import run_invocations
 from bench.machine import machine
 from bench.options import parse_args
 from bench.report import Report, results_text
@@ -83,6 +86,8 @@ def run(options: Options, data: Path) -> Report:
             report.singles = run_singles(bench, tools, make_slice(data, 0, options.size))
         if options.segments:
             report.batches = run_segments(bench, data)
+        if options.run_invocations:
+            report.invocations = run_invocations(bench, data)
     return report
 
 

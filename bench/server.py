@@ -3,7 +3,9 @@
 By default one local ``rclone serve s3`` in fast mode serves every tool and
 measurement; with ``--endpoint`` the run visits the user's store instead
 (:mod:`bench.target`).  The tools see it only through :meth:`Bench.env`, a
-clean environment holding the target's credentials.
+clean environment holding the target's credentials.  Every
+plugin call runs with ``XDG_RUNTIME_DIR`` inside this run's agent directory
+(:mod:`bench.agentstats`), so the agents it starts are this run's alone.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.agentstats import AgentHome, agent_root
 from bench.common import BIN, REPO, SEGMENT_SIZE, SEGMENTS, WORK, progress
 from bench.target import Target, check_prefix_is_free, credentials_env, remote_target
 from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, start_rclone
@@ -39,13 +42,14 @@ class PluginCode:
 
 @dataclass
 class Bench:
-    """The target store, a boto3 client for it, a scratch HOME for every tool and the plugin's code."""
+    """The target store, a boto3 client for it, a scratch HOME for every tool, the plugin's code, agents' root."""
 
     target: Target
     client: Any
     home: Path
     options: Options
     plugin: PluginCode
+    agents: Path
 
     def env(self, **extra: str) -> dict[str, str]:
         """A clean environment: no user config or proxies leak into a tool; only the target's credentials."""
@@ -59,10 +63,20 @@ class Bench:
         }
 
     def plugin_env(self) -> dict[str, str]:
-        return self.env(**self.plugin.env)
+        """For plugin calls that start no agent (``--version``): still kept out of the user's agent directory."""
+        return self.env(**self.plugin.env, XDG_RUNTIME_DIR=str(self.agents))
+
+    def agent_home(self, name: str, config: Path) -> AgentHome:
+        """A directory of its own for the agent of ``config``, and the plugin environment that selects it."""
+        return AgentHome(self.agents / name, self.env(**self.plugin.env), str(BIN / "gpbackup_s3_plugin"), config)
 
     def server_cpu(self) -> float | None:
+        """CPU seconds of the run's own server so far; ``None`` on the user's store."""
         return self.target.server_cpu()
+
+    def server_cpu_since(self, before: float | None) -> float | None:
+        after = self.server_cpu()
+        return None if before is None or after is None else after - before
 
 
 def git(*args: str) -> str:
@@ -95,29 +109,39 @@ def running_server(options: Options) -> Iterator[Bench]:
     """The run's :class:`Bench`: on the user's endpoint when the options name one, else on a local server."""
     home = Path(tempfile.mkdtemp(prefix="gps3async-bench-home-"))
     try:
-        if options.endpoint:
-            target = remote_target(options.endpoint, options.bucket, options.prefix, options.region, os.environ)
-            check_prefix_is_free(target)
-            progress(f"target: s3://{target.bucket}/{target.prefix} at {target.endpoint} (objects are written and"
-                     " deleted under this prefix)")  # fmt: skip
-            yield Bench(target, target.client(), home, options, plugin_code(options.plugin_rev, home / "plugin"))
-        else:
-            with local_target(options) as target:
-                client = target.client()
-                client.create_bucket(Bucket=target.bucket)
-                yield Bench(target, client, home, options, plugin_code(options.plugin_rev, home / "plugin"))
+        with remote(options) if options.endpoint else local_target(options) as (target, client), agent_root() as agents:
+            yield Bench(target, client, home, options, plugin_code(options.plugin_rev, home / "plugin"), agents)
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
 
 @contextmanager
-def local_target(options: Options) -> Iterator[Target]:
+def remote(options: Options) -> Iterator[tuple[Target, Any]]:
+    target = remote_target(options.endpoint, options.bucket, options.prefix, options.region, os.environ)
+    check_prefix_is_free(target)
+    progress(f"target: s3://{target.bucket}/{target.prefix} at {target.endpoint} (objects are written and"
+             " deleted under this prefix)")  # fmt: skip
+    client = target.client()
+    try:
+        yield target, client
+    finally:
+        # The prefix was empty when the run began: what is there now is the run's (agent warm-ups included).
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=target.bucket, Prefix=target.prefix):
+            for item in page.get("Contents", []):
+                client.delete_object(Bucket=target.bucket, Key=item["Key"])
+
+
+@contextmanager
+def local_target(options: Options) -> Iterator[tuple[Target, Any]]:
     root = Path(tempfile.mkdtemp(prefix="gps3async-bench-", dir=server_parent(options)))
     log = WORK / "rclone-serve.log"
     log.unlink(missing_ok=True)
     server = start_rclone(root / "s3", fast=True, log_path=log)
     try:
-        yield Target(server.endpoint, BUCKET, "", REGION, credentials_env(ACCESS_KEY, SECRET_KEY, REGION), server)
+        target = Target(server.endpoint, BUCKET, "", REGION, credentials_env(ACCESS_KEY, SECRET_KEY, REGION), server)
+        client = target.client()
+        client.create_bucket(Bucket=BUCKET)
+        yield target, client
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
+    from bench.agentstats import AgentHome
     from bench.server import Bench
 
 RCLONE_REMOTE = "benchs3"
@@ -34,16 +35,22 @@ class Tool:
     env: dict[str, str]
     key: str
     notes: str = ""
+    #: Where the tool's agent lives, for a tool that hands its work to one (gps3async): charged to the tool.
+    agents: AgentHome | None = None
 
 
 def gpbackup_path(content: int) -> str:
     return f"/x/backups/{TIMESTAMP[:8]}/{TIMESTAMP}/gpbackup_{content}_{TIMESTAMP}"
 
 
-def plugin_config(bench: Bench, path: Path, folder: str, chunk: int | None, concurrency: int | None) -> Path:
-    """A plugin YAML for the target; a ``None`` size or concurrency leaves the key out so the plugin's default applies.
+def plugin_config(
+    bench: Bench, path: Path, folder: str, chunk: int | None, concurrency: int | None, **extra: object
+) -> Path:
+    """A plugin YAML for the target's ``folder``; a ``None`` size or concurrency leaves the key out so the
+    plugin's default applies.
 
-    The credentials are ``${NAME}`` references to the tools' environment: no secret is written to the file.
+    ``extra`` are further options as written into the YAML, such as ``agent="off"``.  The credentials
+    are ``${NAME}`` references to the tools' environment: no secret is written to the file.
     """
     target = bench.target
     options: dict[str, object] = {
@@ -51,6 +58,7 @@ def plugin_config(bench: Bench, path: Path, folder: str, chunk: int | None, conc
         "aws_access_key_id": "${AWS_ACCESS_KEY_ID}",
         "aws_secret_access_key": "${AWS_SECRET_ACCESS_KEY}",
         "aws_session_token": "${AWS_SESSION_TOKEN}" if "AWS_SESSION_TOKEN" in target.credentials else None,
+        **extra,
     }
     for verb in ("backup", "restore"):
         options[f"{verb}_multipart_chunksize"] = None if chunk is None else f"{chunk // MIB}MB"  # MB means MiB
@@ -63,14 +71,17 @@ def gps3async_tool(bench: Bench) -> Tool:
     o = bench.options
     config = plugin_config(bench, bench.home / "gps3async.yaml", "gps3async", o.chunk, o.concurrency)
     plugin, path = str(BIN / "gpbackup_s3_plugin"), gpbackup_path(0)
+    agents = bench.agent_home("singles", config)
     return Tool(
         "gps3async",
         [plugin, "backup_data", str(config), path],
         [plugin, "restore_data", str(config), path],
-        bench.plugin_env(),
+        agents.env,
         bench.target.key("gps3async/" + "/".join(path.split("/")[-4:])),
         "part size and concurrency from the YAML (`*_multipart_chunksize`, `*_max_concurrent_requests`),"
-        " credentials as `${AWS_*}` references to the environment",
+        " credentials as `${AWS_*}` references to the environment;"
+        " through the per-host agent (the default `agent: on`)",
+        agents,
     )
 
 

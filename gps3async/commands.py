@@ -172,7 +172,7 @@ async def backup_file(inv: Invocation, config: PluginConfig, path: str) -> None:
 
 
 @contextmanager
-def _atomic_file(path: str, *, shown_as: str) -> Iterator[int]:
+def _atomic_file(path: str, *, shown_as: str, umask: int | None) -> Iterator[int]:
     """A temporary file beside ``path`` that replaces it only after a complete, synced write."""
     target = Path(path)
     path = shown_as
@@ -180,6 +180,8 @@ def _atomic_file(path: str, *, shown_as: str) -> Iterator[int]:
         target.parent.mkdir(parents=True, exist_ok=True)
         temp = target.with_name(f".{target.name}.gps3async-{os.getpid()}.part")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        if umask is not None:  # the caller's umask, not the agent's
+            os.fchmod(fd, 0o644 & ~umask)
     except OSError as err:
         raise LocalIOError(f"cannot create {path}: {err.strerror}") from None
     try:
@@ -200,7 +202,7 @@ def _atomic_file(path: str, *, shown_as: str) -> Iterator[int]:
 async def _download_path(
     inv: Invocation, store: S3Store, config: PluginConfig, key: str, path: str, concurrency: int
 ) -> int:
-    with _atomic_file(inv.local(path), shown_as=path) as fd:
+    with _atomic_file(inv.local(path), shown_as=path, umask=inv.umask) as fd:
         stats = await restore_object(
             store, key, FdSink(fd, path), chunksize=config.restore_chunksize, concurrency=concurrency,
             memory=inv.budget,

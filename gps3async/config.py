@@ -203,28 +203,28 @@ class _Checker:
         self.problems.append(f"{key} must be one of {', '.join(allowed)}, not {value!r}")
         return default
 
-    def memory_limit(self, key: str) -> int | None:
+    def _byte_size(self, key: str) -> int | None:
+        """The option as a byte count; ``None`` when unset or not a size (the latter recorded)."""
         raw = self.text(key)
         if not raw:
             return None
         try:
-            value = parse_byte_size(raw)
+            return parse_byte_size(raw)
         except ValueError as err:
             self.problems.append(f"{key}: {err}")
             return None
-        if value < 2 * MIN_PART_SIZE:
-            self.problems.append(f"{key} is {raw}; it must be at least 10MB (two parts of S3's 5MB minimum)")
+
+    def memory_limit(self, key: str) -> int | None:
+        value = self._byte_size(key)
+        if value is not None and value < 2 * MIN_PART_SIZE:
+            self.problems.append(f"{key} is {self.text(key)}; it must be at least 10MB (two parts of S3's 5MB minimum)")
         return value
 
     def size(self, key: str, default: int, minimum: int) -> int:
+        value = self._byte_size(key)
+        if value is None:
+            return default
         raw = self.text(key)
-        if not raw:
-            return default
-        try:
-            value = parse_byte_size(raw)
-        except ValueError as err:
-            self.problems.append(f"{key}: {err}")
-            return default
         if not minimum <= value <= MAX_PART_SIZE:
             self.problems.append(
                 f"{key} is {raw}; it must be between {_human(minimum)} and 5GB"

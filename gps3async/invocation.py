@@ -41,6 +41,8 @@ class Invocation:
     stores: StoreOpener
     #: The agent's host-wide buffer budget; ``None`` in-process (the pool alone bounds memory).
     budget: MemoryBudget | None = None
+    #: The caller's umask for files it restores; ``None``: this process's own applies.
+    umask: int | None = None
 
     def local(self, path: str) -> str:
         """``path`` as the caller meant it (keys are still built from the text as given)."""

@@ -106,7 +106,7 @@ class Plugin:
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while pids and time.monotonic() < deadline:
-            pids = [pid for pid in pids if _alive(pid)]
+            pids = [pid for pid in pids if alive(pid)]
             time.sleep(0.02)
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
@@ -120,17 +120,22 @@ class Plugin:
         return f"{self.folder}/" + "/".join(str(local_path).split("/")[-4:])
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A detached agent is reparented to init, which reaps it; a zombie counts as gone.
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a detached agent is reparented and reaped by init; a zombie counts as gone)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
+    """Poll ``condition`` until it is true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
 
 
 def write_config(path: Path, endpoint: str, folder: str, **options: object) -> Path:

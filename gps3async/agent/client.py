@@ -64,6 +64,12 @@ def _read_config(path: str) -> str:
         raise _RunHere("") from None  # the in-process path reports the config error properly
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it
+    os.umask(mask)
+    return mask
+
+
 def _route(verb: str, args: list[str]) -> tuple[Place, bytes]:
     """The agent place and the request for this call, or :class:`_RunHere`."""
     spec = VERBS.get(verb)
@@ -86,6 +92,7 @@ def _route(verb: str, args: list[str]) -> tuple[Place, bytes]:
             "argv": [verb, *args],
             "cwd": os.getcwd(),
             "pid": os.getpid(),
+            "umask": _umask(),
             "config": text,
         }
     )

@@ -182,7 +182,7 @@ class Agent:
             with contextlib.suppress(OSError):
                 os.write(ready_fd, b"1")
                 os.close(ready_fd)
-        reason = "stopped"
+        reason = "stopped by a signal"
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._watch_signals, tg.cancel_scope)
@@ -199,7 +199,7 @@ class Agent:
                 if self._bound is not None:
                     os.unlink(pidfile)
             await self.stores.aclose()
-            log.info("agent %d: %s after serving %d calls", os.getpid(), reason, self.served)
+            log.info("agent %d: %s; served %d calls", os.getpid(), reason, self.served)
 
     async def _watch_signals(self, scope: anyio.CancelScope) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -216,7 +216,7 @@ class Agent:
             wait = self.idle_timeout
             if self.active == 0:
                 if self.retiring:
-                    return "exiting after a cleanup hook"
+                    return "exiting, idle after a cleanup hook"
                 idle = time.monotonic() - self.last_activity
                 if idle >= self.idle_timeout:
                     return f"exiting after {self.idle_timeout:g} s idle"
@@ -308,7 +308,11 @@ class Agent:
         argv = [str(arg) for arg in request["argv"]]
         verb, args = argv[0], argv[1:]
         pid = int(request["pid"])
-        inv = Invocation(fds[0], fds[1], fds[2], str(request["cwd"]), self.stores, self.budget)
+        config_text = str(request.get("config", ""))
+        self._configure(config_text)  # before the Invocation: the first call must draw from the configured budget
+        umask = request.get("umask")
+        inv = Invocation(fds[0], fds[1], fds[2], str(request["cwd"]), self.stores, self.budget,
+                         int(umask) if umask is not None else None)  # fmt: skip
         token = CALLER_PID.set(pid)
         started = time.monotonic()
         signals: list[int] = []
@@ -318,7 +322,7 @@ class Agent:
             with anyio.CancelScope() as scope:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._watch_client, stream, scope, signals, gone)
-                    code = await self._call(inv, verb, args, str(request.get("config", "")))
+                    code = await self._call(inv, verb, args, config_text)
                     tg.cancel_scope.cancel()
             if signals:
                 code = fail(Interrupted(signals[0]), inv.stderr)
@@ -341,7 +345,6 @@ class Agent:
                 log.info("%s: the agent will exit once idle", verb)
                 return 0
             self.retiring = False  # another backup or restore began before this agent went idle
-            self._configure(config_text)
             await run_verb(inv, verb, args, config_text=config_text)
         except Exception as exc:  # noqa: BLE001 - one call's failure is its exit code, not the agent's
             return report(exc, verb, inv.stderr)

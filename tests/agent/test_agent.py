@@ -22,7 +22,7 @@ import pytest
 
 from gps3async.agent.place import Place, place_for
 from gps3async.agent.server import peer_uid
-from tests.conftest import BUCKET, Plugin, write_config
+from tests.conftest import BUCKET, Plugin, alive, wait_for, write_config
 from tests.s3server import S3Server, open_uploads
 
 MIB = 1024 * 1024
@@ -33,14 +33,6 @@ def ok(result: subprocess.CompletedProcess[bytes]) -> bytes:
     assert result.returncode == 0, result.stderr.decode()
     assert result.stderr == b""
     return result.stdout
-
-
-def wait_for(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def popen(plugin: Plugin, verb: str, *args: str, config: Path | None = None, **kwargs: Any) -> subprocess.Popen[bytes]:
@@ -61,14 +53,6 @@ def log_text(plugin: Plugin) -> str:
 
 def data_path(plugin: Plugin, name: str = f"gpbackup_0_{TIMESTAMP}") -> str:
     return str(plugin.backup_dir() / name)
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 # --------------------------------------------------------------------------- finding and starting
@@ -223,7 +207,7 @@ def test_the_agent_exits_when_idle(agent_plugin: Plugin, s3_server: S3Server) ->
     (pid,) = plugin.agent_pids()
     wait_for(lambda: not alive(pid), 15, "the idle agent to exit")
     assert not os.path.exists(place_of(plugin, quick).socket)
-    assert re.search(r"agent \d+: exiting after 1 s idle after serving 1 calls", log_text(plugin))
+    assert re.search(r"agent \d+: exiting after 1 s idle; served 1 calls", log_text(plugin))
 
 
 def test_cleanup_lets_the_agent_exit_once_idle(agent_plugin: Plugin) -> None:
@@ -233,7 +217,7 @@ def test_cleanup_lets_the_agent_exit_once_idle(agent_plugin: Plugin) -> None:
     (pid,) = plugin.agent_pids()
     ok(plugin.run("cleanup_plugin_for_backup", backup_dir, "segment_host"))
     wait_for(lambda: not alive(pid), 15, "the agent to exit after cleanup")
-    assert "exiting after a cleanup hook" in log_text(plugin)
+    assert "exiting, idle after a cleanup hook" in log_text(plugin)
     # A cleanup hook with no agent running starts none.
     ok(plugin.run("cleanup_plugin_for_restore", backup_dir, "segment_host"))
     assert plugin.agent_pids() == []
@@ -306,7 +290,9 @@ def test_64_concurrent_calls_stay_within_the_host_memory_limit(agent_plugin: Plu
         out, err = call.communicate(timeout=300)
         assert call.returncode == 0 and err == b"" and out == payloads[n]
     assert len(plugin.agent_pids()) == 1
-    peaks = [int(peak) for peak in re.findall(r"peak buffer budget (\d+) bytes", log_text(plugin))]
+    text = log_text(plugin)
+    assert text.index(f"host memory limit {limit} bytes") < text.index(" served "), "the first call is budgeted too"
+    peaks = [int(peak) for peak in re.findall(r"peak buffer budget (\d+) bytes", text)]
     assert len(peaks) == 128
     assert 0 < max(peaks) <= limit
 
@@ -317,3 +303,15 @@ def test_socket_directory_is_private(agent_plugin: Plugin) -> None:
     directory = plugin.runtime / "gps3async"
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     assert stat.S_IMODE(os.stat(place_of(plugin).socket).st_mode) == 0o600
+
+
+def test_restored_files_get_the_callers_umask(plugin: Plugin) -> None:
+    path = plugin.backup_dir() / f"gpbackup_{TIMESTAMP}_toc.yaml"
+    path.write_bytes(b"toc\n")
+    ok(plugin.run("backup_file", str(path)))
+    path.unlink()
+    for umask, mode in ((0o077, 0o600), (0o022, 0o644)):
+        result = subprocess.run(plugin.argv("restore_file", str(path)), env=plugin.env(), capture_output=True,
+                                umask=umask, check=False)  # fmt: skip
+        ok(result)
+        assert stat.S_IMODE(path.stat().st_mode) == mode

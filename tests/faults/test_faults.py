@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import BUCKET
+from tests.conftest import BUCKET, wait_for
 from tests.faults.conftest import MIB, FaultRunner, random_bytes
 from tests.faults.proxy import (
     Action,
@@ -373,14 +373,6 @@ def test_flipped_byte_fails_restore_file(runner: FaultRunner, tmp_path: Path) ->
 
 
 # --------------------------------------------------------------------------- signals
-
-
-def wait_for(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

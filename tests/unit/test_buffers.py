@@ -4,7 +4,7 @@ import anyio
 import pytest
 from anyio.lowlevel import checkpoint
 
-from gps3async.buffers import BufferPool
+from gps3async.buffers import BudgetTooSmall, BufferPool, MemoryBudget
 
 
 async def test_pool_lends_at_most_count_buffers() -> None:
@@ -33,3 +33,67 @@ async def test_foreign_buffers_are_refused() -> None:
         pool.release(bytearray(8))
     with pytest.raises(ValueError):
         pool.release(bytearray(4))
+
+
+async def test_buffers_are_made_on_first_need() -> None:
+    pool = BufferPool(5, 1 << 20)
+    assert pool.statistics().allocated == 0
+    buf = await pool.acquire()
+    pool.release(buf)
+    assert await pool.acquire() is buf  # reused, not a second allocation
+    assert pool.statistics().allocated == 1
+
+
+async def test_a_budget_admits_a_pool_only_when_two_buffers_fit() -> None:
+    budget = MemoryBudget(40, keep_idle=40)
+    first = BufferPool(4, 10, budget)
+    second = BufferPool(4, 10, budget)
+    admitted: list[str] = []
+    async with first:
+        a, b = await first.acquire(), await first.acquire()
+        third = await first.acquire()  # the budget has room for a third buffer: it may grow
+        assert budget.reserved == 30
+
+        async def enter_second() -> None:
+            async with second:
+                admitted.append("second")
+                await second.acquire()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(enter_second)
+            for _ in range(10):
+                await checkpoint()
+            assert admitted == [], "10 bytes left cannot hold two buffers"
+            # While a pool waits to be admitted, running pools take nothing more...
+            with anyio.move_on_after(0.05):
+                await first.acquire()
+                raise AssertionError("the first pool grew past an admission that was waiting")
+            # ...and once it gives a buffer back, the waiting pool gets in.
+            first.release(third)
+            first.close()
+        assert admitted == ["second"]
+    assert budget.peak_reserved <= 40
+    assert budget.reserved == 0
+    del a, b
+
+
+async def test_a_budget_refuses_a_pool_it_can_never_admit() -> None:
+    budget = MemoryBudget(15, keep_idle=15)
+    with pytest.raises(BudgetTooSmall, match="host_memory_limit"):
+        async with BufferPool(4, 10, budget):
+            pass
+
+
+async def test_a_budget_keeps_returned_buffers_for_the_next_pool_within_its_limit() -> None:
+    budget = MemoryBudget(40, keep_idle=40)
+    async with BufferPool(2, 10, budget) as pool:
+        buf = await pool.acquire()
+        pool.release(buf)
+    assert budget.idle_bytes == 10
+    async with BufferPool(2, 10, budget) as pool:
+        assert await pool.acquire() is buf
+    async with BufferPool(4, 20, budget) as big:  # 40 bytes reserved: kept small buffers are dropped
+        assert budget.idle_bytes + budget.reserved <= 40
+        await big.acquire()
+    budget.trim()
+    assert budget.idle_bytes == 0
