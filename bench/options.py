@@ -44,6 +44,7 @@ class Options:
     repeat: int
     singles: bool
     segments: bool
+    subset: bool
     #: Whether to measure tiny calls (:mod:`bench.invocations`), and how many of each in sequence.
     run_invocations: bool
     invocations: int
@@ -81,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
         help="1 KiB calls in sequence per verb and mode (default 200)",
     )
     parser.add_argument("--skip-invocations", action="store_true", help="no per-invocation table")
+    parser.add_argument(
+        "--skip-subset", action="store_true", help="leave out the restore_data_subset measurement (10,000 ranges)"
+    )
     parser.add_argument(
         "--plugin-rev",
         metavar="REV",
@@ -139,6 +143,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         repeat=args.repeat,
         singles=not (args.segments_only or args.invocations_only),
         segments=segments,
+        subset=not (args.segments_only or args.invocations_only or args.skip_subset),
         run_invocations=not (args.segments_only or args.skip_invocations),
         invocations=args.invocations,
         write_doc=not args.endpoint if args.write_doc is None else args.write_doc,

@@ -15,6 +15,7 @@ tables and writes ``docs/benchmarks.md``.  The parts live beside it:
 - :mod:`bench.target`: :class:`~bench.target.Target`, where the run reads and writes, and its credentials
 - :mod:`bench.tools`: every client's command lines and the plugin config
 - :mod:`bench.singles`: the single-stream comparison of all tools
+- :mod:`bench.subset`: ``restore_data_subset`` of 10,000 small ranges against a whole-object restore
 - :mod:`bench.segments`: the segment-host mode (8 plugin processes at once), through the agent and without
 - :mod:`bench.invocations`: the per-invocation cost of tiny calls, in sequence and 64 at once
 - :mod:`bench.agentstats`: charging gps3async's per-host agent its CPU and memory, in directories of the run's own
@@ -29,7 +30,8 @@ its results, one step in :func:`run` storing them on a new
 
 Usage: ``python -m bench.run [--size 1GiB] [--chunk 8MiB] [--concurrency 4]
 [--repeat N] [--invocations N] [--segments-only | --skip-segments | --invocations-only]
-[--skip-invocations] [--no-write-doc] [--endpoint URL --bucket NAME --prefix PREFIX [--region REGION]]``.
+[--skip-invocations] [--skip-subset] [--no-write-doc]
+[--endpoint URL --bucket NAME --prefix PREFIX [--region REGION]]``.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from bench.report import Report, results_text
 from bench.segments import run_segments
 from bench.server import running_server
 from bench.singles import run_singles
+from bench.subset import run_subset
 from bench.tools import TOOLS
 
 if TYPE_CHECKING:
@@ -84,6 +87,9 @@ def run(options: Options, data: Path) -> Report:
         report = Report(options, machine(bench), tools, bench.target.endpoint, bench.home, bench.target.remote)
         if options.singles:
             report.singles = run_singles(bench, tools, make_slice(data, 0, options.size))
+        if options.subset:
+            ours = next(tool for tool in tools if tool.name == "gps3async")
+            report.subsets = run_subset(bench, ours, make_slice(data, 0, options.size))
         if options.segments:
             report.batches = run_segments(bench, data)
         if options.run_invocations:

@@ -22,7 +22,7 @@ from .buffers import BufferPool
 from .checksums import DIGEST_SUFFIX
 from .download import DownloadStats, download_ranges, restore_object
 from .errors import AccessDenied, IntegrityError, LocalIOError, UsageError
-from .plan import coalesce, parse_offsets, split
+from .plan import SUBSET_MAX_GAP, parse_offsets, plan_fetches
 from .stdio import FdSink, FdSource
 from .upload import upload_stream
 
@@ -143,7 +143,8 @@ async def restore_data_subset(inv: Invocation, config: PluginConfig, data_path: 
             )
         async with BufferPool(config.restore_concurrency + 1, config.restore_chunksize, inv.budget) as pool:
             await download_ranges(
-                store, key, split(coalesce(wanted), config.restore_chunksize), FdSink(inv.stdout, "stdout"),
+                store, key, plan_fetches(wanted, chunksize=config.restore_chunksize, max_gap=SUBSET_MAX_GAP),
+                FdSink(inv.stdout, "stdout"),
                 pool=pool, concurrency=config.restore_concurrency, etag=info.etag or None, stats=stats,
             )  # fmt: skip
     _summary("restore_data_subset", _url(config, key), stats.size, started)

@@ -23,7 +23,7 @@ from ._groups import first_failure
 from .buffers import BufferPool, MemoryBudget
 from .checksums import DIGEST_SUFFIX, Crc32cChain, check_digest, expected_digest, parse_digest_document
 from .errors import IntegrityError
-from .plan import ByteRange, plan_ranges
+from .plan import ByteRange, Fetch, plan_ranges
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -55,14 +55,33 @@ class DownloadStats:
 class _Slot:
     rng: ByteRange
     buf: bytearray
+    #: The pieces of ``rng`` to write (None: all of it).
+    keep: tuple[ByteRange, ...] | None = None
     filled: anyio.Event = field(default_factory=anyio.Event)
     crc32c: int = 0
+    #: Bytes to write from the start of ``buf`` once filled.
+    length: int = 0
+
+
+def _gather(view: memoryview, origin: int, keep: tuple[ByteRange, ...]) -> int:
+    """Move the ``keep`` pieces of a buffer holding bytes from ``origin`` on to its front; return their total.
+
+    Pieces are in ascending order, so every move goes towards the front and
+    never overwrites a piece still to be moved.
+    """
+    filled = 0
+    for piece in keep:
+        offset = piece.start - origin
+        if offset != filled:
+            view[filled : filled + piece.length] = view[offset : offset + piece.length]
+        filled += piece.length
+    return filled
 
 
 async def download_ranges(
     store: ObjectStore,
     key: str,
-    ranges: Iterable[ByteRange],
+    ranges: Iterable[ByteRange | Fetch],
     sink: ByteSink,
     *,
     pool: BufferPool,
@@ -73,7 +92,10 @@ async def download_ranges(
 ) -> None:
     """Write the bytes of ``ranges`` (each at most ``pool.size`` long) to ``sink`` in order.
 
-    With ``chain``, each range's CRC-32C is computed beside its GET (in a worker
+    A :class:`~gps3async.plan.Fetch` is one GET of which only some pieces are
+    written (``restore_data_subset`` reading through small gaps); the pieces
+    are moved together in the buffer after the GET, so each still takes one
+    write.  With ``chain``, each range's CRC-32C is computed beside its GET (in a worker
     thread, so ranges are checksummed in parallel) and folded in write order.
     """
     limiter = anyio.CapacityLimiter(concurrency)
@@ -91,14 +113,18 @@ async def download_ranges(
                 stats.in_flight -= 1
         if got.length != slot.rng.length:
             raise IntegrityError(f"GetObject {store.url(key)}: range {slot.rng.header()} returned {got.length} bytes")
+        if slot.keep is not None:
+            view = view[: _gather(view, slot.rng.start, slot.keep)]
+        slot.length = len(view)
         if chain is not None:
             slot.crc32c = await anyio.to_thread.run_sync(crc32c.crc32c, view)
         slot.filled.set()
 
     async def dispatch(send: ObjectSendStream[_Slot]) -> None:
         async with send:
-            for rng in ranges:
-                slot = _Slot(rng, await pool.acquire())
+            for item in ranges:
+                rng, keep = (item.span, item.keep) if isinstance(item, Fetch) else (item, None)
+                slot = _Slot(rng, await pool.acquire(), keep)
                 tg.start_soon(fetch, slot)
                 await send.send(slot)
 
@@ -108,10 +134,10 @@ async def download_ranges(
             async with receive:
                 async for slot in receive:
                     await slot.filled.wait()
-                    await sink.write(memoryview(slot.buf)[: slot.rng.length])
-                    stats.size += slot.rng.length
+                    await sink.write(memoryview(slot.buf)[: slot.length])
+                    stats.size += slot.length
                     if chain is not None:
-                        chain.append(slot.crc32c, slot.rng.length)
+                        chain.append(slot.crc32c, slot.length)
                     pool.release(slot.buf)
     stats.peak_buffered_bytes = max(stats.peak_buffered_bytes, pool.statistics().peak_in_use * pool.size)
 

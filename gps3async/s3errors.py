@@ -1,4 +1,4 @@
-"""S3 failures in the plugin's terms: botocore and aiohttp exceptions to :mod:`gps3async.errors`.
+"""S3 failures in the plugin's terms: botocore exceptions to :mod:`gps3async.errors`.
 
 Messages are built from the operation, the object and S3's error code and
 message only, never from request headers or URLs with credentials, so no
@@ -64,7 +64,7 @@ def translate(err: Exception, what: str) -> Exception:
 
 
 def is_stream_error(err: BaseException) -> bool:
-    from aiohttp import ClientError
+    """Whether ``err`` broke a response body off mid-stream (the GET resumes after the bytes it got)."""
     from botocore.exceptions import (
         ConnectionClosedError,
         IncompleteReadError,
@@ -73,4 +73,4 @@ def is_stream_error(err: BaseException) -> bool:
     )
 
     streaming = (ResponseStreamingError, ReadTimeoutError, IncompleteReadError, ConnectionClosedError)
-    return isinstance(err, (*streaming, ClientError, ConnectionError, TimeoutError))
+    return isinstance(err, (*streaming, ConnectionError, TimeoutError))

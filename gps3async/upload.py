@@ -67,8 +67,9 @@ def _body(buf: bytearray, length: int) -> bytearray:
 
     A full buffer goes as it is.  A short one (the last part, or a stream that
     fits in one PutObject) is the one copy an upload makes: botocore refuses a
-    ``memoryview``, and turns ``bytes`` into a BytesIO that aiohttp then reads
-    64 KiB per thread hop, so the copy stays a :class:`PoolBuffer`.
+    ``memoryview``, and turns ``bytes`` into a BytesIO (read whole by the HTTP
+    layer, another copy, and sent after an ``Expect: 100-continue`` round
+    trip), so the copy stays a :class:`PoolBuffer`.
     """
     return buf if length == len(buf) else PoolBuffer(memoryview(buf)[:length])
 

@@ -104,8 +104,9 @@ def start_rclone(
     return S3Server(f"{scheme}://127.0.0.1:{port}", port, root, process)
 
 
-def make_client(endpoint: str) -> Any:
-    """A plain boto3 client for the server, to set up and inspect what the plugin did."""
+def make_client(endpoint: str, *, verify: str | None = None) -> Any:
+    """A plain boto3 client for the server, to set up and inspect what the plugin did;
+    ``verify`` is the CA bundle for an HTTPS server."""
     import boto3  # type: ignore[import-untyped]
     from botocore.config import Config
 
@@ -115,6 +116,7 @@ def make_client(endpoint: str) -> Any:
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY,
         region_name=REGION,
+        verify=verify,
         config=Config(
             s3={"addressing_style": "path"},
             request_checksum_calculation="when_required",

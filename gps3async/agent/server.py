@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -107,6 +108,9 @@ class SharedStores:
                 if self._store is None:
                     store = open_store(config, concurrency=max(concurrency, AGENT_CONNECTIONS))
                     self._store = await self._stack.enter_async_context(store)
+                    # botocore's service model and the imports are hundreds of thousands of objects
+                    # that live as long as the agent: keep the collector from re-scanning them.
+                    gc.freeze()
         yield self._store
 
     async def aclose(self) -> None:

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import os
+import random
 
 import pytest
 
 from gps3async.buffers import BufferPool
 from gps3async.download import DownloadStats, download_ranges, restore_object
 from gps3async.errors import BrokenOutput, IntegrityError
-from gps3async.plan import ByteRange, split
+from gps3async.plan import ByteRange, plan_fetches, split
 from gps3async.upload import upload_stream
 from tests.pipeline.fakes import FakeStore, RecordingSink, TrickleSource
 
@@ -46,6 +47,30 @@ async def test_a_subset_of_ranges_comes_out_in_the_order_given() -> None:
         stats=DownloadStats(),
     )  # fmt: skip
     assert sink.data == b"".join(data[r.start : r.end] for r in wanted)
+
+
+async def test_many_small_ranges_share_gets_that_read_through_the_gaps() -> None:
+    data = os.urandom(4 * CHUNK)
+    store = FakeStore(jitter=0.002, seed=3, objects={"k": data})
+    rng = random.Random(5)
+    wanted, position = [], 0
+    while True:
+        start = position + rng.randint(0, 2048)
+        end = start + rng.randint(1, 4000)
+        if end > len(data):
+            break
+        wanted.append(ByteRange(start, end))
+        position = end
+    wanted.insert(len(wanted) // 2, ByteRange(100, 200))  # a range that goes back starts a new GET
+    sink, stats = RecordingSink(), DownloadStats()
+    fetches = plan_fetches(wanted, chunksize=CHUNK, max_gap=2048)
+    await download_ranges(
+        store, "k", fetches, sink, pool=BufferPool(3, CHUNK), concurrency=2, etag=None, stats=stats
+    )  # fmt: skip
+    assert sink.data == b"".join(data[r.start : r.end] for r in wanted)
+    assert stats.size == len(sink.data)
+    # 256 KiB of ranges in GETs of up to 64 KiB, plus the range that goes back and the one after it
+    assert stats.requests <= 8, "neighbouring ranges come in one GET"
 
 
 async def test_a_closed_stdout_stops_the_download_with_only_a_prefix_written() -> None:

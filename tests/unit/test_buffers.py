@@ -4,7 +4,7 @@ import anyio
 import pytest
 from anyio.lowlevel import checkpoint
 
-from gps3async.buffers import BudgetTooSmall, BufferPool, MemoryBudget
+from gps3async.buffers import BudgetTooSmall, BufferPool, MemoryBudget, PoolBuffer, new_buffer
 
 
 async def test_pool_lends_at_most_count_buffers() -> None:
@@ -97,3 +97,16 @@ async def test_a_budget_keeps_returned_buffers_for_the_next_pool_within_its_limi
         await big.acquire()
     budget.trim()
     assert budget.idle_bytes == 0
+
+
+def test_new_buffers_cost_no_memory_until_written() -> None:
+    def resident() -> int:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * 4096
+
+    before = resident()
+    buf = new_buffer(64 << 20)
+    assert len(buf) == 64 << 20 and isinstance(buf, PoolBuffer)
+    memoryview(buf)[:4096] = b"x" * 4096  # a small call touches only what it fills
+    assert resident() - before < 8 << 20, "a 64 MiB buffer was zero-filled"
+    assert buf[:3] == memoryview(b"xxx")

@@ -5,7 +5,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gps3async.errors import IntegrityError, PartLimitExceeded, UsageError
-from gps3async.plan import MAX_PARTS, ByteRange, PartSchedule, check_content_range, coalesce, parse_offsets, plan_ranges
+from gps3async.plan import (
+    MAX_PARTS,
+    ByteRange,
+    PartSchedule,
+    check_content_range,
+    coalesce,
+    parse_offsets,
+    plan_fetches,
+    plan_ranges,
+)
 
 MIB = 1024 * 1024
 TIB = 1024**4
@@ -52,6 +61,32 @@ def test_coalesce_keeps_the_bytes_in_order_and_is_idempotent(pairs: list[tuple[i
     flat = [i for r in ranges for i in range(r.start, r.end)]
     assert [i for r in merged for i in range(r.start, r.end)] == flat
     assert coalesce(merged) == merged
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 80)), max_size=30),
+    st.integers(1, 300),
+    st.integers(0, 200),
+)
+def test_fetches_deliver_the_wanted_bytes_in_order_within_their_bounds(
+    pairs: list[tuple[int, int]], chunk: int, gap: int
+) -> None:
+    ranges = [ByteRange(s, s + n) for s, n in pairs]
+    fetches = list(plan_fetches(ranges, chunksize=chunk, max_gap=gap))
+    wanted = [i for r in ranges for i in range(r.start, r.end)]
+    assert [i for f in fetches for piece in f.keep for i in range(piece.start, piece.end)] == wanted
+    for fetch in fetches:
+        assert 0 < fetch.span.length <= chunk
+        assert fetch.keep[0].start == fetch.span.start and fetch.keep[-1].end == fetch.span.end
+        for before, after in zip(fetch.keep, fetch.keep[1:]):
+            assert 0 <= after.start - before.end <= gap, "only small forward gaps are read through"
+
+
+def test_fetches_read_through_small_gaps_only() -> None:
+    ranges = [ByteRange(0, 10), ByteRange(15, 20), ByteRange(100, 110), ByteRange(5, 8)]
+    fetches = list(plan_fetches(ranges, chunksize=64, max_gap=5))
+    assert [f.span for f in fetches] == [ByteRange(0, 20), ByteRange(100, 110), ByteRange(5, 8)]
+    assert fetches[0].keep == (ByteRange(0, 10), ByteRange(15, 20)) and fetches[0].kept == 15
 
 
 def test_content_range_checks() -> None:
