@@ -11,6 +11,9 @@ WHEELS ?= wheels
 PREFIX ?= /usr/local/gps3async
 HOSTS ?=
 HOSTS_FILE ?=
+# make bench ENDPOINT=https://... BUCKET=... S3_PREFIX=...: measure on that S3 store (credentials from AWS_*).
+# (Not PREFIX: that is where make deploy installs the plugin.)
+BENCH_TARGET = $(if $(ENDPOINT),--endpoint $(ENDPOINT) --bucket $(BUCKET) --prefix $(S3_PREFIX))
 
 .DEFAULT_GOAL := help
 .PHONY: help build wheels install deploy test lint fmt typecheck check demo bench bench-4g clean
@@ -61,11 +64,11 @@ check: lint test ## lint, then test
 demo: $(STAMP) ## backup and restore round trip through the plugin against an embedded local S3 server
 	$(BIN)/python -m bench.demo
 
-bench: $(STAMP) ## gps3async vs s5cmd, aws s3 cp and rclone on 1 GiB; writes docs/benchmarks.md
-	$(BIN)/python -m bench.run --size 1GiB
+bench: $(STAMP) ## gps3async vs s5cmd, aws s3 cp and rclone on 1 GiB (ENDPOINT= BUCKET= S3_PREFIX= for your S3)
+	$(BIN)/python -m bench.run --size 1GiB $(BENCH_TARGET)
 
 bench-4g: $(STAMP) ## the same with 4 GiB
-	$(BIN)/python -m bench.run --size 4GiB
+	$(BIN)/python -m bench.run --size 4GiB $(BENCH_TARGET)
 
 clean: ## remove build output and caches (keeps the virtualenv)
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .bench

@@ -64,14 +64,35 @@ p95 of each call's wall time under the launcher), through a warm agent and with 
 find no agent and start one: the start-up cost the warm-up keeps out of every other figure."""
 
 
+OTHER_STORE = """\
+## On your own S3 store
+
+The same comparison runs against any S3 store, MinIO, Ceph or AWS, instead of the local server:
+
+```sh
+export AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=...   # and AWS_SESSION_TOKEN for temporary keys
+python -m bench.run --endpoint https://minio.example.internal:9000 --bucket gpdb-backup --prefix gps3async-bench
+make bench ENDPOINT=https://minio.example.internal:9000 BUCKET=gpdb-backup S3_PREFIX=gps3async-bench
+```
+
+**The run writes and deletes objects under the prefix** (about `--size` per tool, 8 x 256 MiB in
+segment-host mode, 1 KiB objects in the invocation series; all deleted again), so give a prefix nothing else uses: the
+harness refuses to start when anything is listed under it. The bucket must exist. Credentials come
+only from the environment (the plugin's config refers to them as `${AWS_ACCESS_KEY_ID}`...), the
+region from `--region`, `AWS_REGION` or `us-east-1`, and every tool uses path-style addressing (a
+store whose certificate comes from a private CA needs that CA trusted system-wide, for all four tools).
+Server CPU is shown as `n/a` (the server is not on this machine), and the run prints its tables
+without rewriting this page unless given `--write-doc`. Network latency and bandwidth to the store
+now dominate: raise `--concurrency` and `--chunk` to see what the link can carry, and compare with
+the suggestions of `gpbackup_s3_plugin check`."""
+
+
 def shown(argv: list[str], report: Report) -> str:
     """A command line as the doc shows it: no port, scratch path or virtualenv path that differ per run."""
     text = shlex.join(argv)
-    return (
-        text.replace(report.endpoint, "http://127.0.0.1:$PORT")
-        .replace(str(report.home), "$TMP")
-        .replace(str(BIN) + "/", "")
-    )
+    if not report.remote:
+        text = text.replace(report.endpoint, "http://127.0.0.1:$PORT")
+    return text.replace(str(report.home), "$TMP").replace(str(BIN) + "/", "")
 
 
 def commands_section(report: Report) -> list[str]:
@@ -88,11 +109,14 @@ def render_doc(report: Report) -> str:
     intro = [
         "# Benchmarks",
         "",
-        "gps3async (this plugin) against the usual S3 streaming clients, on one machine and a local S3 server.",
+        "gps3async (this plugin) against the usual S3 streaming clients, on one machine and "
+        + (f"the S3 store at {report.endpoint}." if report.remote else "a local S3 server."),
         "",
         "Reproduce with `make bench`, which runs `python -m bench.run`; this page was written by",
         f"`{run}` on {report.date}" + (f", best of {o.repeat} runs." if o.repeat > 1 else ", one run each."),
         "`python -m bench.run --help` lists the options.",
+        "",
+        OTHER_STORE,
         "",
         "## Method",
         "",

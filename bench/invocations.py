@@ -110,7 +110,7 @@ class Caller:
 def caller(bench: Bench, mode: str, folder: str) -> Caller:
     """The config (plugin defaults, ``agent`` ``mode``) and environment of one mode's calls."""
     extra = {} if mode == "on" else {"agent": mode}
-    config = plugin_config(bench.home / f"{folder}.yaml", bench.server.endpoint, folder, None, None, **extra)
+    config = plugin_config(bench, bench.home / f"{folder}.yaml", folder, None, None, **extra)
     if mode == "on":
         agents = bench.agent_home(folder, config)
         return Caller(config, agents.env, agents)
@@ -174,5 +174,5 @@ def run_invocations(bench: Bench, data: Path) -> Invocations:
                 progress(f"invocations: {BURST} concurrent 1 KiB calls per verb, agent on")
                 bursts = [run_burst(call, verb, source) for verb in VERBS]
         finally:
-            delete_prefix(bench.client, folder + "/")
+            delete_prefix(bench, bench.target.key(folder + "/"))
     return Invocations(count, series, bursts, colds)

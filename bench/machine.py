@@ -48,5 +48,7 @@ def machine(bench: Bench) -> list[tuple[str, str]]:
         ("gps3async code measured", bench.plugin.description),
         ("s5cmd", first_line([str(BIN / "s5cmd"), "version"], env)),
         ("aws", first_line([str(BIN / "aws"), "--version"], env)),
-        ("rclone (client and server)", first_line([str(BIN / "rclone"), "version"], env)),
-    ]
+        ("rclone (client and server)" if not bench.target.remote else "rclone (client)",
+         first_line([str(BIN / "rclone"), "version"], env)),
+        ("S3 store", "the user's, at " + bench.target.endpoint if bench.target.remote else "local rclone serve s3"),
+    ]  # fmt: skip

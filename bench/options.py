@@ -15,7 +15,11 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 #: The first line of ``--help``.
-DESCRIPTION = "The benchmark harness: gps3async against s5cmd, ``aws s3 cp`` and rclone on one local S3 server."
+DESCRIPTION = (
+    "The benchmark harness: gps3async against s5cmd, ``aws s3 cp`` and rclone on a local S3 server it starts,"
+    " or on any S3 store given by --endpoint, --bucket and --prefix (credentials from AWS_ACCESS_KEY_ID,"
+    " AWS_SECRET_ACCESS_KEY and optionally AWS_SESSION_TOKEN)."
+)
 
 _UNITS = {"": 1, "B": 1, "K": KIB, "KIB": KIB, "M": MIB, "MIB": MIB, "G": GIB, "GIB": GIB}
 
@@ -47,6 +51,11 @@ class Options:
     write_doc: bool
     plugin_rev: str | None
     argv: tuple[str, ...]
+    #: The user's S3 store; empty: a local server the run starts.
+    endpoint: str = ""
+    bucket: str = ""
+    prefix: str = ""
+    region: str = ""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,9 +92,29 @@ def _parser() -> argparse.ArgumentParser:
         " first on the plugin's PYTHONPATH) instead of the installed, possibly uncommitted, working tree",
     )
     parser.add_argument(
-        "--write-doc", action=argparse.BooleanOptionalAction, default=True, help=f"overwrite {DOC.relative_to(REPO)}"
+        "--write-doc",
+        action=argparse.BooleanOptionalAction,
+        help=f"overwrite {DOC.relative_to(REPO)} (default: only for runs on the local server)",
     )
+    target = parser.add_argument_group(
+        "another S3 store", "measure on it instead of a local server; the run WRITES AND DELETES objects under PREFIX"
+    )
+    target.add_argument("--endpoint", default="", metavar="URL", help="e.g. https://minio.example.internal:9000")
+    target.add_argument("--bucket", default="", metavar="NAME", help="an existing bucket")
+    target.add_argument("--prefix", default="", metavar="PREFIX", help="a key prefix nothing else uses (must be empty)")
+    target.add_argument("--region", default="", help="signing region (default: AWS_REGION, else us-east-1)")
     return parser
+
+
+def _check_target(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    named = [name for name in ("endpoint", "bucket", "prefix") if getattr(args, name)]
+    if named and len(named) < 3:
+        parser.error("--endpoint, --bucket and --prefix go together: give all three, or none for a local server")
+    prefix = args.prefix.strip("/")
+    if args.endpoint and (not prefix or ".." in prefix.split("/")):
+        parser.error("--prefix must name a key prefix such as gps3async-bench (not empty, '/' or with '..')")
+    if args.region and not args.endpoint:
+        parser.error("--region applies only with --endpoint")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -104,6 +133,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     segments = not (args.skip_segments or args.invocations_only)
     if args.size < SEGMENT_SIZE and segments:
         parser.error(f"segment mode reads {human(SEGMENT_SIZE)} slices: use --size {human(SEGMENT_SIZE)} or more")
+    _check_target(parser, args)
     return Options(
         size=args.size,
         chunk=chunk,
@@ -116,7 +146,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         subset=not (args.segments_only or args.invocations_only or args.skip_subset),
         run_invocations=not (args.segments_only or args.skip_invocations),
         invocations=args.invocations,
-        write_doc=args.write_doc,
+        write_doc=not args.endpoint if args.write_doc is None else args.write_doc,
         plugin_rev=args.plugin_rev,
         argv=tuple(sys.argv[1:] if argv is None else argv),
+        endpoint=args.endpoint,
+        bucket=args.bucket,
+        prefix=args.prefix.strip("/"),
+        region=args.region,
     )

@@ -53,6 +53,8 @@ class Report:
     tools: list[Tool]
     endpoint: str
     home: Path
+    #: Measured on the user's store (``--endpoint``), whose server CPU is not ours to see.
+    remote: bool = False
     singles: list[Result] = field(default_factory=list)
     batches: list[Batch] = field(default_factory=list)
     subsets: list[SubsetResult] = field(default_factory=list)
@@ -77,6 +79,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
     rule = "|" + "|".join(("-" * (w + 1) + ":") if num else ("-" * (w + 2)) for w, num in zip(widths, numeric)) + "|"
     return "\n".join([line(headers), rule, *(line(row) for row in rows)])
+
+
+def cpu_text(seconds: float | None) -> str:
+    """Server CPU seconds, or ``n/a`` on a store the run did not start."""
+    return "n/a" if seconds is None else f"{seconds:.2f}"
 
 
 def mb_per_s(nbytes: int, wall: float) -> float:
@@ -148,7 +155,7 @@ def singles_table(results: list[Result]) -> str:
             rows.append([
                 r.tool, direction, f"{r.usage.wall:.2f}", f"{r.cpu:.2f}",
                 f"{cpu_per_gib(r.cpu, r.nbytes):.2f}", mib(r.rss),
-                f"{mb_per_s(r.nbytes, r.usage.wall):.1f}", ratio, f"{r.server_cpu:.2f}",
+                f"{mb_per_s(r.nbytes, r.usage.wall):.1f}", ratio, cpu_text(r.server_cpu),
             ])  # fmt: skip
     return table(headers, rows)
 
@@ -241,7 +248,7 @@ def segments_table(report: Report) -> str:
             f"{(per_gib / single - 1) * 100:+.0f}%" if single else "-",
             mib(sum(u.max_rss for u in b.usages)), mib(client_peak(b.usages)),
             agent_cell(b.agent, lambda a: mib(a.idle_rss)), agent_cell(b.agent, lambda a: mib(a.peak_rss)),
-            f"{b.server_cpu:.2f}",
+            cpu_text(b.server_cpu),
         ])  # fmt: skip
     return table(headers, rows)
 

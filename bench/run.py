@@ -1,4 +1,7 @@
-"""The benchmark harness: gps3async against s5cmd, ``aws s3 cp`` and rclone on one local S3 server.
+"""The benchmark harness: gps3async against s5cmd, ``aws s3 cp`` and rclone on one S3 store.
+
+By default it starts a local S3 server; ``--endpoint``, ``--bucket`` and
+``--prefix`` point it at any S3 store instead (:mod:`bench.target`).
 
 This module is the entry point only: :func:`main` parses the options, makes the
 test data, runs the measurements on one server (:func:`run`), prints the result
@@ -8,7 +11,8 @@ tables and writes ``docs/benchmarks.md``.  The parts live beside it:
 - :mod:`bench.options`: the command line
 - :mod:`bench.data`: the incompressible data file and its checksummed slices
 - :mod:`bench.measure`: spawning tools under :mod:`bench.launch`, feeding, draining, reaping, verifying
-- :mod:`bench.server`: the local ``rclone serve s3`` and :class:`~bench.server.Bench`
+- :mod:`bench.server`: the run's store (a local ``rclone serve s3`` or the user's) and :class:`~bench.server.Bench`
+- :mod:`bench.target`: :class:`~bench.target.Target`, where the run reads and writes, and its credentials
 - :mod:`bench.tools`: every client's command lines and the plugin config
 - :mod:`bench.singles`: the single-stream comparison of all tools
 - :mod:`bench.subset`: ``restore_data_subset`` of 10,000 small ranges against a whole-object restore
@@ -26,7 +30,8 @@ its results, one step in :func:`run` storing them on a new
 
 Usage: ``python -m bench.run [--size 1GiB] [--chunk 8MiB] [--concurrency 4]
 [--repeat N] [--invocations N] [--segments-only | --skip-segments | --invocations-only]
-[--skip-invocations] [--skip-subset] [--no-write-doc]``.
+[--skip-invocations] [--skip-subset] [--no-write-doc]
+[--endpoint URL --bucket NAME --prefix PREFIX [--region REGION]]``.
 """
 
 from __future__ import annotations
@@ -79,7 +84,7 @@ def run(options: Options, data: Path) -> Report:
     """Every measurement the options ask for, on one server; a new measurement adds its step here."""
     with running_server(options) as bench:
         tools = [make(bench) for make in TOOLS]
-        report = Report(options, machine(bench), tools, bench.server.endpoint, bench.home)
+        report = Report(options, machine(bench), tools, bench.target.endpoint, bench.home, bench.target.remote)
         if options.singles:
             report.singles = run_singles(bench, tools, make_slice(data, 0, options.size))
         if options.subset:

@@ -42,7 +42,8 @@ class Batch:
     nbytes: int
     wall: float
     usages: list[Usage]
-    server_cpu: float
+    #: ``None`` when the server is not the run's own (``--endpoint``).
+    server_cpu: float | None
     #: The agent's share of the batch; ``None`` with ``agent: off``.
     agent: AgentUsage | None = None
 
@@ -70,7 +71,7 @@ def segment_tool(bench: Bench, mode: str) -> SegmentTool:
     # agent "on" is the default: the config leaves the option out, as most users' configs will.
     extra = {} if mode == "on" else {"agent": mode}
     config = plugin_config(
-        bench.home / f"{folder}.yaml", bench.server.endpoint, folder, o.segment_chunk, o.segment_concurrency, **extra
+        bench, bench.home / f"{folder}.yaml", folder, o.segment_chunk, o.segment_concurrency, **extra
     )
     plugin = str(BIN / "gpbackup_s3_plugin")
     paths = [gpbackup_path(content) for content in range(SEGMENTS)]
@@ -78,7 +79,7 @@ def segment_tool(bench: Bench, mode: str) -> SegmentTool:
     restores = [[plugin, "restore_data", str(config), path] for path in paths]
     agents = bench.agent_home(folder, config) if mode == "on" else None
     env = agents.env if agents else bench.plugin_env()
-    return SegmentTool(backups, restores, folder + "/", env, agents)
+    return SegmentTool(backups, restores, bench.target.key(folder + "/"), env, agents)
 
 
 def run_mode(bench: Bench, sources: list[Slice], mode: str) -> list[Batch]:
@@ -89,17 +90,17 @@ def run_mode(bench: Bench, sources: list[Slice], mode: str) -> list[Batch]:
         with charged(tool.agents) as agent:
             before = bench.server_cpu()
             wall, usages = upload_processes(tool.backups, tool.env, sources)
-            server_cpu = bench.server_cpu() - before
+            server_cpu = bench.server_cpu_since(before)
         upload = Batch(mode, "upload", nbytes, wall, usages, server_cpu, agent.usage)
         progress(f"  upload batch: {wall:.2f} s")
         with charged(tool.agents) as agent:
             before = bench.server_cpu()
             wall, usages = download_processes(tool.restores, tool.env, sources)
-            server_cpu = bench.server_cpu() - before
+            server_cpu = bench.server_cpu_since(before)
         download = Batch(mode, "download", nbytes, wall, usages, server_cpu, agent.usage)
         progress(f"  download batch: {wall:.2f} s (verified)")
     finally:
-        delete_prefix(bench.client, tool.prefix)
+        delete_prefix(bench, tool.prefix)
     return [upload, download]
 
 

@@ -1,7 +1,9 @@
-"""The local S3 server for a whole run, and :class:`Bench`: the server, its client, scratch HOME and plugin code.
+"""The S3 store of a whole run, and :class:`Bench`: the target, its client, scratch HOME and plugin code.
 
-One ``rclone serve s3`` in fast mode serves every tool and measurement; the
-tools see it only through :meth:`Bench.env`, a clean environment.  Every
+By default one local ``rclone serve s3`` in fast mode serves every tool and
+measurement; with ``--endpoint`` the run visits the user's store instead
+(:mod:`bench.target`).  The tools see it only through :meth:`Bench.env`, a
+clean environment holding the target's credentials.  Every
 plugin call runs with ``XDG_RUNTIME_DIR`` inside this run's agent directory
 (:mod:`bench.agentstats`), so the agents it starts are this run's alone.
 """
@@ -18,9 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.agentstats import AgentHome, agent_root
-from bench.common import BIN, REPO, SEGMENT_SIZE, SEGMENTS, WORK
-from bench.measure import cpu_seconds
-from tests.s3server import S3Server, make_client, start_rclone
+from bench.common import BIN, REPO, SEGMENT_SIZE, SEGMENTS, WORK, progress
+from bench.target import Target, check_prefix_is_free, credentials_env, remote_target
+from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, start_rclone
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -40,9 +42,9 @@ class PluginCode:
 
 @dataclass
 class Bench:
-    """The running server, a boto3 client for it, a scratch HOME for every tool, the plugin's code, agents' root."""
+    """The target store, a boto3 client for it, a scratch HOME for every tool, the plugin's code, agents' root."""
 
-    server: S3Server
+    target: Target
     client: Any
     home: Path
     options: Options
@@ -50,12 +52,13 @@ class Bench:
     agents: Path
 
     def env(self, **extra: str) -> dict[str, str]:
-        """A clean environment: no user config, proxies or credentials leak into a tool."""
+        """A clean environment: no user config or proxies leak into a tool; only the target's credentials."""
         return {
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
             "HOME": str(self.home),
             "LANG": "C.UTF-8",
             "AWS_EC2_METADATA_DISABLED": "true",
+            **self.target.credentials,
             **extra,
         }
 
@@ -67,8 +70,13 @@ class Bench:
         """A directory of its own for the agent of ``config``, and the plugin environment that selects it."""
         return AgentHome(self.agents / name, self.env(**self.plugin.env), str(BIN / "gpbackup_s3_plugin"), config)
 
-    def server_cpu(self) -> float:
-        return cpu_seconds(self.server.process.pid)
+    def server_cpu(self) -> float | None:
+        """CPU seconds of the run's own server so far; ``None`` on the user's store."""
+        return self.target.server_cpu()
+
+    def server_cpu_since(self, before: float | None) -> float | None:
+        after = self.server_cpu()
+        return None if before is None or after is None else after - before
 
 
 def git(*args: str) -> str:
@@ -98,27 +106,52 @@ def server_parent(options: Options) -> Path:
 
 @contextmanager
 def running_server(options: Options) -> Iterator[Bench]:
-    root = Path(tempfile.mkdtemp(prefix="gps3async-bench-", dir=server_parent(options)))
+    """The run's :class:`Bench`: on the user's endpoint when the options name one, else on a local server."""
     home = Path(tempfile.mkdtemp(prefix="gps3async-bench-home-"))
+    try:
+        with remote(options) if options.endpoint else local_target(options) as (target, client), agent_root() as agents:
+            yield Bench(target, client, home, options, plugin_code(options.plugin_rev, home / "plugin"), agents)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@contextmanager
+def remote(options: Options) -> Iterator[tuple[Target, Any]]:
+    target = remote_target(options.endpoint, options.bucket, options.prefix, options.region, os.environ)
+    check_prefix_is_free(target)
+    progress(f"target: s3://{target.bucket}/{target.prefix} at {target.endpoint} (objects are written and"
+             " deleted under this prefix)")  # fmt: skip
+    client = target.client()
+    try:
+        yield target, client
+    finally:
+        # The prefix was empty when the run began: what is there now is the run's (agent warm-ups included).
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=target.bucket, Prefix=target.prefix):
+            for item in page.get("Contents", []):
+                client.delete_object(Bucket=target.bucket, Key=item["Key"])
+
+
+@contextmanager
+def local_target(options: Options) -> Iterator[tuple[Target, Any]]:
+    root = Path(tempfile.mkdtemp(prefix="gps3async-bench-", dir=server_parent(options)))
     log = WORK / "rclone-serve.log"
     log.unlink(missing_ok=True)
     server = start_rclone(root / "s3", fast=True, log_path=log)
     try:
-        client = make_client(server.endpoint)
+        target = Target(server.endpoint, BUCKET, "", REGION, credentials_env(ACCESS_KEY, SECRET_KEY, REGION), server)
+        client = target.client()
         client.create_bucket(Bucket=BUCKET)
-        with agent_root() as agents:
-            yield Bench(server, client, home, options, plugin_code(options.plugin_rev, home / "plugin"), agents)
+        yield target, client
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
-        shutil.rmtree(home, ignore_errors=True)
 
 
-def delete_prefix(client: Any, prefix: str) -> None:
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+def delete_prefix(bench: Bench, prefix: str) -> None:
+    for page in bench.client.get_paginator("list_objects_v2").paginate(Bucket=bench.target.bucket, Prefix=prefix):
         for item in page.get("Contents", []):
-            client.delete_object(Bucket=BUCKET, Key=item["Key"])
+            bench.client.delete_object(Bucket=bench.target.bucket, Key=item["Key"])
 
 
-def object_size(client: Any, key: str) -> int:
-    return int(client.head_object(Bucket=BUCKET, Key=key)["ContentLength"])
+def object_size(bench: Bench, key: str) -> int:
+    return int(bench.client.head_object(Bucket=bench.target.bucket, Key=key)["ContentLength"])

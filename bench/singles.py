@@ -35,7 +35,8 @@ class Result:
     direction: str
     nbytes: int
     usage: Usage
-    server_cpu: float
+    #: ``None`` when the server is not the run's own (``--endpoint``).
+    server_cpu: float | None
     agent: AgentUsage | None = None
 
     @property
@@ -57,9 +58,9 @@ def upload_once(bench: Bench, tool: Tool, source: Slice) -> Result:
     with charged(tool.agents) as agent:
         before = bench.server_cpu()
         _, (usage,) = upload_processes([tool.upload], tool.env, [source])
-        server_cpu = bench.server_cpu() - before
+        server_cpu = bench.server_cpu_since(before)
     result = Result(tool.name, "upload", source.length, usage, server_cpu, agent.usage)
-    stored = object_size(bench.client, tool.key)
+    stored = object_size(bench, tool.key)
     if stored != source.length:
         raise BenchError(f"{tool.name} stored {stored} bytes at {tool.key}, not {source.length}")
     progress(f"  {tool.name} upload: {usage.wall:.2f} s")
@@ -70,7 +71,7 @@ def download_once(bench: Bench, tool: Tool, source: Slice) -> Result:
     with charged(tool.agents) as agent:
         before = bench.server_cpu()
         _, (usage,) = download_processes([tool.download], tool.env, [source])
-        server_cpu = bench.server_cpu() - before
+        server_cpu = bench.server_cpu_since(before)
     progress(f"  {tool.name} download: {usage.wall:.2f} s (verified)")
     return Result(tool.name, "download", source.length, usage, server_cpu, agent.usage)
 
@@ -80,7 +81,7 @@ def measure_tool(bench: Bench, tool: Tool, source: Slice) -> list[Result]:
         upload = best(lambda: upload_once(bench, tool, source), bench.options.repeat)
         download = best(lambda: download_once(bench, tool, source), bench.options.repeat)
     finally:
-        delete_prefix(bench.client, tool.key)
+        delete_prefix(bench, tool.key)
     return [upload, download]
 
 

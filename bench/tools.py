@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bench.common import BIN, MIB
-from bench.server import BUCKET
-from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, write_plugin_config
+from tests.s3server import write_plugin_config
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -45,31 +44,32 @@ def gpbackup_path(content: int) -> str:
 
 
 def plugin_config(
-    path: Path, endpoint: str, folder: str, chunk: int | None, concurrency: int | None, **extra: object
+    bench: Bench, path: Path, folder: str, chunk: int | None, concurrency: int | None, **extra: object
 ) -> Path:
-    """A plugin YAML; a ``None`` size or concurrency leaves the key out so the plugin's default applies.
+    """A plugin YAML for the target's ``folder``; a ``None`` size or concurrency leaves the key out so the
+    plugin's default applies.
 
-    ``extra`` are further options as written into the YAML, such as ``agent="off"``.
+    ``extra`` are further options as written into the YAML, such as ``agent="off"``.  The credentials
+    are ``${NAME}`` references to the tools' environment: no secret is written to the file.
     """
-    options: dict[str, object] = dict(extra)
+    target = bench.target
+    options: dict[str, object] = {
+        "region": target.region,
+        "aws_access_key_id": "${AWS_ACCESS_KEY_ID}",
+        "aws_secret_access_key": "${AWS_SECRET_ACCESS_KEY}",
+        "aws_session_token": "${AWS_SESSION_TOKEN}" if "AWS_SESSION_TOKEN" in target.credentials else None,
+        **extra,
+    }
     for verb in ("backup", "restore"):
         options[f"{verb}_multipart_chunksize"] = None if chunk is None else f"{chunk // MIB}MB"  # MB means MiB
         options[f"{verb}_max_concurrent_requests"] = concurrency
-    return write_plugin_config(path, str(BIN / "gpbackup_s3_plugin"), endpoint, BUCKET, folder, **options)
-
-
-def aws_credentials() -> dict[str, str]:
-    return {
-        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-    }
+    executable = str(BIN / "gpbackup_s3_plugin")
+    return write_plugin_config(path, executable, target.endpoint, target.bucket, target.key(folder), **options)
 
 
 def gps3async_tool(bench: Bench) -> Tool:
     o = bench.options
-    config = plugin_config(bench.home / "gps3async.yaml", bench.server.endpoint, "gps3async", o.chunk, o.concurrency)
+    config = plugin_config(bench, bench.home / "gps3async.yaml", "gps3async", o.chunk, o.concurrency)
     plugin, path = str(BIN / "gpbackup_s3_plugin"), gpbackup_path(0)
     agents = bench.agent_home("singles", config)
     return Tool(
@@ -77,8 +77,9 @@ def gps3async_tool(bench: Bench) -> Tool:
         [plugin, "backup_data", str(config), path],
         [plugin, "restore_data", str(config), path],
         agents.env,
-        "gps3async/" + "/".join(path.split("/")[-4:]),
-        "part size and concurrency from the YAML (`*_multipart_chunksize`, `*_max_concurrent_requests`);"
+        bench.target.key("gps3async/" + "/".join(path.split("/")[-4:])),
+        "part size and concurrency from the YAML (`*_multipart_chunksize`, `*_max_concurrent_requests`),"
+        " credentials as `${AWS_*}` references to the environment;"
         " through the per-host agent (the default `agent: on`)",
         agents,
     )
@@ -86,15 +87,15 @@ def gps3async_tool(bench: Bench) -> Tool:
 
 def s5cmd_tool(bench: Bench) -> Tool:
     o = bench.options
-    base = [str(BIN / "s5cmd"), "--endpoint-url", bench.server.endpoint]
+    base = [str(BIN / "s5cmd"), "--endpoint-url", bench.target.endpoint]
     sized = ["-c", str(o.concurrency), "-p", str(o.chunk // MIB)]
-    key = "s5cmd/object"
-    url = f"s3://{BUCKET}/{key}"
+    key = bench.target.key("s5cmd/object")
+    url = f"s3://{bench.target.bucket}/{key}"
     return Tool(
         "s5cmd",
         [*base, "pipe", *sized, url],
         [*base, "cat", *sized, url],
-        bench.env(**aws_credentials()),
+        bench.env(),
         key,
         "credentials and region from `AWS_*` variables",
     )
@@ -104,15 +105,15 @@ def aws_tool(bench: Bench) -> Tool:
     o = bench.options
     config = bench.home / "aws-config"
     config.write_text(
-        f"[default]\nregion = {REGION}\ns3 =\n"
+        f"[default]\nregion = {bench.target.region}\ns3 =\n"
         f"  multipart_chunksize = {o.chunk // MIB}MB\n"
         f"  max_concurrent_requests = {o.concurrency}\n"
         "  addressing_style = path\n"
     )
-    base = [str(BIN / "aws"), "--endpoint-url", bench.server.endpoint, "s3", "cp"]
-    key = "aws/object"
-    url = f"s3://{BUCKET}/{key}"
-    env = bench.env(AWS_CONFIG_FILE=str(config), AWS_SHARED_CREDENTIALS_FILE=os.devnull, **aws_credentials())
+    base = [str(BIN / "aws"), "--endpoint-url", bench.target.endpoint, "s3", "cp"]
+    key = bench.target.key("aws/object")
+    url = f"s3://{bench.target.bucket}/{key}"
+    env = bench.env(AWS_CONFIG_FILE=str(config), AWS_SHARED_CREDENTIALS_FILE=os.devnull)
     return Tool(
         "aws s3 cp",
         [*base, "-", url],
@@ -130,15 +131,14 @@ def rclone_tool(bench: Bench) -> Tool:
     remote = {
         "TYPE": "s3",
         "PROVIDER": "Other",
-        "ENDPOINT": bench.server.endpoint,
-        "ACCESS_KEY_ID": ACCESS_KEY,
-        "SECRET_ACCESS_KEY": SECRET_KEY,
-        "REGION": REGION,
+        "ENDPOINT": bench.target.endpoint,
+        "ENV_AUTH": "true",  # the AWS_* variables of bench.env(), like every other tool
+        "REGION": bench.target.region,
         "FORCE_PATH_STYLE": "true",
     }
     base = [str(BIN / "rclone"), "--config", os.devnull]
-    key = "rclone/object"
-    target = f"{RCLONE_REMOTE}:{BUCKET}/{key}"
+    key = bench.target.key("rclone/object")
+    target = f"{RCLONE_REMOTE}:{bench.target.bucket}/{key}"
     sized = ["--s3-chunk-size", f"{o.chunk // MIB}Mi", "--s3-upload-concurrency", str(o.concurrency)]
     return Tool(
         "rclone",
@@ -146,7 +146,7 @@ def rclone_tool(bench: Bench) -> Tool:
         [*base, "cat", target],
         bench.env(**{prefix + name: value for name, value in remote.items()}),
         key,
-        f"remote `{RCLONE_REMOTE}` from `{prefix}*` variables (s3, provider Other, path style);"
+        f"remote `{RCLONE_REMOTE}` from `{prefix}*` variables (s3, provider Other, env_auth, path style);"
         " `cat` has no part size or concurrency: rclone reads a stream with one GET"
         " (`--multi-thread-*` only applies when writing local files)",
     )

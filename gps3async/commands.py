@@ -21,7 +21,7 @@ from ._groups import first_failure
 from .buffers import BufferPool
 from .checksums import DIGEST_SUFFIX
 from .download import DownloadStats, download_ranges, restore_object
-from .errors import IntegrityError, LocalIOError, UsageError
+from .errors import AccessDenied, IntegrityError, LocalIOError, UsageError
 from .plan import SUBSET_MAX_GAP, parse_offsets, plan_fetches
 from .stdio import FdSink, FdSource
 from .upload import upload_stream
@@ -220,21 +220,38 @@ async def restore_file(inv: Invocation, config: PluginConfig, path: str) -> None
     _summary("restore_file", _url(config, key), size, started)
 
 
-async def _delete_prefix(inv: Invocation, config: PluginConfig, prefix: str) -> int:
-    async with _backup_store(inv, config) as store:
-        doomed = [item.key async for item in store.list_objects(prefix)]
-        await store.delete_objects(doomed)
+async def _delete_prefix(store: S3Store, config: PluginConfig, prefix: str) -> int:
+    doomed = [item.key async for item in store.list_objects(prefix)]
+    await store.delete_objects(doomed)
     log.info("deleted %d objects under %s", len(doomed), _url(config, prefix))
     return len(doomed)
 
 
 async def delete_backup(inv: Invocation, config: PluginConfig, timestamp: str) -> None:
-    """Delete every object of backup ``timestamp`` and nothing else."""
-    await _delete_prefix(inv, config, keys.backup_prefix(config.folder, timestamp))
+    """Delete every object of backup ``timestamp`` and nothing else, and abort its unfinished uploads.
+
+    An upload left open by a backup that died (killed host, lost network) is
+    invisible to listings but billed; it belongs to the backup being deleted.
+    """
+    prefix = keys.backup_prefix(config.folder, timestamp)
+    async with _backup_store(inv, config) as store:
+        try:
+            uploads = await store.list_uploads(prefix)
+        except AccessDenied as err:  # the objects can still go; say what is left
+            log.warning("%s; unfinished uploads under %s are not aborted", err, _url(config, prefix))
+            uploads = []
+        for upload in uploads:
+            await store.abort_multipart_upload(upload.key, upload.upload_id)
+            where = _url(config, upload.key)
+            log.info("aborted unfinished multipart upload of %s (started %s)", where, upload.initiated)
+        await _delete_prefix(store, config, prefix)
 
 
 async def delete_directory(inv: Invocation, config: PluginConfig, prefix: str) -> None:
-    await _delete_prefix(inv, config, prefix)
+    """Delete every object under ``prefix``, which must lie inside the configured folder."""
+    scoped = keys.scoped_delete_prefix(config.folder, prefix)
+    async with _backup_store(inv, config) as store:
+        await _delete_prefix(store, config, scoped)
 
 
 async def list_directory(inv: Invocation, config: PluginConfig, prefix: str | None) -> None:

@@ -4,7 +4,8 @@ Rules follow the Go ``gpbackup_s3_plugin`` so the same YAML works with both:
 ``executablepath``, ``bucket`` and ``folder`` are required; ``region`` or
 ``endpoint`` is required; the key pair is all-or-nothing; ``encryption`` is
 ``on``/``off``; sizes use binary multiples (``5MB`` is 5 MiB).  Every problem
-in a file is collected and reported together.
+in a file is collected and reported together.  Credentials may be
+``${NAME}`` references to the environment (:mod:`gps3async.credentials`).
 
 Scalars are read as strings, as the Go plugin's ``map[string]string`` does, so
 ``encryption: on`` means the text ``on`` and not YAML 1.1's boolean.
@@ -13,19 +14,25 @@ Scalars are read as strings, as the Go plugin's ``map[string]string`` does, so
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from .credentials import resolve_credentials
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "DEFAULT_AGENT_IDLE_TIMEOUT",
     "DEFAULT_CHUNKSIZE",
     "DEFAULT_CONCURRENCY",
+    "LOGGER_VERBOSITIES",
     "MIN_PART_SIZE",
     "PluginConfig",
     "load_config",
@@ -62,12 +69,19 @@ _PLUGIN_KEYS = (
     "restore_max_concurrent_requests", "restore_multipart_chunksize",
     "max_attempts", "connect_timeout", "read_timeout",
     "agent", "agent_idle_timeout", "host_memory_limit",
+    "aws_session_token", "aws_profile", "server_side_encryption", "sse_kms_key_id", "storage_class",
+    "ca_cert", "tls_verify", "addressing_style", "logger_verbosity",
 )  # fmt: skip
 #: Keys gpbackup, gprestore or their forks add to the copy of the config.
 _INJECTED_KEYS = (
-    "pgport", "backup_plugin_version", "restore_subset", "logger_verbosity",
+    "pgport", "backup_plugin_version", "restore_subset",
     "gpbackup_s3_plugin", "s3_plugin",
 )  # fmt: skip
+#: ``logger_verbosity`` values, as the Greengage fork of the Go plugin defines them.
+LOGGER_VERBOSITIES = ("error", "info", "verbose", "debug")
+_SSE_MODES = ("AES256", "aws:kms")
+#: A storage class is an S3 enum; S3-compatible stores add their own (Ceph), so only the spelling is checked.
+_STORAGE_CLASS = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
 def parse_byte_size(text: str) -> int:
@@ -92,6 +106,11 @@ class PluginConfig:
     endpoint: str = ""
     access_key_id: str = ""
     secret_access_key: str = field(default="", repr=False)
+    session_token: str = field(default="", repr=False)
+    #: A named profile of the AWS shared files (``aws_profile``); empty: static keys or the default chain.
+    profile: str = ""
+    #: Where the credentials come from, for people (never a value): see :mod:`gps3async.credentials`.
+    credential_source: str = "default chain"
     encryption: bool = True
     http_proxy: str = ""
     remove_duplicate_bucket: bool = False
@@ -109,6 +128,18 @@ class PluginConfig:
     agent_idle_timeout: float = DEFAULT_AGENT_IDLE_TIMEOUT
     #: Bytes of part buffers all streams of one agent may hold together; ``None``: no host-wide limit.
     host_memory_limit: int | None = None
+    #: ``AES256``, ``aws:kms`` or empty (the bucket's default encryption applies).
+    server_side_encryption: str = ""
+    sse_kms_key_id: str = ""
+    #: S3 storage class of data objects; empty: the bucket's default (STANDARD on AWS).
+    storage_class: str = ""
+    #: A PEM bundle of CA certificates to verify the endpoint's TLS certificate with.
+    ca_cert: str = ""
+    tls_verify: bool = True
+    #: ``path`` (like the Go plugin) or ``virtual`` (bucket in the host name).
+    addressing_style: str = "path"
+    #: One of :data:`LOGGER_VERBOSITIES`; see :func:`gps3async.logs.log_level`.
+    logger_verbosity: str = "info"
 
     @property
     def endpoint_url(self) -> str | None:
@@ -150,6 +181,27 @@ class _Checker:
         if value.lower() not in allowed:
             self.problems.append(f"{key} must be {allowed[0]} or {allowed[1]}, not {value!r}")
         return value.lower() == allowed[0]
+
+    def flag(self, key: str, default: bool) -> bool:
+        """A yes/no option spelt ``true``/``false`` or ``on``/``off``."""
+        value = self.text(key).lower()
+        if not value:
+            return default
+        if value not in ("true", "false", "on", "off"):
+            self.problems.append(f"{key} must be true or false, not {self.text(key)!r}")
+            return default
+        return value in ("true", "on")
+
+    def one_of(self, key: str, default: str, allowed: tuple[str, ...]) -> str:
+        """A value from ``allowed`` (matched without regard to case), spelt as in ``allowed``."""
+        value = self.text(key)
+        if not value:
+            return default
+        for spelling in allowed:
+            if value.lower() == spelling.lower():
+                return spelling
+        self.problems.append(f"{key} must be one of {', '.join(allowed)}, not {value!r}")
+        return default
 
     def _byte_size(self, key: str) -> int | None:
         """The option as a byte count; ``None`` when unset or not a size (the latter recorded)."""
@@ -219,8 +271,38 @@ def _as_options(document: Any, problems: list[str]) -> tuple[str, dict[str, str]
     return str(document.get("executablepath") or ""), options
 
 
-def parse_config(text: str, source: str = "<config>", *, for_backup: bool = False) -> PluginConfig:
+def _s3_options(check: _Checker) -> dict[str, Any]:
+    """The S3 request options: encryption at rest, storage class, TLS, addressing, log verbosity."""
+    sse = check.one_of("server_side_encryption", "", _SSE_MODES)
+    kms_key = check.text("sse_kms_key_id")
+    if kms_key and sse != "aws:kms":
+        check.problems.append("sse_kms_key_id needs server_side_encryption: aws:kms")
+    storage_class = check.text("storage_class")
+    if storage_class and not _STORAGE_CLASS.match(storage_class):
+        check.problems.append(f"storage_class must be an S3 storage class such as STANDARD_IA, not {storage_class!r}")
+    tls_verify = check.flag("tls_verify", True)
+    if check.text("ca_cert") and not check.text("ca_cert").startswith("/"):
+        check.problems.append("ca_cert must be an absolute path: gpbackup runs the plugin from other directories")
+    if check.text("ca_cert") and not tls_verify:
+        check.problems.append("ca_cert has no effect with tls_verify: false; remove one of them")
+    return {
+        "server_side_encryption": sse,
+        "sse_kms_key_id": kms_key,
+        "storage_class": storage_class,
+        "ca_cert": check.text("ca_cert"),
+        "tls_verify": tls_verify,
+        "addressing_style": check.one_of("addressing_style", "path", ("path", "virtual")),
+        "logger_verbosity": check.one_of("logger_verbosity", "info", LOGGER_VERBOSITIES),
+    }
+
+
+def parse_config(
+    text: str, source: str = "<config>", *, for_backup: bool = False, environ: Mapping[str, str] | None = None
+) -> PluginConfig:
     """Validate config ``text``; ``for_backup`` also enforces S3's 5 MiB part minimum.
+
+    ``${NAME}`` in credential values is expanded from ``environ`` (default: this
+    process's environment; the agent passes its caller's).
 
     :raises ConfigError: listing every problem found.
     """
@@ -241,18 +323,18 @@ def parse_config(text: str, source: str = "<config>", *, for_backup: bool = Fals
             problems.append(f"{required} must be set and not empty")
     if not check.text("region") and not check.text("endpoint"):
         problems.append("region or endpoint must be set")
-    key_id, secret = check.text("aws_access_key_id"), check.text("aws_secret_access_key")
-    if bool(key_id) != bool(secret):
-        missing = "aws_secret_access_key" if key_id else "aws_access_key_id"
-        problems.append(f"{missing} must be set when the other half of the key pair is")
+    credentials = resolve_credentials(options, os.environ if environ is None else environ, problems)
     config = PluginConfig(
         executable_path=executable,
         bucket=check.text("bucket"),
         folder=check.text("folder"),  # verbatim, as the Go plugin builds keys
         region=check.text("region"),
         endpoint=check.text("endpoint").rstrip("/"),
-        access_key_id=key_id,
-        secret_access_key=secret,
+        access_key_id=credentials.access_key_id,
+        secret_access_key=credentials.secret_access_key,
+        session_token=credentials.session_token,
+        profile=credentials.profile,
+        credential_source=credentials.source,
         encryption=check.choice("encryption", "on", ("on", "off")),
         http_proxy=check.text("http_proxy"),
         remove_duplicate_bucket=check.choice("remove_duplicate_bucket", "false", ("true", "false")),
@@ -269,6 +351,7 @@ def parse_config(text: str, source: str = "<config>", *, for_backup: bool = Fals
         agent=check.choice("agent", "on", ("on", "off")),
         agent_idle_timeout=check.number("agent_idle_timeout", DEFAULT_AGENT_IDLE_TIMEOUT, integer=False),
         host_memory_limit=check.memory_limit("host_memory_limit"),
+        **_s3_options(check),
     )
     problems.extend(check.problems)
     if problems:
@@ -276,7 +359,9 @@ def parse_config(text: str, source: str = "<config>", *, for_backup: bool = Fals
     return config
 
 
-def load_config(path: str, *, for_backup: bool = False, source: str | None = None) -> PluginConfig:
+def load_config(
+    path: str, *, for_backup: bool = False, source: str | None = None, environ: Mapping[str, str] | None = None
+) -> PluginConfig:
     """Read and validate the config file at ``path`` (named ``source`` in messages, default ``path``).
 
     :raises ConfigError: when the file cannot be read or is invalid.
@@ -288,4 +373,4 @@ def load_config(path: str, *, for_backup: bool = False, source: str | None = Non
         raise ConfigError(source, [f"cannot read it: {err.strerror or err}"]) from None
     except UnicodeDecodeError:
         raise ConfigError(source, ["cannot read it: not UTF-8 text"]) from None
-    return parse_config(text, source, for_backup=for_backup)
+    return parse_config(text, source, for_backup=for_backup, environ=environ)

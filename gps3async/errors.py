@@ -5,6 +5,7 @@
     GpS3Error                       one-line message for stderr, exit_code hint
     ├── UsageError                  wrong verb or argument count (exit 2)
     ├── ConfigError                 the plugin config file is unusable
+    ├── CredentialsError            the credentials the config names cannot be found
     ├── LocalIOError                a local file, stdin or stdout failed
     │   └── BrokenOutput            the reader of stdout went away (EPIPE)
     ├── StorageError                S3 answered with a failure
@@ -26,6 +27,7 @@ __all__ = [
     "BrokenOutput",
     "BucketNotFound",
     "ConfigError",
+    "CredentialsError",
     "GpS3Error",
     "IntegrityError",
     "LocalIOError",
@@ -55,6 +57,10 @@ class ConfigError(GpS3Error):
         self.source = source
         self.problems = list(problems)
         super().__init__(f"invalid plugin config {source}: " + "; ".join(self.problems))
+
+
+class CredentialsError(GpS3Error):
+    pass
 
 
 class LocalIOError(GpS3Error):

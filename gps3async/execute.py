@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ._groups import first_leaf
 from .errors import BrokenOutput, ConfigError, GpS3Error, UsageError, first_plugin_error
-from .logs import PROGRAM
+from .logs import PROGRAM, VERBOSE, enabled, log_level, use_level
 from .verbs import ANSWER_ONLY, SCOPED_USAGE, SCOPES, VERBS, Verb
 
 if TYPE_CHECKING:
@@ -52,6 +52,8 @@ def check_arguments(verb: str, args: list[str]) -> Verb:
         raise UsageError(f"unknown command {verb!r}; {_usage()}")
     if not spec.accepts(args):
         raise UsageError(f"wrong number of arguments; usage: {PROGRAM} {verb} {spec.usage}")
+    if verb == "check" and len(args) == 2 and args[1] != "--abort-uploads":
+        raise UsageError(f"unknown check option {args[1]!r}; usage: {PROGRAM} check {spec.usage}")
     if spec.usage == SCOPED_USAGE:
         if args[2] not in SCOPES:
             raise UsageError(f"unknown scope {args[2]!r}; expected one of {', '.join(SCOPES)}")
@@ -64,6 +66,7 @@ def check_arguments(verb: str, args: list[str]) -> Verb:
 
 def _dispatch(inv: Invocation, verb: str, args: list[str], config: PluginConfig) -> Callable[[], Awaitable[None]]:
     from . import commands as c
+    from .preflight import check
 
     def opt(index: int) -> str | None:
         return args[index] if len(args) > index else None
@@ -81,6 +84,7 @@ def _dispatch(inv: Invocation, verb: str, args: list[str], config: PluginConfig)
         "delete_directory": lambda: c.delete_directory(inv, config, args[1]),
         "backup_directory": lambda: c.backup_directory(inv, config, args[1], opt(2)),
         "restore_directory": lambda: c.restore_directory(inv, config, args[1], opt(2)),
+        "check": lambda: check(inv, config, args[0], opt(1)),
     }
     table["backup_directory_parallel"] = table["backup_directory"]
     table["restore_directory_parallel"] = table["restore_directory"]
@@ -103,6 +107,11 @@ async def run_verb(inv: Invocation, verb: str, args: list[str], *, config_text: 
         config = load_config(inv.local(args[0]), for_backup=spec.for_backup, source=args[0])
     else:
         config = _parsed(config_text, args[0], for_backup=spec.for_backup)
+    use_level(log_level(config))
+    if enabled(VERBOSE):
+        from .s3client import describe_settings
+
+        log.log(VERBOSE, "%s: %s", verb, describe_settings(config))
     await _dispatch(inv, verb, args, config)()
 
 

@@ -15,8 +15,10 @@ __all__ = [
     "backup_prefix",
     "content_id",
     "directory_key",
+    "folder_prefix",
     "object_key",
     "report_key",
+    "scoped_delete_prefix",
     "validate_timestamp",
 ]
 
@@ -74,3 +76,31 @@ def directory_key(local_path: str) -> str:
     rclone refuse keys that start with one.
     """
     return local_path.lstrip("/")
+
+
+def folder_prefix(folder: str) -> str:
+    """Every object of the configured folder lies under this prefix (the folder and one slash)."""
+    return folder.rstrip("/") + "/"
+
+
+def scoped_delete_prefix(folder: str, prefix: str) -> str:
+    """The prefix ``delete_directory`` may delete under, or a refusal.
+
+    A prefix is a plain string match in S3, so ``""`` or ``/`` would delete the
+    whole bucket and ``prod/cluster1`` would also match ``prod/cluster10/``.
+    Only prefixes inside the configured folder are allowed; the folder itself
+    becomes ``<folder>/`` so a sibling folder sharing its name's start is spared.
+
+    :raises UsageError: for an empty prefix, ``/``, a ``..`` component, or a
+        prefix outside ``folder``.
+    """
+    root = folder_prefix(folder)
+    if not prefix.strip("/"):
+        raise UsageError(f"refusing to delete {prefix!r}: that is the whole bucket; give a prefix inside {root}")
+    if ".." in prefix.split("/"):
+        raise UsageError(f"refusing to delete {prefix!r}: '..' is not allowed in a prefix")
+    if prefix == root.rstrip("/"):
+        return root
+    if not prefix.startswith(root):
+        raise UsageError(f"refusing to delete {prefix!r}: it is outside the configured folder {root}")
+    return prefix

@@ -1,30 +1,49 @@
 """Building the aiobotocore S3 client: configuration, connection pool and event hooks.
 
 This module owns how gps3async talks HTTP: path-style addressing like the Go
-plugin, unsigned payloads protected by CRC-32C, botocore's standard retries
-(each failed attempt logged), the proxy, timeouts, a hook for
-``remove_duplicate_bucket``, and the HTTP layer underneath:
-:class:`gps3async.http.BufferedHttpSession`, plugged in through
-aiobotocore's ``http_session_cls``.
+plugin (or virtual-hosted), unsigned payloads protected by CRC-32C, botocore's
+standard retries (each failed attempt logged), the proxy, timeouts, TLS
+verification (``ca_cert``, ``tls_verify``), credentials (static keys with an
+optional session token, a named profile, or the default chain), hooks for
+``remove_duplicate_bucket`` and for debug logging of requests, and the HTTP
+layer underneath: :class:`gps3async.http.BufferedHttpSession`, plugged in
+through aiobotocore's ``http_session_cls``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from . import __version__
+from .credentials import mask_key_id
+from .errors import CredentialsError, LocalIOError
+from .logs import enabled
 from .s3errors import RETRYABLE_CODES
-from .storage import S3Store
+from .storage import S3Store, WriteOptions
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from .config import PluginConfig
 
-__all__ = ["open_store"]
+__all__ = ["credential_source", "describe_settings", "open_store", "tls_verify_arg"]
+
+#: botocore's names for where the default chain found credentials, for people.
+_CHAIN_METHODS = {
+    "env": "environment variables (AWS_ACCESS_KEY_ID)",
+    "shared-credentials-file": "the shared credentials file (~/.aws/credentials)",
+    "config-file": "the AWS config file (~/.aws/config)",
+    "container-role": "the container role",
+    "iam-role": "the instance role (instance metadata)",
+    "assume-role": "an assumed role",
+    "assume-role-with-web-identity": "a web identity role",
+    "sso": "AWS SSO",
+    "custom-process": "a credential_process",
+}
 
 log = logging.getLogger("gps3async")
 
@@ -83,20 +102,93 @@ def _uses_tls(config: PluginConfig) -> bool:
     return not plain_endpoint or config.http_proxy.startswith("https://")
 
 
+def tls_verify_arg(config: PluginConfig) -> bool | str | None:
+    """botocore's ``verify``: ``False`` (no checks), a CA bundle path, or ``None`` (the default bundle).
+
+    Passed to ``create_client``, which every aiobotocore HTTP session honours.
+    """
+    if not _uses_tls(config) or not config.tls_verify:
+        return False
+    return config.ca_cert or None
+
+
+def _log_request(request: Any, **_: Any) -> None:
+    """At debug level, one line per S3 request: method and URL, never a header (they carry the token)."""
+    if enabled(logging.DEBUG):
+        log.debug("request %s %s", request.method, request.url)
+
+
+def describe_settings(config: PluginConfig) -> str:
+    """The S3 settings a verbose log records for every call, without any credential value."""
+    sse = config.server_side_encryption + (f" (key {config.sse_kms_key_id})" if config.sse_kms_key_id else "")
+    verify = tls_verify_arg(config)
+    if not _uses_tls(config):
+        tls = "not used"
+    else:
+        tls = "not verified" if verify is False else f"verified with {verify or 'the default CA bundle'}"
+    return (
+        f"S3 endpoint {config.endpoint_url or 'AWS'} region {config.region or 'us-east-1'} bucket {config.bucket}"
+        f" ({config.addressing_style}-style), TLS {tls}, credentials from {config.credential_source},"
+        f" server-side encryption {sse or 'bucket default'}, storage class {config.storage_class or 'bucket default'}"
+    )
+
+
+def _session(config: PluginConfig) -> Any:
+    from aiobotocore.session import get_session
+    from botocore.exceptions import ProfileNotFound
+
+    session = get_session()
+    if config.profile:
+        session.set_config_variable("profile", config.profile)
+        try:
+            session.get_scoped_config()
+        except ProfileNotFound:
+            raise CredentialsError(
+                f"aws_profile {config.profile!r} is in neither the AWS credentials nor the config file"
+                " (~/.aws/credentials, ~/.aws/config, or AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE)"
+            ) from None
+    return session
+
+
+async def credential_source(config: PluginConfig) -> str:
+    """Where this config's credentials come from, resolving the chain or profile; never a secret.
+
+    :raises CredentialsError: when the profile or the default chain yields none.
+    """
+    if config.access_key_id:
+        token = ", with a session token" if config.session_token else ""
+        return f"{config.credential_source}: access key {mask_key_id(config.access_key_id)}{token}"
+    found = await _session(config).get_credentials()
+    if found is None:
+        raise CredentialsError(
+            "no AWS credentials: none in the config, the environment, the shared files or a container or instance role"
+        )
+    frozen = await found.get_frozen_credentials()
+    method = str(getattr(found, "method", "") or "")
+    token = ", with a session token" if frozen.token else ""
+    where = _CHAIN_METHODS.get(method, method)
+    return f"{config.credential_source}: {where}, access key {mask_key_id(frozen.access_key)}{token}"
+
+
+def _check_ca_cert(config: PluginConfig) -> None:
+    if config.ca_cert and _uses_tls(config) and not os.access(config.ca_cert, os.R_OK):
+        raise LocalIOError(f"ca_cert {config.ca_cert}: cannot read the CA bundle (missing or not readable)")
+
+
 @contextlib.asynccontextmanager
 async def open_store(config: PluginConfig, *, concurrency: int) -> AsyncIterator[S3Store]:
     """An :class:`S3Store` for ``config``, its connection pool sized for ``concurrency``."""
     from aiobotocore.config import AioConfig
-    from aiobotocore.session import get_session
 
+    _check_ca_cert(config)
     from .http import BufferedHttpSession
 
     proxies = {"http": config.http_proxy, "https": config.http_proxy} if config.http_proxy else None
     client_config = AioConfig(
         signature_version="s3v4",
-        # Path-style like the Go plugin; payload signing off because every body
-        # carries a CRC-32C checksum the server verifies (see README, Integrity).
-        s3={"addressing_style": "path", "payload_signing_enabled": False},
+        # Path-style by default like the Go plugin; payload signing off because every
+        # body carries a CRC-32C checksum the server verifies (see README, Integrity).
+        s3={"addressing_style": config.addressing_style, "payload_signing_enabled": False},
         retries={"mode": "standard", "max_attempts": config.max_attempts},
         max_pool_connections=max(concurrency + 2, 4),
         connect_timeout=config.connect_timeout,
@@ -110,21 +202,25 @@ async def open_store(config: PluginConfig, *, concurrency: int) -> AsyncIterator
         # components twice per request (about a sixth of its per-request CPU).
         user_agent=f"gpbackup_s3_plugin/{__version__} gps3async",
     )
-    session = get_session()
+    session = _session(config)
     session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_timestamp_as_sent)
     credentials: dict[str, str] = {}
     if config.access_key_id:
         credentials = {"aws_access_key_id": config.access_key_id, "aws_secret_access_key": config.secret_access_key}
+        if config.session_token:
+            credentials["aws_session_token"] = config.session_token
     async with session.create_client(
         "s3",
         region_name=config.region or "us-east-1",
         endpoint_url=config.endpoint_url,
         use_ssl=config.encryption,
-        verify=None if _uses_tls(config) else False,
+        verify=tls_verify_arg(config),
         config=client_config,
         **credentials,
     ) as client:
         client.meta.events.register_first("needs-retry.s3", _log_retry)
+        client.meta.events.register("before-send.s3", _log_request)
         if config.remove_duplicate_bucket:
             client.meta.events.register("before-sign.s3", _strip_bucket_from_path(config.bucket))
-        yield S3Store(client, config.bucket)
+        writes = WriteOptions(config.server_side_encryption, config.sse_kms_key_id, config.storage_class)
+        yield S3Store(client, config.bucket, writes)

@@ -48,6 +48,12 @@ def translate(err: Exception, what: str) -> Exception:
         return BucketNotFound(f"{what}: bucket does not exist")
     if code == "NoSuchUpload":
         return StorageError(f"{what}: multipart upload no longer exists")
+    if code == "InvalidObjectState":
+        # 403 like a denial, but no permission helps: the bytes are in Glacier or Deep Archive.
+        return StorageError(
+            f"{what}: the object is in an archive storage class and must be restored first"
+            " (S3 RestoreObject, e.g. aws s3api restore-object), then retry once the restore completes"
+        )
     if status == 403 or code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
         return AccessDenied(f"{what}: access denied ({detail})")
     if code == "PreconditionFailed" or status == 412:

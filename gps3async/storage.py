@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 import crc32c
 
-from .checksums import encode_crc32c
+from .checksums import DIGEST_SUFFIX, encode_crc32c
 from .errors import (
     IntegrityError,
     ObjectNotFound,
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping, Sequence
 
 
-__all__ = ["CompletedPart", "ListedObject", "ObjectStore", "RangeRead", "S3Store"]
+__all__ = ["CompletedPart", "ListedObject", "ObjectStore", "OpenUpload", "RangeRead", "S3Store", "WriteOptions"]
 
 log = logging.getLogger("gps3async")
 
@@ -50,6 +50,46 @@ class CompletedPart:
 class ListedObject:
     key: str
     size: int
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """What every new object is stored with: encryption at rest and storage class.
+
+    S3 takes them on PutObject and CreateMultipartUpload only: an upload's
+    parts inherit them, and UploadPart and CompleteMultipartUpload need
+    encryption headers only for customer-provided keys (SSE-C), which the
+    plugin does not offer.
+    """
+
+    server_side_encryption: str = ""
+    sse_kms_key_id: str = ""
+    storage_class: str = ""
+
+    def request_args(self, key: str) -> dict[str, str]:
+        """The parameters for writing ``key``.
+
+        A digest companion is encrypted like its object but kept in the default
+        class: it is a few bytes that every restore reads, and archive classes
+        bill small objects as large ones and must be restored before a read.
+        """
+        args: dict[str, str] = {}
+        if self.server_side_encryption:
+            args["ServerSideEncryption"] = self.server_side_encryption
+        if self.sse_kms_key_id:
+            args["SSEKMSKeyId"] = self.sse_kms_key_id
+        if self.storage_class and not key.endswith(DIGEST_SUFFIX):
+            args["StorageClass"] = self.storage_class
+        return args
+
+
+@dataclass(frozen=True)
+class OpenUpload:
+    """A multipart upload that was started and neither completed nor aborted."""
+
+    key: str
+    upload_id: str
+    initiated: str
 
 
 @dataclass(frozen=True)
@@ -114,9 +154,10 @@ class _BodyBroke(Exception):
 class S3Store:
     """:class:`ObjectStore` over one aiobotocore S3 client for one bucket."""
 
-    def __init__(self, client: Any, bucket: str) -> None:
+    def __init__(self, client: Any, bucket: str, writes: WriteOptions | None = None) -> None:
         self._client = client
         self.bucket = bucket
+        self.writes = writes or WriteOptions()
 
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -142,12 +183,15 @@ class S3Store:
         checksum = encode_crc32c(crc)
         async with self._call("PutObject", key):
             await self._client.put_object(
-                Bucket=self.bucket, Key=key, Body=body, ChecksumCRC32C=checksum, Metadata=dict(metadata)
-            )
+                Bucket=self.bucket, Key=key, Body=body, ChecksumCRC32C=checksum, Metadata=dict(metadata),
+                **self.writes.request_args(key),
+            )  # fmt: skip
 
     async def create_multipart_upload(self, key: str) -> str:
         async with self._call("CreateMultipartUpload", key):
-            answer = await self._client.create_multipart_upload(Bucket=self.bucket, Key=key, ChecksumAlgorithm="CRC32C")
+            answer = await self._client.create_multipart_upload(
+                Bucket=self.bucket, Key=key, ChecksumAlgorithm="CRC32C", **self.writes.request_args(key)
+            )
         return str(answer["UploadId"])
 
     async def upload_part(self, key: str, upload_id: str, number: int, body: bytes | bytearray) -> CompletedPart:
@@ -261,19 +305,41 @@ class S3Store:
         async with self._call("ListObjectsV2", prefix):
             await self._client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)
 
+    async def list_uploads(self, prefix: str) -> list[OpenUpload]:
+        """Multipart uploads still open under ``prefix``, every page of them."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        found: list[OpenUpload] = []
+        paginator = self._client.get_paginator("list_multipart_uploads")
+        try:
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Uploads", []):
+                    found.append(OpenUpload(str(item["Key"]), str(item["UploadId"]), str(item.get("Initiated", ""))))
+        except ClientError as err:
+            # rclone answers NoSuchUpload while a bucket has never had a multipart upload: there are none.
+            if error_code(err)[0] == "NoSuchUpload":
+                return []
+            raise translate(err, self._where("ListMultipartUploads", prefix)) from None
+        except BotoCoreError as err:
+            raise translate(err, self._where("ListMultipartUploads", prefix)) from None
+        return found
+
     async def delete_objects(self, keys: Sequence[str]) -> None:
-        """Delete ``keys`` in batches of 1,000 (S3's DeleteObjects limit)."""
+        """Delete ``keys`` in batches of 1,000 (S3's DeleteObjects limit).
+
+        DeleteObjects answers 200 even when some keys were not deleted; those
+        come back as per-key errors, which fail the call and are named.
+        """
+        failures: list[str] = []
         for start in range(0, len(keys), 1000):
             batch = [{"Key": key} for key in keys[start : start + 1000]]
             async with self._call("DeleteObjects", batch[0]["Key"]):
                 answer = await self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
-            errors = answer.get("Errors") or []
-            if errors:
-                first = errors[0]
-                raise StorageError(
-                    f"DeleteObjects s3://{self.bucket}/{first.get('Key')}: {first.get('Code')} "
-                    f"({len(errors)} objects not deleted)"
-                )
+            failures += [f"{error.get('Key')} ({error.get('Code')})" for error in answer.get("Errors") or []]
+        if failures:
+            log.error("DeleteObjects s3://%s: not deleted: %s", self.bucket, ", ".join(failures))
+            shown = ", ".join(failures[:5]) + (f" and {len(failures) - 5} more" if len(failures) > 5 else "")
+            raise StorageError(f"DeleteObjects s3://{self.bucket}: {len(failures)} objects not deleted: {shown}")
 
 
 class _PartialRead(Exception):

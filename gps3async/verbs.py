@@ -54,4 +54,6 @@ VERBS: dict[str, Verb] = {
     "backup_directory_parallel": Verb("CONFIG DIRECTORY [PARALLEL]", 2, 3, for_backup=True),
     "restore_directory": Verb("CONFIG DIRECTORY [PARALLEL]", 2, 3),
     "restore_directory_parallel": Verb("CONFIG DIRECTORY [PARALLEL]", 2, 3),
+    # An operator's pre-flight check (gpbackup never calls it): gps3async.preflight.
+    "check": Verb("CONFIG [--abort-uploads]", 1, 2, for_backup=True),
 }

@@ -71,10 +71,18 @@ class S3Server:
 
 
 def start_rclone(
-    root: Path, *, fast: bool = False, log_path: Path | None = None, tls: tuple[Path, Path] | None = None
+    root: Path,
+    *,
+    fast: bool = False,
+    log_path: Path | None = None,
+    tls: tuple[Path, Path] | None = None,
+    extra: tuple[str, ...] = (),
 ) -> S3Server:
-    """Start ``rclone serve s3`` over ``root``; ``fast`` turns off its hashing (for benchmarks);
-    ``tls`` (a certificate chain and its key, PEM files) serves HTTPS instead of HTTP."""
+    """Start ``rclone serve s3`` over ``root``; ``fast`` turns off its hashing (for benchmarks).
+
+    ``tls`` is a (certificate, key) pair of PEM files: the server then speaks
+    HTTPS only.  ``extra`` are more ``rclone serve s3`` flags.
+    """
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     command = [
@@ -87,6 +95,7 @@ def start_rclone(
         command += ["--etag-hash", "", "--no-checksum", "--ignore-checksum"]
     if tls is not None:
         command += ["--cert", str(tls[0]), "--key", str(tls[1])]
+    command += extra
     log = open(log_path or os.devnull, "ab")
     process = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     log.close()
@@ -150,3 +159,36 @@ def write_plugin_config(
     lines += [f"  {key}: {value}" for key, value in settings.items() if value is not None]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def self_signed_certificate(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A fresh CA-less certificate for ``host`` (an IP address) and its key, as PEM files in ``directory``."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gps3async test server")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "server.pem", directory / "server-key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path

@@ -64,6 +64,19 @@ def relevant_environment(environ: dict[str, str] | os._Environ[str]) -> list[tup
     return sorted((name, value) for name, value in environ.items() if name.startswith(IDENTITY_ENV))
 
 
+def referenced_variables(config_text: str) -> list[str]:
+    """The names of the config's ``${NAME}`` references (credentials from the environment), without ``re``."""
+    names: list[str] = []
+    start = config_text.find("${")
+    while start >= 0:
+        end = config_text.find("}", start + 2)
+        if end < 0:
+            break
+        names.append(config_text[start + 2 : end])
+        start = config_text.find("${", end + 1)
+    return sorted(set(names))
+
+
 def identity(config_text: str, environ: dict[str, str] | os._Environ[str]) -> str:
     """The hex digest naming the agent for this config content and environment."""
     try:
@@ -73,6 +86,8 @@ def identity(config_text: str, environ: dict[str, str] | os._Environ[str]) -> st
     shared = "\n".join(line for line in config_text.splitlines() if not line.strip().startswith(_PER_SEGMENT_KEYS))
     material = [str(PROTOCOL), __version__, sys.executable, sys.version, str(os.getuid()), shared]
     material += [f"{name}={value}" for name, value in relevant_environment(environ)]
+    # An agent expands ${NAME} from the environment it was started in: another value needs another agent.
+    material += [f"${{{name}}}={environ.get(name, '')}" for name in referenced_variables(shared)]
     return blake2b("\0".join(material).encode("utf-8", "surrogateescape"), digest_size=20).hexdigest()
 
 

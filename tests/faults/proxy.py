@@ -21,9 +21,10 @@ RNG.  The first rule that fires decides the request's fate:
 * :class:`Truncate` -- forward the headers (full length), N body bytes, FIN;
 * :class:`Stall` -- hold the request, or the response body after N bytes;
 * :class:`FlipByte` -- invert one byte of the response body, keep the length;
-* :class:`OneOf` -- pick one of several actions with the rule's RNG.
+* :class:`OneOf` -- pick one of several actions with the rule's RNG;
+* :class:`Reply` -- answer with a canned status and body, never asking upstream.
 
-Every request is logged as a :class:`Seen` entry and every rule counts its
+Every request is logged, with its headers, as a :class:`Seen` entry and every rule counts its
 matches and faults, so a test can prove that the fault it scripted happened.
 :meth:`FaultProxy.stop_listening` closes the listening socket so new
 connections are refused.
@@ -50,6 +51,7 @@ __all__ = [
     "FaultProxy",
     "FlipByte",
     "OneOf",
+    "Reply",
     "Request",
     "ResetRequest",
     "ResetResponse",
@@ -60,6 +62,7 @@ __all__ = [
     "error",
     "flip_byte",
     "one_of",
+    "reply",
     "reset_request",
     "reset_response",
     "stall",
@@ -125,7 +128,16 @@ class OneOf:
     choices: tuple[Action, ...]
 
 
-Action = Union[ResetRequest, ResetResponse, Error, Truncate, Stall, FlipByte, OneOf]
+@dataclass(frozen=True)
+class Reply:
+    """Answer ``status`` with ``body`` (XML unless ``content_type`` says otherwise); upstream never asked."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/xml"
+
+
+Action = Union[ResetRequest, ResetResponse, Error, Truncate, Stall, FlipByte, OneOf, Reply]
 
 
 def reset_request(after_bytes: int = 64 * 1024) -> ResetRequest:
@@ -154,6 +166,10 @@ def flip_byte(offset: int) -> FlipByte:
 
 def one_of(*choices: Action) -> OneOf:
     return OneOf(tuple(choices))
+
+
+def reply(status: int, body: bytes, content_type: str = "application/xml") -> Reply:
+    return Reply(status, body, content_type)
 
 
 # --------------------------------------------------------------------------- rules and log
@@ -230,6 +246,14 @@ class Seen:
     method: str
     target: str
     fault: str | None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
 
 
 # --------------------------------------------------------------------------- HTTP helpers
@@ -380,6 +404,21 @@ def _error_response(action: Error, request: Request, number: int, keep_alive: bo
     return head if request.method.upper() == "HEAD" else head + body
 
 
+def _canned_response(action: Reply, number: int, keep_alive: bool) -> bytes:
+    try:
+        reason = HTTPStatus(action.status).phrase
+    except ValueError:
+        reason = "Reply"
+    head = (
+        f"HTTP/1.1 {action.status} {reason}\r\n"
+        f"Content-Type: {action.content_type}\r\n"
+        f"Content-Length: {len(action.body)}\r\n"
+        f"x-amz-request-id: reply-{number}\r\n"
+        f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
+    ).encode()
+    return head + action.body
+
+
 def _describe(action: Action) -> str:
     return type(action).__name__ + "(" + ", ".join(f"{k}={v!r}" for k, v in vars(action).items()) + ")"
 
@@ -527,7 +566,8 @@ class FaultProxy:
                     chosen = rule.fire()
                     if chosen is not None:
                         break
-            self._seen.append(Seen(request.method, request.target, None if chosen is None else _describe(chosen)))
+            fault = None if chosen is None else _describe(chosen)
+            self._seen.append(Seen(request.method, request.target, fault, request.headers))
             return chosen, self._number
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -568,6 +608,14 @@ class FaultProxy:
             await _relay_request_body(reader, head, None, limit=action.after_bytes)
             _reset(writer)
             raise _Abort
+        if isinstance(action, Reply):
+            if expect:
+                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                await writer.drain()
+            await _relay_request_body(reader, head, None)
+            writer.write(_canned_response(action, number, keep_alive))
+            await writer.drain()
+            return keep_alive
         if isinstance(action, Error) or (isinstance(action, Stall) and action.after_bytes is None):
             if expect:
                 writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")

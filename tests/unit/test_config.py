@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import textwrap
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ def config_with(**options: str) -> str:
     return BASE + "".join(f"  {key}: {value}\n" for key, value in options.items())
 
 
-def problems(text: str, **kwargs: bool) -> list[str]:
+def problems(text: str, **kwargs: Any) -> list[str]:
     with pytest.raises(ConfigError) as caught:
         parse_config(text, "cfg.yaml", **kwargs)
     return caught.value.problems
@@ -231,4 +232,87 @@ def test_every_yaml_example_in_the_readme_is_a_valid_config() -> None:
     examples = re.findall(r"```yaml\n(.*?)```", readme, re.S)
     assert len(examples) >= 2
     for example in examples:
-        parse_config(example, "README.md", for_backup=True)
+        environ = dict.fromkeys(re.findall(r"\$\{(\w+)\}", example), "value-from-the-environment")
+        parse_config(example, "README.md", for_backup=True, environ=environ)
+
+
+NO_KEYS = "".join(line for line in BASE.splitlines(keepends=True) if "aws_" not in line)
+
+
+def test_credentials_from_environment_references() -> None:
+    text = NO_KEYS + "  aws_access_key_id: ${BACKUP_KEY_ID}\n  aws_secret_access_key: ${BACKUP_SECRET}\n"
+    text += "  aws_session_token: ${BACKUP_TOKEN}\n"
+    environ = {"BACKUP_KEY_ID": "AKIAFROMENV", "BACKUP_SECRET": "env-secret-xyz", "BACKUP_TOKEN": "env-token-xyz"}
+    config = parse_config(text, environ=environ)
+    assert (config.access_key_id, config.secret_access_key, config.session_token) == (
+        "AKIAFROMENV", "env-secret-xyz", "env-token-xyz"
+    )  # fmt: skip
+    assert config.credential_source == "environment (${BACKUP_KEY_ID}, ${BACKUP_SECRET}, ${BACKUP_TOKEN})"
+    assert "env-secret-xyz" not in repr(config) and "env-token-xyz" not in repr(config)
+
+
+def test_unset_reference_names_the_variable_never_a_value() -> None:
+    text = NO_KEYS + "  aws_access_key_id: ${BACKUP_KEY_ID}\n  aws_secret_access_key: ${BACKUP_SECRET}\n"
+    found = problems(text, environ={"BACKUP_KEY_ID": "AKIAFROMENV-visible-nowhere"})
+    assert found == ["aws_secret_access_key refers to ${BACKUP_SECRET}, which is not set (or empty) in the environment"]
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, environ={"BACKUP_KEY_ID": "AKIAFROMENV-visible-nowhere", "BACKUP_SECRET": ""})
+    assert "visible-nowhere" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("${1BAD}", "is not a valid environment variable reference"), ("${UNCLOSED", "without its closing")],
+)
+def test_malformed_references(value: str, problem: str) -> None:
+    text = NO_KEYS + f"  aws_access_key_id: id\n  aws_secret_access_key: {value}\n"
+    assert any(problem in found for found in problems(text, environ={}))
+
+
+def test_session_token_and_profile_rules() -> None:
+    assert parse_config(config_with(aws_session_token="tok")).session_token == "tok"
+    assert parse_config(BASE).credential_source == "config file"
+    assert problems(NO_KEYS + "  aws_session_token: tok\n") == [
+        "aws_session_token needs aws_access_key_id and aws_secret_access_key"
+    ]
+    profiled = parse_config(NO_KEYS + "  aws_profile: backup\n")
+    assert (profiled.profile, profiled.credential_source, profiled.access_key_id) == ("backup", "profile 'backup'", "")
+    assert "exclude each other" in problems(config_with(aws_profile="backup"))[0]
+    assert parse_config(NO_KEYS).credential_source == "default chain"
+
+
+def test_s3_options_are_read() -> None:
+    config = parse_config(
+        config_with(server_side_encryption="aws:kms", sse_kms_key_id="alias/backup", storage_class="STANDARD_IA",
+                    ca_cert="/etc/ssl/minio.pem", addressing_style="virtual", logger_verbosity="debug")
+    )  # fmt: skip
+    assert (config.server_side_encryption, config.sse_kms_key_id, config.storage_class) == (
+        "aws:kms", "alias/backup", "STANDARD_IA"
+    )  # fmt: skip
+    assert (config.ca_cert, config.tls_verify, config.addressing_style, config.logger_verbosity) == (
+        "/etc/ssl/minio.pem", True, "virtual", "debug"
+    )  # fmt: skip
+    defaults = parse_config(BASE)
+    assert (defaults.server_side_encryption, defaults.storage_class, defaults.addressing_style) == ("", "", "path")
+    assert (defaults.tls_verify, defaults.logger_verbosity) == (True, "info")
+    assert parse_config(config_with(server_side_encryption="aes256")).server_side_encryption == "AES256"
+    assert parse_config(config_with(tls_verify="false")).tls_verify is False
+    assert parse_config(config_with(tls_verify="off")).tls_verify is False
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"server_side_encryption": "aws:kms:dsse"}, "server_side_encryption must be one of AES256, aws:kms"),
+        ({"sse_kms_key_id": "k"}, "sse_kms_key_id needs server_side_encryption: aws:kms"),
+        ({"server_side_encryption": "AES256", "sse_kms_key_id": "k"}, "sse_kms_key_id needs"),
+        ({"storage_class": "glacier ir"}, "storage_class must be an S3 storage class"),
+        ({"tls_verify": "maybe"}, "tls_verify must be true or false"),
+        ({"tls_verify": "false", "ca_cert": "/x.pem"}, "ca_cert has no effect with tls_verify: false"),
+        ({"ca_cert": "certs/ca.pem"}, "ca_cert must be an absolute path"),
+        ({"addressing_style": "auto"}, "addressing_style must be one of path, virtual"),
+        ({"logger_verbosity": "loud"}, "logger_verbosity must be one of error, info, verbose, debug"),
+    ],
+)
+def test_bad_s3_options(options: dict[str, str], problem: str) -> None:
+    assert any(problem in found for found in problems(config_with(**options)))

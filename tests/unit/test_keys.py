@@ -3,7 +3,15 @@ from __future__ import annotations
 import pytest
 
 from gps3async.errors import UsageError
-from gps3async.keys import backup_prefix, content_id, directory_key, object_key, report_key, validate_timestamp
+from gps3async.keys import (
+    backup_prefix,
+    content_id,
+    directory_key,
+    object_key,
+    report_key,
+    scoped_delete_prefix,
+    validate_timestamp,
+)
 
 
 def test_key_is_folder_plus_last_four_path_components() -> None:
@@ -51,3 +59,39 @@ def test_bad_content_id() -> None:
 def test_directory_keys_drop_the_leading_slash() -> None:
     assert directory_key("/tmp/dir/f0") == "tmp/dir/f0"
     assert directory_key("rel/f0") == "rel/f0"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "reason"),
+    [
+        ("", "whole bucket"),
+        ("/", "whole bucket"),
+        ("//", "whole bucket"),
+        ("../", "'..' is not allowed"),
+        ("prod/cluster1/../cluster2", "'..' is not allowed"),
+        ("prod/cluster1/backups/..", "'..' is not allowed"),
+        ("prod", "outside the configured folder"),
+        ("prod/cluster10", "outside the configured folder"),
+        ("prod/cluster2/backups", "outside the configured folder"),
+        ("/prod/cluster1/backups", "outside the configured folder"),
+        ("other", "outside the configured folder"),
+    ],
+)
+def test_delete_prefixes_that_escape_the_folder_are_refused(prefix: str, reason: str) -> None:
+    with pytest.raises(UsageError, match=reason):
+        scoped_delete_prefix("prod/cluster1", prefix)
+
+
+@pytest.mark.parametrize(
+    ("folder", "prefix", "scoped"),
+    [
+        ("prod/cluster1", "prod/cluster1", "prod/cluster1/"),
+        ("prod/cluster1", "prod/cluster1/", "prod/cluster1/"),
+        ("prod/cluster1/", "prod/cluster1", "prod/cluster1/"),
+        ("prod/cluster1", "prod/cluster1/backups", "prod/cluster1/backups"),
+        ("prod/cluster1", "prod/cluster1/backups/20261126/", "prod/cluster1/backups/20261126/"),
+        ("prod/cluster1", "prod/cluster1/a..b", "prod/cluster1/a..b"),
+    ],
+)
+def test_delete_prefixes_inside_the_folder_are_kept(folder: str, prefix: str, scoped: str) -> None:
+    assert scoped_delete_prefix(folder, prefix) == scoped
