@@ -285,10 +285,17 @@ def test_64_concurrent_calls_stay_within_the_host_memory_limit(agent_plugin: Plu
     for call in calls.values():
         _, err = call.communicate(timeout=300)
         assert call.returncode == 0 and err == b"", err
-    restores = {n: popen(plugin, "restore_data", paths[n], config=config) for n in payloads}
+    # Each restore's reader is independent too (each COPY ... FROM PROGRAM reads its own pipe): read
+    # into files, not one pipe after another, or an admitted 11 MiB restore would wait on this test
+    # to read it while the test waits on a restore queued behind it.
+    restored = {n: plugin.workdir / f"restored{n}" for n in payloads}
+    restores = {}
+    for n, target in restored.items():
+        with target.open("wb") as stdout:
+            restores[n] = popen(plugin, "restore_data", paths[n], config=config, stdout=stdout)
     for n, call in restores.items():
-        out, err = call.communicate(timeout=300)
-        assert call.returncode == 0 and err == b"" and out == payloads[n]
+        _, err = call.communicate(timeout=300)
+        assert call.returncode == 0 and err == b"" and restored[n].read_bytes() == payloads[n]
     assert len(plugin.agent_pids()) == 1
     text = log_text(plugin)
     assert text.index(f"host memory limit {limit} bytes") < text.index(" served "), "the first call is budgeted too"
