@@ -184,11 +184,16 @@ class Request:
     headers: tuple[tuple[str, str], ...]
 
     def header(self, name: str) -> str | None:
-        wanted = name.lower()
-        for key, value in self.headers:
-            if key.lower() == wanted:
-                return value
-        return None
+        return header_value(self.headers, name)
+
+
+def header_value(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
+    """The first value of header ``name`` (case-insensitive), as requests and recorded exchanges both need."""
+    wanted = name.lower()
+    for key, value in headers:
+        if key.lower() == wanted:
+            return value
+    return None
 
 
 PathMatcher = Union[str, "re.Pattern[str]", Callable[[Request], bool]]
@@ -249,11 +254,7 @@ class Seen:
     headers: tuple[tuple[str, str], ...] = ()
 
     def header(self, name: str) -> str | None:
-        wanted = name.lower()
-        for key, value in self.headers:
-            if key.lower() == wanted:
-                return value
-        return None
+        return header_value(self.headers, name)
 
 
 # --------------------------------------------------------------------------- HTTP helpers
