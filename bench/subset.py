@@ -5,7 +5,10 @@ uncompressed single-file backup: one range per table, in file order, the
 tables it skips in between.  The harness uploads the data file once with
 gps3async, restores it whole (the reference: bytes per wall second), then
 restores :data:`RANGES` ranges of 1-64 KiB in two layouts, each verified by
-length and CRC-32 (every restore the fastest of ``--repeat`` runs):
+length and CRC-32 (every restore the fastest of ``--repeat`` runs), and for
+each layout also uploads an object of exactly the bytes its ranges select and
+restores that whole: the issue's yardstick, a whole-object restore of the
+same bytes, which pays the same start-up for the same output:
 
 - **dense**: each range follows the one before after a gap of 0-4 KiB (most
   tables of a stretch of the file restored);
@@ -56,6 +59,8 @@ class SubsetResult:
     fetched: int
     usage: Usage
     agent: AgentUsage | None = None
+    #: A whole-object restore of an object holding exactly the bytes this restore writes.
+    same_bytes: Usage | None = None
 
     @property
     def cpu(self) -> float:
@@ -78,13 +83,15 @@ def sparse_ranges(size: int, rng: random.Random) -> list[ByteRange]:
     return [ByteRange(start, start + rng.randint(SMALLEST, LARGEST)) for start in starts]
 
 
-def expected(data: Path, ranges: list[ByteRange]) -> Slice:
-    """What the subset restore must write: its length and CRC-32, read from the data file."""
+def expected(data: Path, ranges: list[ByteRange], copy: Path) -> Slice:
+    """What the subset restore must write, also saved as ``copy``: its length and CRC-32, read from the data file."""
     crc, total = 0, 0
-    with data.open("rb") as source:
+    with data.open("rb") as source, copy.open("wb") as out:
         for piece in ranges:
             source.seek(piece.start)
-            crc = zlib.crc32(source.read(piece.length), crc)
+            block = source.read(piece.length)
+            out.write(block)
+            crc = zlib.crc32(block, crc)
             total += piece.length
     return Slice(data, 0, total, crc)
 
@@ -108,10 +115,23 @@ def restore_subset(bench: Bench, tool: Tool, data: Path, layout: str, ranges: li
     plugin, _, config, path = tool.download
     argv = [plugin, "restore_data_subset", config, path, str(offsets)]
     fetches = list(plan_fetches(ranges, chunksize=bench.options.chunk, max_gap=SUBSET_MAX_GAP))
-    target = expected(data, ranges)
+    copy = bench.home / f"same-bytes-{layout}.bin"
+    target = expected(data, ranges, copy)
     usage, agent = timed_restore(bench, tool, argv, target, f"subset {layout}")
     fetched = sum(fetch.span.length for fetch in fetches)
-    return SubsetResult(layout, len(ranges), target.length, len(fetches), fetched, usage, agent)
+    try:
+        same_bytes = whole_restore_of(bench, tool, Slice(copy, 0, target.length, target.crc), layout)
+    finally:
+        copy.unlink()
+    return SubsetResult(layout, len(ranges), target.length, len(fetches), fetched, usage, agent, same_bytes)
+
+
+def whole_restore_of(bench: Bench, tool: Tool, source: Slice, layout: str) -> Usage:
+    """Upload ``source`` beside the data file's object (same key prefix) and time its whole-object restore."""
+    path = tool.download[-1] + f"_same_bytes_{layout}"
+    upload_processes([[*tool.upload[:-1], path]], tool.env, [source])
+    usage, _ = timed_restore(bench, tool, [*tool.download[:-1], path], source, f"whole object of the {layout} bytes")
+    return usage
 
 
 def run_subset(bench: Bench, tool: Tool, source: Slice) -> list[SubsetResult]:
@@ -129,5 +149,5 @@ def run_subset(bench: Bench, tool: Tool, source: Slice) -> list[SubsetResult]:
         layouts = {"dense": dense_ranges(source.length, rng), "sparse": sparse_ranges(source.length, rng)}
         results += [restore_subset(bench, tool, source.path, name, ranges) for name, ranges in layouts.items()]
     finally:
-        delete_prefix(bench.client, tool.key)
+        delete_prefix(bench, tool.key)
     return results
