@@ -177,7 +177,7 @@ class S3Store:
         try:
             yield
         except (BotoCoreError, ClientError) as err:
-            raise translate(err, self._where(op, key)) from None
+            raise translate(err, self._where(op, key), self.modes) from None
 
     async def digest(self, body: bytes | bytearray) -> BodyDigest:
         """Every digest this store's modes need of ``body`` (its CRC-32C at least), in one worker-thread hop."""
@@ -285,9 +285,9 @@ class S3Store:
         except ClientError as err:
             if error_code(err)[0] == "InvalidRange":
                 return await self._empty_object(key, rng)
-            raise translate(err, self._where("GetObject", key)) from None
+            raise translate(err, self._where("GetObject", key), self.modes) from None
         except BotoCoreError as err:
-            raise translate(err, self._where("GetObject", key)) from None
+            raise translate(err, self._where("GetObject", key), self.modes) from None
         status = int(answer["ResponseMetadata"]["HTTPStatusCode"])
         total = check_content_range(answer.get("ContentRange"), rng, status=status)
         size = total if total is not None else int(answer["ContentLength"])
@@ -336,9 +336,9 @@ class S3Store:
             # rclone answers NoSuchUpload while a bucket has never had a multipart upload: there are none.
             if error_code(err)[0] == "NoSuchUpload":
                 return []
-            raise translate(err, self._where("ListMultipartUploads", prefix)) from None
+            raise translate(err, self._where("ListMultipartUploads", prefix), self.modes) from None
         except BotoCoreError as err:
-            raise translate(err, self._where("ListMultipartUploads", prefix)) from None
+            raise translate(err, self._where("ListMultipartUploads", prefix), self.modes) from None
         return found
 
     async def delete_objects(self, keys: Sequence[str]) -> None:
