@@ -92,7 +92,7 @@ class AccessDenied(StorageError):
 
 
 class ModeRefused(StorageError):
-    """The store refused how the request was signed or checksummed; ``fix`` is the option to set."""
+    """The store refused how the request was signed or checksummed; ``fix`` is the setting that avoids it."""
 
     def __init__(self, message: str, fix: str) -> None:
         super().__init__(message)

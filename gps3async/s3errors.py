@@ -50,9 +50,9 @@ def translate(err: Exception, what: str, modes: StoreModes | None = None) -> Exc
     code, status = error_code(err)
     message = str(err.response.get("Error", {}).get("Message", "") or "")
     detail = f"{code or status} {message}".strip()
-    fix = refusal_fix(code, message, modes or StoreModes())
-    if fix is not None:
-        return ModeRefused(f"{what}: {detail} ({fix})", fix)
+    refusal = refusal_fix(code, message, modes or StoreModes())
+    if refusal is not None:
+        return ModeRefused(f"{what}: {detail} ({refusal})", refusal.setting)
     if code in ("NoSuchKey", "NotFound") or (status == 404 and code in ("", "404")):
         return ObjectNotFound(f"{what}: object not found")
     if code == "NoSuchBucket":

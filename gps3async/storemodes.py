@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import crc32c
 
@@ -39,6 +40,7 @@ __all__ = [
     "PAYLOAD_SIGNINGS",
     "UPLOAD_CHECKSUMS",
     "BodyDigest",
+    "Refusal",
     "StoreModes",
     "digest_body",
     "refusal_fix",
@@ -128,7 +130,17 @@ SIGN = "set payload_signing: signed"
 MD5 = "set upload_checksum: md5"
 
 
-def refusal_fix(code: str, message: str, modes: StoreModes) -> str | None:
+class Refusal(NamedTuple):
+    """Why the store refused the mode, and the setting that avoids it."""
+
+    why: str
+    setting: str
+
+    def __str__(self) -> str:
+        return f"{self.why}: {self.setting}"
+
+
+def refusal_fix(code: str, message: str, modes: StoreModes) -> Refusal | None:
     """What to set when a store's error answer means it does not support ``modes``; ``None`` otherwise.
 
     Only answers that point at the mode are read so: an unsigned payload
@@ -140,17 +152,17 @@ def refusal_fix(code: str, message: str, modes: StoreModes) -> str | None:
     text = message.lower()  # stores differ in the status they pick; the code and message say what it is
     if not modes.signed:
         if any(word in text for word in _UNSIGNED_WORDS):
-            return f"the store refused unsigned payloads: {SIGN}"
+            return Refusal("the store refused unsigned payloads", SIGN)
         if code == "XAmzContentSHA256Mismatch" or (code in _UNSUPPORTED_CODES and "x-amz-content-sha256" in text):
-            return f"the store does not accept an unsigned payload's content SHA-256: {SIGN}"
+            return Refusal("the store does not accept an unsigned payload's content SHA-256", SIGN)
     if modes.upload_checksum != "md5" and (
         code == "MissingContentMD5" or ("content-md5" in text and ("missing" in text or "required" in text))
     ):
-        return f"the store requires Content-MD5: {MD5}"
+        return Refusal("the store requires Content-MD5", MD5)
     if modes.upload_checksum == "crc32c":
         if code in (*_UNSUPPORTED_CODES, "InvalidDigest") and any(word in text for word in _CHECKSUM_WORDS):
-            return f"the store does not support S3's additional checksums: {MD5}"
+            return Refusal("the store does not support S3's additional checksums", MD5)
         if code == "NotImplemented" and "header" in text:
             # S3's own wording names no header: "A header you provided implies functionality that is not implemented".
-            return f"the store does not implement a header sent (likely the CRC-32C checksum): {MD5}"
+            return Refusal("the store does not implement a header sent (likely the CRC-32C checksum)", MD5)
     return None

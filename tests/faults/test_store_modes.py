@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import subprocess
 import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from tests.cli.test_check import lines_by_label
 from tests.conftest import BUCKET
 from tests.faults.conftest import MIB, random_bytes
 from tests.faults.stores import PROFILES, Profile, install
@@ -121,3 +123,43 @@ def test_the_strict_stores_catch_a_body_that_does_not_match_its_digest(proxy: Fa
     status, answer = signed_put(proxy, b"body", {"X-Amz-Content-SHA256": sha256(b"other")})
     assert (status, b"<Code>XAmzContentSHA256Mismatch</Code>" in answer) == (400, True)
     assert signed_put(proxy, b"body", {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})[0] == 403
+
+
+RECOMMENDED = {
+    "refuses_unsigned": ("payload_signing: signed", "modes signed/crc32c"),
+    "refuses_checksums": ("upload_checksum: md5", "modes unsigned/md5"),
+    "requires_md5": ("upload_checksum: md5", "modes unsigned/md5"),
+}
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=[profile.name for profile in PROFILES])
+def test_check_tries_the_modes_and_recommends_the_first_that_works(
+    runner: FaultRunner, s3: Any, profile: Profile
+) -> None:
+    install(runner.proxy, profile)
+    result = runner.run("check")
+    setting, works = RECOMMENDED[profile.name]
+    one_stderr_line(result, "a backup or a restore would fail", f"; set {setting} in the config")
+    table = lines_by_label(result.stdout)
+    assert table["store modes"][0] == "info" and profile.fix in table["store modes"][1]
+    assert table[works][0] == "ok"
+    assert table["recommended"] == ("info", f"set {setting} in the config")
+    # the modes tried before the one that works were refused, each with its own reason
+    tried = [label for label in table if label.startswith("modes ")]
+    assert tried[-1] == works and all(table[label][0] == "refused" for label in tried[:-1])
+    assert "clean-up" not in table
+    assert listed(s3, runner.folder) == [] and runner.uploads(s3) == []
+
+
+def test_check_says_the_configured_modes_are_accepted(runner: FaultRunner, s3: Any) -> None:
+    install(runner.proxy, PROFILES[2])
+    config = runner.make_config("md5.yaml", upload_checksum="md5")
+    table = lines_by_label(ok_stdout(runner.run("check", config=config)))
+    assert table["store modes"] == ("ok", "payload_signing: unsigned, upload_checksum: md5 accepted")
+    assert not [label for label in table if label.startswith("modes ")]
+    assert listed(s3, runner.folder) == []
+
+
+def ok_stdout(result: subprocess.CompletedProcess[bytes]) -> bytes:
+    ok(result)
+    return result.stdout

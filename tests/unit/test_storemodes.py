@@ -64,7 +64,7 @@ def test_refusals_of_the_mode_name_the_option_that_fixes_them(
     code: str, message: str, modes: StoreModes, fix: str
 ) -> None:
     found = refusal_fix(code, message, modes)
-    assert found is not None and found.endswith(fix)
+    assert found is not None and str(found).endswith(fix) and str(found).endswith(found.setting)
 
 
 @pytest.mark.parametrize(
