@@ -7,8 +7,9 @@ and its likely fix from :mod:`gps3async.checkadvice`), reports multipart
 uploads that failed backups left open (and aborts them when asked), measures
 the link with a few 5 MiB parts and suggests a chunk size and a concurrency.
 When the store refuses the configured ``payload_signing`` or
-``upload_checksum``, it tries the other modes, cheapest first, and recommends
-the first the store accepts.
+``upload_checksum``, it tries the other modes (in the order of
+:data:`~gps3async.storemodes.CANDIDATES`) and recommends the first the store
+accepts.
 The scratch objects and uploads are removed in a shielded clean-up whatever
 happened.  It raises (one stderr line, exit 1) unless a backup and a restore
 would work.
@@ -257,7 +258,7 @@ async def check(inv: Invocation, config: PluginConfig, source: str, flag: str | 
 
 async def _store_modes(report: _Report, config: PluginConfig, scratch: str) -> StoreModes | None:
     """Whether the store takes the configured ``payload_signing`` and ``upload_checksum``; when it refused them,
-    the first of the other modes (cheapest first) it accepts, which is recommended.  One line per mode tried."""
+    the first of the other modes it accepts, which is recommended.  One line per mode tried."""
     configured = config.store_modes
     refused = [err for err in report.failed.values() if isinstance(err, ModeRefused)]
     if not refused:

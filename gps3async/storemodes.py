@@ -84,8 +84,8 @@ class StoreModes:
         return part
 
 
-#: The modes the ``check`` verb tries when the configured one is refused, cheapest first:
-#: store-verified checksums before none, and MD5 (about twice as fast as SHA-256) before signing.
+#: The modes the ``check`` verb tries when the configured one is refused, in this order: the default first,
+#: then one option changed before both, and a checksum the store verifies before none.
 CANDIDATES = (
     StoreModes("unsigned", "crc32c"),
     StoreModes("unsigned", "md5"),
