@@ -45,6 +45,8 @@ class Options:
     singles: bool
     segments: bool
     subset: bool
+    #: Whether to measure gps3async's upload in each store mode (:mod:`bench.modes`).
+    modes: bool
     #: Whether to measure tiny calls (:mod:`bench.invocations`), and how many of each in sequence.
     run_invocations: bool
     invocations: int
@@ -74,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--segments-only", action="store_true", help="only the 8-process segment-host mode")
     mode.add_argument("--skip-segments", action="store_true", help="no segment-host mode")
     mode.add_argument("--invocations-only", action="store_true", help="only the per-invocation table")
+    mode.add_argument(
+        "--modes-only", action="store_true", help="only gps3async's upload per payload_signing and upload_checksum"
+    )
     parser.add_argument(
         "--invocations",
         type=int,
@@ -82,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         help="1 KiB calls in sequence per verb and mode (default 200)",
     )
     parser.add_argument("--skip-invocations", action="store_true", help="no per-invocation table")
+    parser.add_argument("--skip-modes", action="store_true", help="no upload per store mode")
     parser.add_argument(
         "--skip-subset", action="store_true", help="leave out the restore_data_subset measurement (10,000 ranges)"
     )
@@ -130,7 +136,10 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         parser.error("--concurrency, --repeat and --invocations must be at least 1")
     if args.invocations_only and args.skip_invocations:
         parser.error("--invocations-only and --skip-invocations exclude each other")
-    segments = not (args.skip_segments or args.invocations_only)
+    if args.modes_only and args.skip_modes:
+        parser.error("--modes-only and --skip-modes exclude each other")
+    only_other = args.segments_only or args.invocations_only or args.modes_only
+    segments = not (args.skip_segments or args.invocations_only or args.modes_only)
     if args.size < SEGMENT_SIZE and segments:
         parser.error(f"segment mode reads {human(SEGMENT_SIZE)} slices: use --size {human(SEGMENT_SIZE)} or more")
     _check_target(parser, args)
@@ -141,10 +150,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         segment_chunk=args.chunk,
         segment_concurrency=args.concurrency,
         repeat=args.repeat,
-        singles=not (args.segments_only or args.invocations_only),
+        singles=not only_other,
         segments=segments,
-        subset=not (args.segments_only or args.invocations_only or args.skip_subset),
-        run_invocations=not (args.segments_only or args.skip_invocations),
+        subset=not (only_other or args.skip_subset),
+        modes=not (args.segments_only or args.invocations_only or args.skip_modes),
+        run_invocations=not (args.segments_only or args.modes_only or args.skip_invocations),
         invocations=args.invocations,
         write_doc=not args.endpoint if args.write_doc is None else args.write_doc,
         plugin_rev=args.plugin_rev,

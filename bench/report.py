@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from bench.agentstats import AgentUsage
     from bench.invocations import Burst, Cold, Invocations, Series
     from bench.measure import Usage
+    from bench.modes import ModeResult
     from bench.options import Options
     from bench.segments import Batch
     from bench.singles import Result
@@ -58,6 +59,7 @@ class Report:
     singles: list[Result] = field(default_factory=list)
     batches: list[Batch] = field(default_factory=list)
     subsets: list[SubsetResult] = field(default_factory=list)
+    modes: list[ModeResult] = field(default_factory=list)
     invocations: Invocations | None = None
     date: str = field(
         default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -210,7 +212,7 @@ def singles_section(report: Report) -> list[str]:
     o = report.options
     title = f"## Single stream: {human(o.size)}, {human(o.chunk)} parts, {o.concurrency} requests in flight"
     if not report.singles:
-        return [title, "", "Not run (`--segments-only` or `--invocations-only`)."]
+        return [title, "", "Not run (`--segments-only`, `--invocations-only` or `--modes-only`)."]
     lines = [title, "", singles_table(report.singles), ""]
     if any(r.agent for r in report.singles):
         lines += [
@@ -222,6 +224,43 @@ def singles_section(report: Report) -> list[str]:
             "",
         ]
     return [*lines, singles_bound(report.singles, o), "", *singles_summary(report.singles)]
+
+
+# ---------------------------------------------------------------------------
+# Store modes (bench.modes)
+
+
+def modes_table(results: list[ModeResult]) -> str:
+    headers = ["payload_signing", "upload_checksum", "wall s", "client CPU s", "CPU s/GiB", "vs default", "MB/s"]
+    headers += ["peak RSS MiB", "server CPU s", "note"]
+    default = cpu_per_gib(results[0].result.cpu, results[0].result.nbytes)
+    rows = []
+    for m in results:
+        r = m.result
+        per_gib = cpu_per_gib(r.cpu, r.nbytes)
+        rows.append([
+            m.payload_signing, m.upload_checksum, f"{r.usage.wall:.2f}", f"{r.cpu:.2f}", f"{per_gib:.2f}",
+            f"{per_gib - default:+.2f}", f"{mb_per_s(r.nbytes, r.usage.wall):.1f}", mib(r.rss),
+            cpu_text(r.server_cpu), m.note or "-",
+        ])  # fmt: skip
+    return table(headers, rows)
+
+
+def modes_section(report: Report) -> list[str]:
+    o = report.options
+    title = f"## Store modes: gps3async uploads {human(o.size)}, {human(o.chunk)} parts, {o.concurrency} in flight"
+    if not report.modes:
+        return [title, "", "Not run (`--skip-modes`, `--segments-only` or `--invocations-only`)."]
+    return [
+        title,
+        "",
+        "One upload per `payload_signing` and `upload_checksum` (README, Config options), each through its own",
+        "agent and charged its CPU like the single-stream table.  **vs default** is the extra client CPU s/GiB",
+        "over `unsigned`/`crc32c`: what the SHA-256 (`signed`) and MD5 (`md5`) of every part cost, computed",
+        "in worker threads while other parts upload.  Restores are the same in every mode.",
+        "",
+        modes_table(report.modes),
+    ]
 
 
 # ---------------------------------------------------------------------------
@@ -305,7 +344,7 @@ def segments_section(report: Report) -> list[str]:
     chunk, concurrency, origin = segment_settings(report.options)
     title = f"## Segment host: {SEGMENTS} plugin processes x {human(SEGMENT_SIZE)} at once"
     if not report.batches:
-        return [title, "", "Not run (`--skip-segments` or `--invocations-only`)."]
+        return [title, "", "Not run (`--skip-segments`, `--invocations-only` or `--modes-only`)."]
     goal = segments_goal(report)
     return [
         title,
@@ -411,7 +450,7 @@ def invocations_section(report: Report) -> list[str]:
     title = "## Per invocation: 1 KiB calls"
     inv = report.invocations
     if inv is None:
-        return [title, "", "Not run (`--skip-invocations` or `--segments-only`)."]
+        return [title, "", "Not run (`--skip-invocations`, `--segments-only` or `--modes-only`)."]
     from bench.invocations import BURST
 
     return [
@@ -472,7 +511,7 @@ def subset_section(report: Report) -> list[str]:
 
     title = f"## restore_data_subset: {RANGES:,} ranges of 1-64 KiB from {human(report.options.size)}"
     if not report.subsets:
-        return [title, "", "Not run (`--skip-subset` or `--segments-only`)."]
+        return [title, "", "Not run (`--skip-subset`, `--segments-only`, `--invocations-only` or `--modes-only`)."]
     return [
         title,
         "",
@@ -493,6 +532,7 @@ def subset_section(report: Report) -> list[str]:
 
 RESULT_SECTIONS: tuple[Callable[[Report], list[str]], ...] = (
     singles_section,
+    modes_section,
     subset_section,
     segments_section,
     invocations_section,

@@ -67,17 +67,19 @@ def plugin_config(
     return write_plugin_config(path, executable, target.endpoint, target.bucket, target.key(folder), **options)
 
 
-def gps3async_tool(bench: Bench) -> Tool:
+def gps3async_tool(bench: Bench, folder: str = "gps3async", **extra: object) -> Tool:
+    """The plugin under test; another ``folder`` with ``extra`` options (e.g. ``upload_checksum="md5"``) is
+    another config, so another agent, of its own."""
     o = bench.options
-    config = plugin_config(bench, bench.home / "gps3async.yaml", "gps3async", o.chunk, o.concurrency)
+    config = plugin_config(bench, bench.home / f"{folder}.yaml", folder, o.chunk, o.concurrency, **extra)
     plugin, path = str(BIN / "gpbackup_s3_plugin"), gpbackup_path(0)
-    agents = bench.agent_home("singles", config)
+    agents = bench.agent_home("singles" if folder == "gps3async" else folder, config)
     return Tool(
         "gps3async",
         [plugin, "backup_data", str(config), path],
         [plugin, "restore_data", str(config), path],
         agents.env,
-        bench.target.key("gps3async/" + "/".join(path.split("/")[-4:])),
+        bench.target.key(f"{folder}/" + "/".join(path.split("/")[-4:])),
         "part size and concurrency from the YAML (`*_multipart_chunksize`, `*_max_concurrent_requests`),"
         " credentials as `${AWS_*}` references to the environment;"
         " through the per-host agent (the default `agent: on`)",

@@ -9,10 +9,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .errors import AccessDenied, BucketNotFound, CredentialsError, GpS3Error, LocalIOError, TransientStorageError
+from .errors import (
+    AccessDenied,
+    BucketNotFound,
+    CredentialsError,
+    GpS3Error,
+    LocalIOError,
+    ModeRefused,
+    TransientStorageError,
+)
 
-__all__ = ["IAM_ACTIONS", "LinkSample", "Suggestion", "likely_fix", "suggest"]
+if TYPE_CHECKING:
+    from .storemodes import StoreModes
+
+__all__ = ["IAM_ACTIONS", "LinkSample", "Suggestion", "likely_fix", "mode_settings", "suggest"]
 
 MIB = 1024 * 1024
 
@@ -36,6 +48,8 @@ _WRITES = ("PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipar
 def likely_fix(operation: str, err: GpS3Error, *, bucket: str, folder: str, kms: bool) -> str:
     """The change most likely to make ``operation`` succeed after it failed with ``err``."""
     text = str(err)
+    if isinstance(err, ModeRefused):  # before AccessDenied: such stores often refuse with a 403
+        return f"{err.fix} (see the store modes lines)"
     if isinstance(err, CredentialsError) or "no AWS credentials" in text:
         return "give credentials: aws_access_key_id/aws_secret_access_key, aws_profile, or an instance role"
     if "InvalidAccessKeyId" in text:
@@ -59,6 +73,19 @@ def likely_fix(operation: str, err: GpS3Error, *, bucket: str, folder: str, kms:
     if isinstance(err, TransientStorageError):
         return "check endpoint, encryption (http or https), http_proxy and the network path to the endpoint"
     return "see the S3 error above; the server's own log may say more"
+
+
+def mode_settings(works: StoreModes, configured: StoreModes) -> str:
+    """The option lines that turn ``configured`` into ``works``, as they go into the config."""
+    changes = [
+        f"{name}: {value}"
+        for name, value, was in (
+            ("payload_signing", works.payload_signing, configured.payload_signing),
+            ("upload_checksum", works.upload_checksum, configured.upload_checksum),
+        )
+        if value != was
+    ]
+    return ", ".join(changes) or works.describe()
 
 
 @dataclass(frozen=True)

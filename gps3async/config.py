@@ -24,6 +24,7 @@ import yaml
 
 from .credentials import resolve_credentials
 from .errors import ConfigError
+from .storemodes import PAYLOAD_SIGNINGS, UPLOAD_CHECKSUMS, StoreModes
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -71,6 +72,7 @@ _PLUGIN_KEYS = (
     "agent", "agent_idle_timeout", "host_memory_limit",
     "aws_session_token", "aws_profile", "server_side_encryption", "sse_kms_key_id", "storage_class",
     "ca_cert", "tls_verify", "addressing_style", "logger_verbosity",
+    "payload_signing", "upload_checksum",
 )  # fmt: skip
 #: Keys gpbackup, gprestore or their forks add to the copy of the config.
 _INJECTED_KEYS = (
@@ -140,6 +142,14 @@ class PluginConfig:
     addressing_style: str = "path"
     #: One of :data:`LOGGER_VERBOSITIES`; see :func:`gps3async.logs.log_level`.
     logger_verbosity: str = "info"
+    #: ``unsigned`` or ``signed``: see :mod:`gps3async.storemodes`.
+    payload_signing: str = "unsigned"
+    #: ``crc32c``, ``md5`` or ``none``: see :mod:`gps3async.storemodes`.
+    upload_checksum: str = "crc32c"
+
+    @property
+    def store_modes(self) -> StoreModes:
+        return StoreModes(self.payload_signing, self.upload_checksum)
 
     @property
     def endpoint_url(self) -> str | None:
@@ -272,7 +282,7 @@ def _as_options(document: Any, problems: list[str]) -> tuple[str, dict[str, str]
 
 
 def _s3_options(check: _Checker) -> dict[str, Any]:
-    """The S3 request options: encryption at rest, storage class, TLS, addressing, log verbosity."""
+    """The S3 request options: encryption at rest, storage class, TLS, addressing, log verbosity, store modes."""
     sse = check.one_of("server_side_encryption", "", _SSE_MODES)
     kms_key = check.text("sse_kms_key_id")
     if kms_key and sse != "aws:kms":
@@ -293,6 +303,8 @@ def _s3_options(check: _Checker) -> dict[str, Any]:
         "tls_verify": tls_verify,
         "addressing_style": check.one_of("addressing_style", "path", ("path", "virtual")),
         "logger_verbosity": check.one_of("logger_verbosity", "info", LOGGER_VERBOSITIES),
+        "payload_signing": check.one_of("payload_signing", "unsigned", PAYLOAD_SIGNINGS),
+        "upload_checksum": check.one_of("upload_checksum", "crc32c", UPLOAD_CHECKSUMS),
     }
 
 

@@ -12,6 +12,7 @@
     │   ├── ObjectNotFound          NoSuchKey / 404
     │   ├── BucketNotFound          NoSuchBucket
     │   ├── AccessDenied            403, bad credentials or signature
+    │   ├── ModeRefused             the store does not support payload_signing/upload_checksum in use
     │   └── TransientStorageError   retries exhausted on a retryable fault
     ├── IntegrityError              bytes differ from what S3 promised
     └── PartLimitExceeded           the stream outgrew S3's multipart limits
@@ -31,6 +32,7 @@ __all__ = [
     "GpS3Error",
     "IntegrityError",
     "LocalIOError",
+    "ModeRefused",
     "ObjectNotFound",
     "PartLimitExceeded",
     "StorageError",
@@ -87,6 +89,14 @@ class BucketNotFound(StorageError):
 
 class AccessDenied(StorageError):
     pass
+
+
+class ModeRefused(StorageError):
+    """The store refused how the request was signed or checksummed; ``fix`` is the setting that avoids it."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(message)
+        self.fix = fix
 
 
 class TransientStorageError(StorageError):

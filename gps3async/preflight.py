@@ -6,6 +6,10 @@ the plugin uses, writing one line per operation to stdout (ok, or the failure
 and its likely fix from :mod:`gps3async.checkadvice`), reports multipart
 uploads that failed backups left open (and aborts them when asked), measures
 the link with a few 5 MiB parts and suggests a chunk size and a concurrency.
+When the store refuses the configured ``payload_signing`` or
+``upload_checksum``, it tries the other modes (in the order of
+:data:`~gps3async.storemodes.CANDIDATES`) and recommends the first the store
+accepts.
 The scratch objects and uploads are removed in a shielded clean-up whatever
 happened.  It raises (one stderr line, exit 1) unless a backup and a restore
 would work.
@@ -13,6 +17,8 @@ would work.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import os
 import secrets
@@ -22,11 +28,12 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio
 
 from ._groups import first_failure
-from .checkadvice import MIB, LinkSample, likely_fix, suggest
-from .errors import GpS3Error, IntegrityError
+from .checkadvice import MIB, LinkSample, likely_fix, mode_settings, suggest
+from .errors import GpS3Error, IntegrityError, ModeRefused
 from .keys import folder_prefix
 from .plan import ByteRange
 from .stdio import FdSink
+from .storemodes import CANDIDATES, StoreModes
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -202,8 +209,11 @@ class _Probe:
         for key, upload_id in list(self.open.items()):
             if not await self._aborted(key, upload_id):
                 left.append(f"upload of {key}")
+        written = {"PutObject": self.small, "CompleteMultipartUpload": self.multi}
+        keys = [key for op, key in written.items() if op in self.report.done]
         try:  # the keys written are known: no listing, which may be what failed
-            await self.store.delete_objects([self.small, self.multi])
+            if keys:
+                await self.store.delete_objects(keys)
         except GpS3Error:
             left.append(f"objects under {self.scratch}")
         return left
@@ -235,13 +245,90 @@ async def check(inv: Invocation, config: PluginConfig, source: str, flag: str | 
                 left = await probe.clean_up()
                 if left:
                     await report.line("clean-up", "FAILED", f"could not remove {'; '.join(left)}: remove by hand")
+        works = await _store_modes(report, config, scratch)
         await _open_uploads(report, store, config, scratch, abort=flag is not None)
     await _speed(report, probe)
     if report.failed:
         names = ", ".join(report.failed)
-        raise GpS3Error(f"check: {names} failed; a backup or a restore would fail (details on stdout)")
+        advice = f"; set {mode_settings(works, config.store_modes)} in the config" if works else ""
+        raise GpS3Error(f"check: {names} failed; a backup or a restore would fail (details on stdout){advice}")
     await report.line("result", "ok", "a backup and a restore would work")
     log.info("check %s: every operation succeeded", source)
+
+
+async def _store_modes(report: _Report, config: PluginConfig, scratch: str) -> StoreModes | None:
+    """Whether the store takes the configured ``payload_signing`` and ``upload_checksum``; when it refused them,
+    the first of the other modes it accepts, which is recommended.  One line per mode tried."""
+    configured = config.store_modes
+    refused = [err for err in report.failed.values() if isinstance(err, ModeRefused)]
+    if not refused:
+        if {"PutObject", "UploadPart", "CompleteMultipartUpload"} <= report.done:
+            await report.line("store modes", "ok", f"{configured.describe()} accepted")
+        return None
+    await report.line("store modes", "info", f"{configured.describe()} refused ({refused[0].fix}); trying the others")
+    left: list[str] = []  # scratch objects a mode could write but not delete
+    for number, modes in enumerate(CANDIDATES):
+        if modes == configured:
+            continue
+        label = f"modes {modes.payload_signing}/{modes.upload_checksum}"
+        started = time.monotonic()
+        try:
+            with first_failure():
+                await _try_modes(_in_modes(config, modes), f"{scratch}modes-{number}/", left)
+        except GpS3Error as err:
+            await report.line(label, "refused" if isinstance(err, ModeRefused) else "FAILED", str(err))
+            continue
+        took = f"{(time.monotonic() - started) * 1000:.0f} ms"
+        await report.line(label, "ok", f"PutObject, a multipart upload and DeleteObjects accepted ({took})")
+        await report.line("recommended", "info", f"set {mode_settings(modes, configured)} in the config")
+        if left:
+            await _try_modes(_in_modes(config, modes), "", left, delete_only=True)
+        return modes
+    none = "the store accepted none of the payload_signing and upload_checksum modes"
+    await report.line("recommended", "FAILED", none)
+    if left:
+        await report.line("clean-up", "FAILED", f"could not remove {', '.join(left)}: remove by hand")
+    return None
+
+
+def _in_modes(config: PluginConfig, modes: StoreModes) -> PluginConfig:
+    return dataclasses.replace(config, payload_signing=modes.payload_signing, upload_checksum=modes.upload_checksum)
+
+
+async def _try_modes(config: PluginConfig, prefix: str, left: list[str], *, delete_only: bool = False) -> None:
+    """A small PutObject, a one-part multipart upload and a DeleteObjects of both, in ``config``'s modes.
+
+    Objects written but not deleted are added to ``left``; ``delete_only``
+    deletes ``left`` instead.  A fresh client, not the call's store: a
+    client's signing and checksum hooks are registered for one mode, and the
+    agent shares one client built for the configured modes.
+    """
+    from .s3client import open_store
+
+    small, multi = prefix + "object", prefix + "multipart"
+    async with open_store(config, concurrency=1) as store:
+        if delete_only:
+            with anyio.move_on_after(30, shield=True), contextlib.suppress(GpS3Error):
+                await store.delete_objects(left)
+                left.clear()
+            return
+        written: list[str] = []
+        try:
+            await store.put_object(small, b"x", metadata={})
+            written.append(small)
+            upload_id = await store.create_multipart_upload(multi)
+            try:
+                part = await store.upload_part(multi, upload_id, 1, b"y" * 1024)  # the last part may be small
+                await store.complete_multipart_upload(multi, upload_id, [part])
+            except BaseException:
+                with anyio.move_on_after(30, shield=True), contextlib.suppress(GpS3Error):
+                    await store.abort_multipart_upload(multi, upload_id)
+                raise
+            written.append(multi)
+            await store.delete_objects(written)
+            written = []
+        finally:
+            left.extend(written)  # DeleteObjects failed in this mode: deleted by the mode that works
 
 
 async def _open_uploads(report: _Report, store: S3Store, config: PluginConfig, scratch: str, *, abort: bool) -> None:

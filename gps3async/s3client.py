@@ -1,7 +1,9 @@
 """Building the aiobotocore S3 client: configuration, connection pool and event hooks.
 
 This module owns how gps3async talks HTTP: path-style addressing like the Go
-plugin (or virtual-hosted), unsigned payloads protected by CRC-32C, botocore's
+plugin (or virtual-hosted), unsigned payloads protected by CRC-32C by default
+(``payload_signing`` and ``upload_checksum`` select others, with the hooks of
+:mod:`gps3async.s3signing`), botocore's
 standard retries (each failed attempt logged), the proxy, timeouts, TLS
 verification (``ca_cert``, ``tls_verify``), credentials (static keys with an
 optional session token, a named profile, or the default chain), hooks for
@@ -129,7 +131,8 @@ def describe_settings(config: PluginConfig) -> str:
     return (
         f"S3 endpoint {config.endpoint_url or 'AWS'} region {config.region or 'us-east-1'} bucket {config.bucket}"
         f" ({config.addressing_style}-style), TLS {tls}, credentials from {config.credential_source},"
-        f" server-side encryption {sse or 'bucket default'}, storage class {config.storage_class or 'bucket default'}"
+        f" server-side encryption {sse or 'bucket default'}, storage class {config.storage_class or 'bucket default'},"
+        f" {config.store_modes.describe()}"
     )
 
 
@@ -181,14 +184,16 @@ async def open_store(config: PluginConfig, *, concurrency: int) -> AsyncIterator
     from aiobotocore.config import AioConfig
 
     _check_ca_cert(config)
+    from . import s3signing
     from .http import BufferedHttpSession
 
     proxies = {"http": config.http_proxy, "https": config.http_proxy} if config.http_proxy else None
+    modes = config.store_modes
     client_config = AioConfig(
         signature_version="s3v4",
-        # Path-style by default like the Go plugin; payload signing off because every
-        # body carries a CRC-32C checksum the server verifies (see README, Integrity).
-        s3={"addressing_style": config.addressing_style, "payload_signing_enabled": False},
+        # Path-style by default like the Go plugin; payload signing off unless payload_signing
+        # says so, because every body carries a checksum the server verifies (README, Integrity).
+        s3={"addressing_style": config.addressing_style, "payload_signing_enabled": modes.signed},
         retries={"mode": "standard", "max_attempts": config.max_attempts},
         max_pool_connections=max(concurrency + 2, 4),
         connect_timeout=config.connect_timeout,
@@ -222,5 +227,6 @@ async def open_store(config: PluginConfig, *, concurrency: int) -> AsyncIterator
         client.meta.events.register("before-send.s3", _log_request)
         if config.remove_duplicate_bucket:
             client.meta.events.register("before-sign.s3", _strip_bucket_from_path(config.bucket))
+        s3signing.register(client.meta.events, signed=modes.signed, upload_checksum=modes.upload_checksum)
         writes = WriteOptions(config.server_side_encryption, config.sse_kms_key_id, config.storage_class)
-        yield S3Store(client, config.bucket, writes)
+        yield S3Store(client, config.bucket, writes, modes)

@@ -13,10 +13,12 @@ from .errors import (
     AccessDenied,
     BucketNotFound,
     IntegrityError,
+    ModeRefused,
     ObjectNotFound,
     StorageError,
     TransientStorageError,
 )
+from .storemodes import StoreModes, refusal_fix
 
 __all__ = ["RETRYABLE_CODES", "error_code", "is_stream_error", "translate"]
 
@@ -31,8 +33,14 @@ def error_code(err: Any) -> tuple[str, int]:
     return code, status
 
 
-def translate(err: Exception, what: str) -> Exception:
-    """Map a botocore failure to a plugin error carrying one readable line."""
+def translate(err: Exception, what: str, modes: StoreModes | None = None) -> Exception:
+    """Map a botocore failure to a plugin error carrying one readable line.
+
+    A refusal of the ``payload_signing`` or ``upload_checksum`` in use
+    (``modes``, default the defaults) names the value to set instead: a
+    store that refuses unsigned payloads often says so with a 403, which
+    would otherwise read as a missing permission.
+    """
     from botocore.exceptions import ClientError, NoCredentialsError
 
     if isinstance(err, NoCredentialsError):
@@ -42,6 +50,9 @@ def translate(err: Exception, what: str) -> Exception:
     code, status = error_code(err)
     message = str(err.response.get("Error", {}).get("Message", "") or "")
     detail = f"{code or status} {message}".strip()
+    refusal = refusal_fix(code, message, modes or StoreModes())
+    if refusal is not None:
+        return ModeRefused(f"{what}: {detail} ({refusal})", refusal.setting)
     if code in ("NoSuchKey", "NotFound") or (status == 404 and code in ("", "404")):
         return ObjectNotFound(f"{what}: object not found")
     if code == "NoSuchBucket":

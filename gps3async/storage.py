@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
-import crc32c
 
-from .checksums import DIGEST_SUFFIX, encode_crc32c
+from .checksums import DIGEST_SUFFIX
 from .errors import (
     IntegrityError,
     ObjectNotFound,
@@ -25,6 +24,7 @@ from .errors import (
 )
 from .plan import ByteRange, check_content_range
 from .s3errors import error_code, is_stream_error, translate
+from .storemodes import BodyDigest, StoreModes, digest_body
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping, Sequence
@@ -106,8 +106,9 @@ class RangeRead:
 class ObjectStore(Protocol):
     """The S3 operations the transfer pipelines need (a seam for pure tests)."""
 
+    async def digest(self, body: bytes | bytearray) -> BodyDigest: ...
     async def put_object(
-        self, key: str, body: bytes | bytearray, *, metadata: Mapping[str, str], crc: int | None = None
+        self, key: str, body: bytes | bytearray, *, metadata: Mapping[str, str], digest: BodyDigest | None = None
     ) -> None: ...
     async def create_multipart_upload(self, key: str) -> str: ...
     async def upload_part(self, key: str, upload_id: str, number: int, body: bytes | bytearray) -> CompletedPart: ...
@@ -154,10 +155,14 @@ class _BodyBroke(Exception):
 class S3Store:
     """:class:`ObjectStore` over one aiobotocore S3 client for one bucket."""
 
-    def __init__(self, client: Any, bucket: str, writes: WriteOptions | None = None) -> None:
+    def __init__(
+        self, client: Any, bucket: str, writes: WriteOptions | None = None, modes: StoreModes | None = None
+    ) -> None:
         self._client = client
         self.bucket = bucket
         self.writes = writes or WriteOptions()
+        #: How writes are signed and checksummed (``payload_signing``, ``upload_checksum``).
+        self.modes = modes or StoreModes()
 
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -172,39 +177,51 @@ class S3Store:
         try:
             yield
         except (BotoCoreError, ClientError) as err:
-            raise translate(err, self._where(op, key)) from None
+            raise translate(err, self._where(op, key), self.modes) from None
+
+    async def digest(self, body: bytes | bytearray) -> BodyDigest:
+        """Every digest this store's modes need of ``body`` (its CRC-32C at least), in one worker-thread hop."""
+        return await anyio.to_thread.run_sync(digest_body, body, self.modes)
+
+    def _body_args(self, digest: BodyDigest) -> dict[str, str]:
+        """The checksum parameter of a body, and its SHA-256 for the signer (see :mod:`gps3async.s3signing`)."""
+        args = self.modes.put_args(digest)
+        if self.modes.signed:
+            from .s3signing import PAYLOAD_SHA256
+
+            args[PAYLOAD_SHA256] = digest.sha256
+        return args
 
     async def put_object(
-        self, key: str, body: bytes | bytearray, *, metadata: Mapping[str, str], crc: int | None = None
+        self, key: str, body: bytes | bytearray, *, metadata: Mapping[str, str], digest: BodyDigest | None = None
     ) -> None:
-        """Store ``body`` in one request; ``crc`` is its CRC-32C when the caller already has it."""
-        if crc is None:
-            crc = await anyio.to_thread.run_sync(crc32c.crc32c, body)
-        checksum = encode_crc32c(crc)
+        """Store ``body`` in one request; ``digest`` is :meth:`digest` of it when the caller already has it."""
+        if digest is None:
+            digest = await self.digest(body)
         async with self._call("PutObject", key):
             await self._client.put_object(
-                Bucket=self.bucket, Key=key, Body=body, ChecksumCRC32C=checksum, Metadata=dict(metadata),
-                **self.writes.request_args(key),
+                Bucket=self.bucket, Key=key, Body=body, Metadata=dict(metadata),
+                **self._body_args(digest), **self.writes.request_args(key),
             )  # fmt: skip
 
     async def create_multipart_upload(self, key: str) -> str:
         async with self._call("CreateMultipartUpload", key):
             answer = await self._client.create_multipart_upload(
-                Bucket=self.bucket, Key=key, ChecksumAlgorithm="CRC32C", **self.writes.request_args(key)
+                Bucket=self.bucket, Key=key, **self.modes.create_args(), **self.writes.request_args(key)
             )
         return str(answer["UploadId"])
 
     async def upload_part(self, key: str, upload_id: str, number: int, body: bytes | bytearray) -> CompletedPart:
-        crc = await anyio.to_thread.run_sync(crc32c.crc32c, body)
+        digest = await self.digest(body)
         async with self._call(f"UploadPart {number} of", key):
             answer = await self._client.upload_part(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body,
-                ChecksumCRC32C=encode_crc32c(crc),
+                **self._body_args(digest),
             )  # fmt: skip
-        return CompletedPart(number, str(answer["ETag"]), crc, len(body))
+        return CompletedPart(number, str(answer["ETag"]), digest.crc32c, len(body))
 
     async def complete_multipart_upload(self, key: str, upload_id: str, parts: Sequence[CompletedPart]) -> None:
-        listing = [{"PartNumber": p.number, "ETag": p.etag, "ChecksumCRC32C": encode_crc32c(p.crc32c)} for p in parts]
+        listing = [self.modes.complete_part(p.number, p.etag, p.crc32c) for p in parts]
         async with self._call("CompleteMultipartUpload", key):
             await self._client.complete_multipart_upload(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": listing}
@@ -268,9 +285,9 @@ class S3Store:
         except ClientError as err:
             if error_code(err)[0] == "InvalidRange":
                 return await self._empty_object(key, rng)
-            raise translate(err, self._where("GetObject", key)) from None
+            raise translate(err, self._where("GetObject", key), self.modes) from None
         except BotoCoreError as err:
-            raise translate(err, self._where("GetObject", key)) from None
+            raise translate(err, self._where("GetObject", key), self.modes) from None
         status = int(answer["ResponseMetadata"]["HTTPStatusCode"])
         total = check_content_range(answer.get("ContentRange"), rng, status=status)
         size = total if total is not None else int(answer["ContentLength"])
@@ -319,9 +336,9 @@ class S3Store:
             # rclone answers NoSuchUpload while a bucket has never had a multipart upload: there are none.
             if error_code(err)[0] == "NoSuchUpload":
                 return []
-            raise translate(err, self._where("ListMultipartUploads", prefix)) from None
+            raise translate(err, self._where("ListMultipartUploads", prefix), self.modes) from None
         except BotoCoreError as err:
-            raise translate(err, self._where("ListMultipartUploads", prefix)) from None
+            raise translate(err, self._where("ListMultipartUploads", prefix), self.modes) from None
         return found
 
     async def delete_objects(self, keys: Sequence[str]) -> None:

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
-import crc32c
 
 from ._groups import first_failure
 from .buffers import BufferPool, MemoryBudget, PoolBuffer
@@ -116,8 +115,8 @@ async def _upload_from(
     if length < len(first):
         body = _body(first, length)
         pool.release(first)  # body is a copy; the buffer goes back for the next call to reuse
-        crc = await anyio.to_thread.run_sync(crc32c.crc32c, body)
-        await store.put_object(key, body, metadata=digest_fields(crc, length), crc=crc)
+        digest = await store.digest(body)
+        await store.put_object(key, body, metadata=digest_fields(digest.crc32c, length), digest=digest)
         stats.parts = 1
         return stats
     upload_id = await store.create_multipart_upload(key)

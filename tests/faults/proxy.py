@@ -22,7 +22,9 @@ RNG.  The first rule that fires decides the request's fate:
 * :class:`Stall` -- hold the request, or the response body after N bytes;
 * :class:`FlipByte` -- invert one byte of the response body, keep the length;
 * :class:`OneOf` -- pick one of several actions with the rule's RNG;
-* :class:`Reply` -- answer with a canned status and body, never asking upstream.
+* :class:`Reply` -- answer with a canned status and body, never asking upstream;
+* :class:`VerifyBody` -- read the whole body and check its ``Content-MD5`` and
+  hex ``x-amz-content-sha256`` as a strict store does, then forward it or refuse.
 
 Every request is logged, with its headers, as a :class:`Seen` entry and every rule counts its
 matches and faults, so a test can prove that the fault it scripted happened.
@@ -33,7 +35,9 @@ connections are refused.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import random
 import re
 import socket
@@ -59,6 +63,7 @@ __all__ = [
     "Seen",
     "Stall",
     "Truncate",
+    "VerifyBody",
     "error",
     "flip_byte",
     "one_of",
@@ -137,7 +142,20 @@ class Reply:
     content_type: str = "application/xml"
 
 
-Action = Union[ResetRequest, ResetResponse, Error, Truncate, Stall, FlipByte, OneOf, Reply]
+@dataclass(frozen=True)
+class VerifyBody:
+    """Read the whole request body and check it as a strict store does, then forward it upstream.
+
+    A ``Content-MD5`` that differs from the body's MD5 is answered 400
+    ``BadDigest``; an ``x-amz-content-sha256`` that is a hex digest (not
+    ``UNSIGNED-PAYLOAD``) and differs from the body's SHA-256 is answered 400
+    ``XAmzContentSHA256Mismatch`` (the local server checks the signature but
+    not that the body matches the signed hash).  A chunked body is answered
+    411 ``MissingContentLength``, as S3 answers a PUT without a length.
+    """
+
+
+Action = Union[ResetRequest, ResetResponse, Error, Truncate, Stall, FlipByte, OneOf, Reply, VerifyBody]
 
 
 def reset_request(after_bytes: int = 64 * 1024) -> ResetRequest:
@@ -420,6 +438,21 @@ def _canned_response(action: Reply, number: int, keep_alive: bool) -> bytes:
     return head + action.body
 
 
+def _body_refusal(head: _Head, body: bytes) -> Error | None:
+    """What a strict store answers to ``body`` under these headers, or None when it matches them."""
+    md5 = head.get("Content-MD5")
+    if md5 is not None and md5 != base64.b64encode(hashlib.md5(body).digest()).decode("ascii"):
+        return Error(400, "BadDigest", "The Content-MD5 you specified did not match what we received.")
+    sha = (head.get("x-amz-content-sha256") or "").lower()
+    if re.fullmatch(r"[0-9a-f]{64}", sha) and sha != hashlib.sha256(body).hexdigest():
+        return Error(
+            400,
+            "XAmzContentSHA256Mismatch",
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        )
+    return None
+
+
 def _describe(action: Action) -> str:
     return type(action).__name__ + "(" + ", ".join(f"{k}={v!r}" for k, v in vars(action).items()) + ")"
 
@@ -628,11 +661,34 @@ class FaultProxy:
             writer.write(_error_response(action, request, number, keep_alive))
             await writer.drain()
             return keep_alive
+        if isinstance(action, VerifyBody):
+            return await self._verify(request, head, reader, writer, number, expect=expect, keep_alive=keep_alive)
         return await self._forward(request, head, reader, writer, action, expect=expect, keep_alive=keep_alive)
+
+    async def _verify(self, request: Request, head: _Head, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter, number: int, *, expect: bool,
+                      keep_alive: bool) -> bool:  # fmt: skip
+        kind, length = _framing(head)
+        if kind == "chunked":
+            refusal = Error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
+            writer.write(_error_response(refusal, request, number, False))
+            await writer.drain()
+            return False  # the chunked body is never read: the connection cannot be reused
+        if expect:
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await writer.drain()
+        body = await reader.readexactly(length) if kind == "length" else b""
+        refusal = _body_refusal(head, body)
+        if refusal is not None:
+            writer.write(_error_response(refusal, request, number, keep_alive))
+            await writer.drain()
+            return keep_alive
+        return await self._forward(request, head, reader, writer, None, expect=False, keep_alive=keep_alive, body=body)
 
     async def _forward(self, request: Request, head: _Head, reader: asyncio.StreamReader,
                        writer: asyncio.StreamWriter, action: Action | None, *, expect: bool,
-                       keep_alive: bool) -> bool:  # fmt: skip
+                       keep_alive: bool, body: bytes | None = None) -> bool:  # fmt: skip
+        """Relay the request upstream (its body from ``reader``, or ``body`` when already read) and the answer back."""
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.upstream)
         except OSError:
@@ -645,7 +701,10 @@ class FaultProxy:
             lines = [line for name, line in zip(head.headers, head.lines) if name[0].lower() not in _HOP_BY_HOP]
             up_writer.write(b"\r\n".join([head.first.encode("latin-1"), *lines, b"Connection: close", b"", b""]))
             body_sent = not expect
-            if body_sent:
+            if body is not None:
+                up_writer.write(body)  # an interim 100 Continue upstream is skipped below
+                await up_writer.drain()
+            elif body_sent:
                 await _relay_request_body(reader, head, up_writer)
             while True:
                 answer = await _read_head(up_reader)

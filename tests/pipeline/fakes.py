@@ -16,6 +16,7 @@ import crc32c
 from gps3async.errors import BrokenOutput, StorageError
 from gps3async.plan import ByteRange
 from gps3async.storage import CompletedPart, RangeRead
+from gps3async.storemodes import BodyDigest, StoreModes, digest_body
 
 
 @dataclass
@@ -46,8 +47,11 @@ class FakeStore:
         finally:
             self.in_flight -= 1
 
+    async def digest(self, body: bytes | bytearray) -> BodyDigest:
+        return digest_body(body, StoreModes())
+
     async def put_object(
-        self, key: str, body: bytes | bytearray, *, metadata: Mapping[str, str], crc: int | None = None
+        self, key: str, body: bytes | bytearray, *, metadata: Mapping[str, str], digest: BodyDigest | None = None
     ) -> None:
         await self._enter("put_object")
         self.objects[key] = bytes(body)

@@ -28,3 +28,11 @@ def test_another_value_of_a_referenced_variable_is_another_agent() -> None:
     assert identity(CONFIG, {"BACKUP_KEY_ID": "id"}) != first
     # a variable the config does not refer to changes nothing
     assert identity(CONFIG, {"BACKUP_KEY_ID": "id", "BACKUP_SECRET": "one", "UNRELATED": "x"}) == first
+
+
+def test_another_store_mode_is_another_agent() -> None:
+    """An agent's S3 client is built for one payload_signing and upload_checksum: another mode needs its own."""
+    plain = identity(CONFIG, {})
+    signed = identity(CONFIG + "  payload_signing: signed\n", {})
+    md5 = identity(CONFIG + "  upload_checksum: md5\n", {})
+    assert len({plain, signed, md5}) == 3

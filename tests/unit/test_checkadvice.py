@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from gps3async.checkadvice import MIB, LinkSample, likely_fix, suggest
-from gps3async.errors import AccessDenied, BucketNotFound, CredentialsError, TransientStorageError
+from gps3async.checkadvice import MIB, LinkSample, likely_fix, mode_settings, suggest
+from gps3async.errors import AccessDenied, BucketNotFound, CredentialsError, ModeRefused, TransientStorageError
+from gps3async.storemodes import StoreModes
 
 
 def sample(mb_per_s: float, streams: int) -> LinkSample:
@@ -49,3 +50,16 @@ def test_fixes_name_the_permission_the_operation_needs() -> None:
     tls = TransientStorageError("PutObject: SSLError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
     assert "ca_cert" in likely_fix("PutObject", tls, bucket="b", folder="f", kms=False)
     assert "endpoint" in likely_fix("PutObject", TransientStorageError("x"), bucket="b", folder="f", kms=False)
+
+
+def test_a_refused_mode_is_fixed_by_a_setting_not_a_permission() -> None:
+    refused = ModeRefused("PutObject s3://b/f/k: AccessDenied UNSIGNED-PAYLOAD is not allowed (...)",
+                          "set payload_signing: signed")  # fmt: skip
+    assert likely_fix("PutObject", refused, bucket="b", folder="f", kms=False).startswith("set payload_signing: signed")
+
+
+def test_mode_settings_name_only_what_changes() -> None:
+    default = StoreModes()
+    assert mode_settings(StoreModes("signed", "crc32c"), default) == "payload_signing: signed"
+    assert mode_settings(StoreModes("unsigned", "md5"), default) == "upload_checksum: md5"
+    assert mode_settings(StoreModes("signed", "md5"), default) == "payload_signing: signed, upload_checksum: md5"
