@@ -88,10 +88,10 @@ def leftovers(directory: Path) -> list[str]:
 
 
 def timed_run(
-    runner: FaultRunner, *args: str, stdin: bytes | None = None
+    runner: FaultRunner, *args: str, stdin: bytes | None = None, config: Path | None = None
 ) -> tuple[subprocess.CompletedProcess[bytes], float]:
     started = time.monotonic()
-    result = runner.run(*args, stdin=stdin, timeout=FAIL_WITHIN)
+    result = runner.run(*args, stdin=stdin, timeout=FAIL_WITHIN, config=config)
     return result, time.monotonic() - started
 
 
@@ -299,7 +299,10 @@ def test_connection_refused(runner: FaultRunner, verb: str) -> None:
     path = runner.data_path("gpbackup_0_20261126101500_35.gz")
     runner.proxy.stop_listening()
     stdin = random_bytes(100_000, 10) if verb == "backup_data" else None
-    result, seconds = timed_run(runner, verb, str(path), stdin=stdin)
+    # What is checked is the one line, not the retries (the recovery tests count those): two
+    # attempts spare the suite botocore's back-off between five (about 8 s per operation).
+    config = runner.make_config("refused.yaml", max_attempts=2)
+    result, seconds = timed_run(runner, verb, str(path), stdin=stdin, config=config)
     assert result.returncode != 0
     one_stderr_line(result, runner.key(path), "connect")
     assert seconds < FAIL_WITHIN
