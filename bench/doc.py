@@ -6,7 +6,8 @@ import shlex
 from typing import TYPE_CHECKING
 
 from bench.common import BIN
-from bench.report import results_text, table
+from bench.report import results_text
+from bench.tables import table
 
 if TYPE_CHECKING:
     from bench.report import Report

@@ -15,7 +15,7 @@ small tables is mostly start-up.  This measures that cost with 1 KiB calls:
 - **cold**: :data:`COLD_CALLS` times, a ``backup_data`` call with no agent
   running, which starts one: what the warm-up excludes from everything else.
 
-Rendered by :func:`bench.report.invocations_section`.
+Rendered by :func:`bench.report_invocations.invocations_section`.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ agent (a config of its own is an agent of its own), warmed first and charged
 to the transfer like the single-stream table's, each the fastest of
 ``--repeat`` runs and each checked by stored size.  Restores do not change with
 the mode (a signed GET carries the constant hash of an empty body), so only
-uploads are measured.  Rendered by :func:`bench.report.modes_section`.
+uploads are measured.  Rendered by :func:`bench.report_modes.modes_section`.
 """
 
 from __future__ import annotations

@@ -21,13 +21,14 @@ tables and writes ``docs/benchmarks.md``.  The parts live beside it:
 - :mod:`bench.invocations`: the per-invocation cost of tiny calls, in sequence and 64 at once
 - :mod:`bench.agentstats`: charging gps3async's per-host agent its CPU and memory, in directories of the run's own
 - :mod:`bench.machine`: the machine and version facts
-- :mod:`bench.report`: :class:`~bench.report.Report` and the result sections
+- :mod:`bench.report`: :class:`~bench.report.Report` and the result sections in page order; each
+  section's renderer in ``bench/report_<kind>.py``, the formatting they share in :mod:`bench.tables`
 - :mod:`bench.doc`: the page around them
 
 A new kind of measurement is a module like :mod:`bench.singles` that returns
 its results, one step in :func:`run` storing them on a new
-:class:`~bench.report.Report` field, and a section renderer added to
-:data:`bench.report.RESULT_SECTIONS`.
+:class:`~bench.report.Report` field, and a section renderer (a ``bench/report_<kind>.py``)
+added to :data:`bench.report.RESULT_SECTIONS`.
 
 Usage: ``python -m bench.run [--size 1GiB] [--chunk 8MiB] [--concurrency 4]
 [--repeat N] [--invocations N] [--segments-only | --skip-segments | --invocations-only | --modes-only]

@@ -6,7 +6,7 @@ process is reaped and every stream drained and verified.  Both batches run
 twice: through the per-host agent (the default config), charged with the
 agent's CPU and peak memory (:func:`bench.agentstats.charged`, which warms it
 first), and with ``agent: off``, each process doing its own transfer.
-Rendered by :func:`bench.report.segments_section`.
+Rendered by :func:`bench.report_segments.segments_section`.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Each direction runs ``--repeat`` times and keeps the fastest; every upload's
 stored size and every download's bytes are verified.  A tool that works
 through an agent (gps3async) is charged the agent's CPU and peak memory over
 each transfer (:func:`bench.agentstats.charged`, which also warms the agent
-first).  Rendered by :func:`bench.report.singles_section`.
+first).  Rendered by :func:`bench.report_singles.singles_section`.
 """
 
 from __future__ import annotations

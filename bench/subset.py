@@ -15,7 +15,7 @@ same bytes, which pays the same start-up for the same output:
 - **sparse**: the ranges spread evenly over the whole object (gaps of about
   70 KiB: a third of the file's bytes restored).
 
-Rendered by :func:`bench.report.subset_section`.
+Rendered by :func:`bench.report_subset.subset_section`.
 """
 
 from __future__ import annotations
