@@ -17,6 +17,7 @@ from bench.tables import (
     mib,
     rss_bound,
     table,
+    thin_client_within,
     verdict,
     within,
 )
@@ -69,7 +70,7 @@ def segments_bound(batches: list[Batch], chunk: int, concurrency: int) -> list[s
             lines.append(
                 f"- agent {b.mode}, {b.direction}: agent {within(b.agent.peak_rss, bound * streams)} of"
                 f" {bound_text(chunk, concurrency, streams)}; largest thin client"
-                f" {within(client_peak(b.usages), CLIENT_RSS_GOAL)} of {CLIENT_RSS_GOAL / MIB:.0f} MiB,"
+                f" {thin_client_within(client_peak(b.usages))},"
                 f" {over} of {streams} over"
             )
     return lines

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bench.common import MIB, human
+from bench.common import human
 from bench.tables import (
-    CLIENT_RSS_GOAL,
     DIRECTIONS,
     PEERS,
     bound_text,
@@ -16,6 +15,7 @@ from bench.tables import (
     mib,
     rss_bound,
     table,
+    thin_client_within,
     within,
 )
 
@@ -68,7 +68,7 @@ def singles_bound(results: list[Result], options: Options) -> str:
         else:
             parts.append(
                 f"{r.direction}: agent {within(r.agent.peak_rss, bound)},"
-                f" thin client {within(r.usage.max_rss, CLIENT_RSS_GOAL)} of {CLIENT_RSS_GOAL / MIB:.0f} MiB"
+                f" thin client {thin_client_within(r.usage.max_rss)}"
             )
     return f"gps3async peak RSS against its bound {bound_text(options.chunk, options.concurrency)}: " + "; ".join(parts)
 

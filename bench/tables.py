@@ -87,6 +87,11 @@ def within(value: int, bound: int) -> str:
     return f"{value / MIB:.0f} MiB ({'within' if value <= bound else 'OVER'})"
 
 
+def thin_client_within(rss: int) -> str:
+    """A thin client's peak RSS against :data:`CLIENT_RSS_GOAL`, as every table that has one says it."""
+    return f"{within(rss, CLIENT_RSS_GOAL)} of {CLIENT_RSS_GOAL / MIB:.0f} MiB"
+
+
 def client_peak(usages: Sequence[Usage]) -> int:
     return max(u.max_rss for u in usages)
 
