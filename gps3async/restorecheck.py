@@ -24,7 +24,7 @@ import anyio
 
 from .checksums import DIGEST_SUFFIX, Crc32cChain, check_digest, expected_digest, parse_document_fields
 from .errors import IntegrityError
-from .integrity.blocks import BLOCK_SIZE, METADATA_MAX_BLOCKS, BadBlock, BlockList, BlockListError
+from .integrity.blocks import BLOCK_SIZE_NAME, BadBlock, BlockList, BlockListError
 from .integrity.etags import EtagDigest, PartMd5Stream, etag_is_md5, parse_etag, uniform_part_sizes
 
 if TYPE_CHECKING:
@@ -166,9 +166,9 @@ def _companion_may_help(record: ObjectRecord, head: RangeRead, *, fits_first: bo
     """Whether the companion document is worth a request before the first byte is written."""
     if record.whole is not None:
         # A PutObject with its CRC-32C in metadata: the first GET checks a small one whole; a larger one
-        # has block digests in a companion only when they were too long for metadata (earlier releases:
-        # none, and the whole-object CRC-32C is checked at the end as before).
-        return not fits_first and head.object_size > METADATA_MAX_BLOCKS * BLOCK_SIZE
+        # has its block list in a companion when it was too long for metadata, and then says so with
+        # gps3async-block-size alone (earlier releases: neither, and the whole CRC-32C is checked at the end).
+        return not fits_first and BLOCK_SIZE_NAME in head.metadata
     if fits_first:
         # No metadata: a multipart upload (ours has a companion) or the Go plugin's.  A plain-MD5 ETag is
         # a PutObject's (or a store that hashes the whole object): the MD5 checks it before it is written.

@@ -29,7 +29,7 @@ import anyio
 from ._groups import first_failure
 from .buffers import BufferPool, MemoryBudget, PoolBuffer
 from .checksums import DIGEST_SUFFIX, Crc32cChain, digest_document, digest_fields
-from .integrity.blocks import BLOCK_SIZE, BlockList, BlockListBuilder, SpanDigest
+from .integrity.blocks import BLOCK_SIZE, BLOCK_SIZE_NAME, BlockList, BlockListBuilder, SpanDigest
 from .plan import PartSchedule
 
 if TYPE_CHECKING:
@@ -132,8 +132,8 @@ async def _upload_from(
         digest, span = await store.digest_span(body, 0, block_size)
         blocks = _block_list([span], block_size)
         fields = digest_fields(digest.crc32c, length)
-        if blocks.fits_metadata():
-            fields |= blocks.fields()
+        # A list too long for metadata goes to a companion; the block size alone in metadata says so.
+        fields |= blocks.fields() if blocks.fits_metadata() else {BLOCK_SIZE_NAME: str(block_size)}
         await store.put_object(key, body, metadata=fields, digest=digest)
         if not blocks.fits_metadata():  # too long for S3's 2 KB of metadata: a companion, as a multipart object has
             await store.put_object(

@@ -65,7 +65,8 @@ BLOCK_CRC_NAME = "gps3async-block-crc32c"
 #: A single-PutObject object carries its block list as user metadata up to this many blocks
 #: (the base64 value is then at most 1,024 characters; with the names and the other two fields
 #: about 1.1 KB of S3's 2 KB user-metadata budget, leaving ~900 bytes for anything else).
-#: Longer lists go to the companion document, as for multipart objects.
+#: Longer lists go to the companion document, as for multipart objects, and the metadata keeps
+#: ``gps3async-block-size`` alone to say so.
 METADATA_MAX_BLOCKS = 192
 
 
@@ -147,11 +148,13 @@ class BlockList:
     def from_fields(cls, fields: Mapping[str, str], size: int) -> BlockList | None:
         """The block list recorded in ``fields`` (lower-cased names) for an object of ``size`` bytes.
 
-        ``None`` when none is recorded (objects from earlier releases and the Go plugin).
+        ``None`` when none is recorded here: objects from earlier releases and the Go plugin, and a
+        PutObject whose list was too long for metadata (its metadata has ``gps3async-block-size``
+        alone: the list is in the companion document).
 
         :raises BlockListError: when one is recorded but cannot be read.
         """
-        if BLOCK_SIZE_NAME not in fields and BLOCK_CRC_NAME not in fields:
+        if BLOCK_CRC_NAME not in fields:
             return None
         block_size = fields.get(BLOCK_SIZE_NAME, "").strip()
         if not block_size.isdigit():

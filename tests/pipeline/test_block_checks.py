@@ -9,10 +9,10 @@ import crc32c
 import pytest
 
 from gps3async.buffers import BufferPool
-from gps3async.checksums import DIGEST_SUFFIX, encode_crc32c, parse_document_fields
+from gps3async.checksums import DIGEST_SUFFIX, encode_crc32c, expected_digest, parse_document_fields
 from gps3async.download import DownloadStats, download_ranges, restore_object
 from gps3async.errors import IntegrityError
-from gps3async.integrity.blocks import BlockList
+from gps3async.integrity.blocks import METADATA_MAX_BLOCKS, BlockList
 from gps3async.plan import ByteRange, plan_fetches
 from gps3async.upload import upload_stream
 from tests.pipeline.fakes import FakeStore, RecordingSink, TrickleSource
@@ -158,3 +158,16 @@ async def test_etags_that_say_nothing_checkable_do_not_fail_a_valid_backup(etag:
     sink = RecordingSink()
     stats = await restore_object(store, "k", sink, chunksize=CHUNK, concurrency=2, block_size=BS)
     assert sink.data == data and not stats.verified
+
+
+async def test_a_put_too_long_for_metadata_keeps_its_blocks_in_a_companion() -> None:
+    data = os.urandom((METADATA_MAX_BLOCKS + 1) * 16)
+    store = FakeStore()
+    await upload_stream(store, "k", TrickleSource(data, 1000), chunksize=2 * len(data), concurrency=2, block_size=16)
+    assert store.metadata["k"]["gps3async-block-size"] == "16" and "gps3async-block-crc32c" not in store.metadata["k"]
+    assert expected_digest(store.metadata["k"]) == (crc32c.crc32c(data), len(data)), "earlier releases check it whole"
+    store.flip_at = 100 * 16 + 3
+    sink = RecordingSink()
+    with pytest.raises(IntegrityError, match=r"block 100 \(bytes 1600-1615\)"):
+        await restore_object(store, "k", sink, chunksize=64, concurrency=2, block_size=16)
+    assert sink.data == data[:1600]
