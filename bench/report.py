@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
+    from bench.blockcheck import BlockCheckResult
     from bench.invocations import Invocations
     from bench.modes import ModeResult
     from bench.options import Options
@@ -48,6 +49,7 @@ class Report:
     batches: list[Batch] = field(default_factory=list)
     subsets: list[SubsetResult] = field(default_factory=list)
     modes: list[ModeResult] = field(default_factory=list)
+    block_checks: list[BlockCheckResult] = field(default_factory=list)
     invocations: Invocations | None = None
     date: str = field(
         default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

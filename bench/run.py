@@ -17,6 +17,7 @@ tables and writes ``docs/benchmarks.md``.  The parts live beside it:
 - :mod:`bench.singles`: the single-stream comparison of all tools
 - :mod:`bench.subset`: ``restore_data_subset`` of 10,000 small ranges against a whole-object restore
 - :mod:`bench.modes`: gps3async's upload in each ``payload_signing`` and ``upload_checksum`` mode
+- :mod:`bench.blockcheck`: gps3async's restore with and without per-block verification (same object)
 - :mod:`bench.segments`: the segment-host mode (8 plugin processes at once), through the agent and without
 - :mod:`bench.invocations`: the per-invocation cost of tiny calls, in sequence and 64 at once
 - :mod:`bench.agentstats`: charging gps3async's per-host agent its CPU and memory, in directories of the run's own
@@ -42,6 +43,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from bench.blockcheck import run_block_check
 from bench.common import DOC, REPO, BenchError, human, progress
 from bench.data import ensure_data, make_slice
 from bench.doc import render_doc
@@ -95,6 +97,7 @@ def run(options: Options, data: Path) -> Report:
             report.subsets = run_subset(bench, ours, make_slice(data, 0, options.size))
         if options.modes:
             report.modes = run_modes(bench, make_slice(data, 0, options.size))
+            report.block_checks = run_block_check(bench, make_slice(data, 0, options.size))
         if options.segments:
             report.batches = run_segments(bench, data)
         if options.run_invocations:

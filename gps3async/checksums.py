@@ -35,6 +35,7 @@ __all__ = [
     "encode_crc32c",
     "expected_digest",
     "parse_digest_document",
+    "parse_document_fields",
 ]
 
 _POLYNOMIAL = 0x82F63B78  # CRC-32C (Castagnoli), reflected
@@ -128,14 +129,23 @@ def expected_digest(fields: Mapping[str, str]) -> tuple[int, int] | None:
     return crc, int(size)
 
 
-def digest_document(crc: int, size: int) -> bytes:
-    """The companion object's body: ``name=value`` lines, the same names as the metadata."""
-    return "".join(f"{name}={value}\n" for name, value in digest_fields(crc, size).items()).encode("ascii")
+def digest_document(crc: int, size: int, extra: Mapping[str, str] | None = None) -> bytes:
+    """The companion object's body: ``name=value`` lines, the same names as the metadata.
+
+    ``extra`` adds names after the two every release reads (the block list of
+    :mod:`gps3async.integrity.blocks`); readers skip names they do not know.
+    """
+    fields = {**digest_fields(crc, size), **(extra or {})}
+    return "".join(f"{name}={value}\n" for name, value in fields.items()).encode("ascii")
+
+
+def parse_document_fields(body: bytes) -> dict[str, str]:
+    """A companion's ``name=value`` lines; a value runs from the first ``=`` (base64 padding stays in it)."""
+    return dict(line.partition("=")[::2] for line in body.decode("ascii", "replace").splitlines())
 
 
 def parse_digest_document(body: bytes) -> tuple[int, int] | None:
-    fields = dict(line.partition("=")[::2] for line in body.decode("ascii", "replace").splitlines())
-    return expected_digest(fields)
+    return expected_digest(parse_document_fields(body))
 
 
 def check_digest(where: str, expected: tuple[int, int] | None, chain: Crc32cChain) -> None:

@@ -22,7 +22,9 @@ from .buffers import BufferPool
 from .checksums import DIGEST_SUFFIX
 from .download import DownloadStats, download_ranges, restore_object
 from .errors import AccessDenied, IntegrityError, LocalIOError, UsageError
+from .integrity.blocks import align_down
 from .plan import SUBSET_MAX_GAP, parse_offsets, plan_fetches
+from .restorecheck import read_record
 from .stdio import FdSink, FdSource
 from .upload import upload_stream
 
@@ -141,11 +143,19 @@ async def restore_data_subset(inv: Invocation, config: PluginConfig, data_path: 
             raise IntegrityError(
                 f"{_url(config, key)} has {info.object_size} bytes; offsets ask for [{first.start}, {first.end})"
             )
-        async with BufferPool(config.restore_concurrency + 1, config.restore_chunksize, inv.budget) as pool:
+        # Every block a GET reads whole is checked before it is written; GETs are widened to whole blocks.
+        record = await read_record(store, key, info, fits_first=False, whole=False)
+        record.check_size()
+        block_size = record.blocks.block_size if record.blocks is not None else 1
+        chunksize = align_down(config.restore_chunksize, block_size)
+        fetches = plan_fetches(
+            wanted, chunksize=chunksize, max_gap=SUBSET_MAX_GAP, block_size=block_size, object_size=info.object_size
+        )
+        async with BufferPool(config.restore_concurrency + 1, chunksize, inv.budget) as pool:
             await download_ranges(
-                store, key, plan_fetches(wanted, chunksize=config.restore_chunksize, max_gap=SUBSET_MAX_GAP),
-                FdSink(inv.stdout, "stdout"),
+                store, key, fetches, FdSink(inv.stdout, "stdout"),
                 pool=pool, concurrency=config.restore_concurrency, etag=info.etag or None, stats=stats,
+                blocks=record.blocks,
             )  # fmt: skip
     _summary("restore_data_subset", _url(config, key), stats.size, started)
 

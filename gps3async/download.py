@@ -9,6 +9,13 @@ failure cancels the group: the sink holds only an in-order prefix.
 
 Callers choose the ranges: a whole object (``restore_data``, ``restore_file``)
 or the pieces of an offsets file (``restore_data_subset``).
+
+Nothing unverified is written.  A whole-object restore learns the object's
+record (:mod:`gps3async.restorecheck`) before its first byte is written and
+fetches ranges on block boundaries; each range's blocks are checked in the
+worker thread that computes its CRC-32C (one pass), and a bad block fails the
+restore with only the blocks before it written.  The whole-object CRC-32C (or
+a Go plugin object's ETag MD5) is checked before the last range is written.
 """
 
 from __future__ import annotations
@@ -21,9 +28,10 @@ import crc32c
 
 from ._groups import first_failure
 from .buffers import BufferPool, MemoryBudget
-from .checksums import DIGEST_SUFFIX, Crc32cChain, check_digest, expected_digest, parse_digest_document
 from .errors import IntegrityError
+from .integrity.blocks import BLOCK_SIZE, BadBlock, BlockList, align_down, check_span
 from .plan import ByteRange, Fetch, plan_ranges
+from .restorecheck import WholeObjectCheck, bad_block_error, read_record
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -47,8 +55,12 @@ class DownloadStats:
     peak_in_flight: int = 0
     etag: str = ""
     peak_buffered_bytes: int = field(default=0)
-    #: Whether a recorded CRC-32C was checked (objects from the Go plugin have none).
+    #: Whether the whole object was checked against a record (a CRC-32C, or a Go plugin object's ETag).
     verified: bool = False
+    #: Blocks checked against their recorded CRC-32C before being written.
+    blocks_checked: int = 0
+    #: Requests for the object's record (its companion document, ``HEAD ?partNumber=``), beside ``requests``.
+    record_requests: int = 0
 
 
 @dataclass
@@ -61,6 +73,8 @@ class _Slot:
     crc32c: int = 0
     #: Bytes to write from the start of ``buf`` once filled.
     length: int = 0
+    #: The first block that failed its check: only the bytes before it are written, then the restore fails.
+    bad: BadBlock | None = None
 
 
 def _gather(view: memoryview, origin: int, keep: tuple[ByteRange, ...]) -> int:
@@ -78,6 +92,51 @@ def _gather(view: memoryview, origin: int, keep: tuple[ByteRange, ...]) -> int:
     return filled
 
 
+def _before(keep: tuple[ByteRange, ...], end: int) -> tuple[ByteRange, ...]:
+    """The parts of ``keep`` before object offset ``end``."""
+    return tuple(ByteRange(piece.start, min(piece.end, end)) for piece in keep if piece.start < end)
+
+
+async def _examine(
+    slot: _Slot, view: memoryview, blocks: BlockList | None, want_crc: bool, stats: DownloadStats
+) -> None:
+    """Check the blocks ``view`` (the bytes of ``slot.rng``) holds whole, and keep what is to be written.
+
+    One worker-thread pass computes the range's CRC-32C and its blocks'.
+    """
+    if blocks is not None:
+        found = await anyio.to_thread.run_sync(check_span, blocks, view, slot.rng.start)
+        slot.crc32c, slot.bad = found.crc32c, found.bad
+        stats.blocks_checked += found.checked
+    elif want_crc:
+        slot.crc32c = await anyio.to_thread.run_sync(crc32c.crc32c, view)
+    keep = slot.keep
+    if slot.bad is not None:  # the verified blocks before the bad one may still be written
+        keep = _before(keep or (slot.rng,), slot.bad.start)
+    if keep is not None:
+        view = view[: _gather(view, slot.rng.start, keep)]
+        if want_crc and slot.bad is None:  # only a first range cut short of a block size it was not rounded to
+            slot.crc32c = await anyio.to_thread.run_sync(crc32c.crc32c, view)
+    slot.length = len(view)
+
+
+async def _deliver(
+    slot: _Slot, sink: ByteSink, stats: DownloadStats, whole: WholeObjectCheck | None, where: str
+) -> None:
+    """Write a filled slot's bytes; the whole-object check sees the last range before it is written."""
+    view = memoryview(slot.buf)[: slot.length]
+    try:
+        if slot.bad is None and whole is not None:
+            await whole.add(view, slot.crc32c)
+        if slot.length:
+            await sink.write(view)
+        stats.size += slot.length
+    finally:
+        view.release()
+    if slot.bad is not None:
+        raise bad_block_error(where, slot.bad)
+
+
 async def download_ranges(
     store: ObjectStore,
     key: str,
@@ -88,18 +147,23 @@ async def download_ranges(
     concurrency: int,
     etag: str | None,
     stats: DownloadStats,
-    chain: Crc32cChain | None = None,
+    blocks: BlockList | None = None,
+    whole: WholeObjectCheck | None = None,
 ) -> None:
     """Write the bytes of ``ranges`` (each at most ``pool.size`` long) to ``sink`` in order.
 
     A :class:`~gps3async.plan.Fetch` is one GET of which only some pieces are
     written (``restore_data_subset`` reading through small gaps); the pieces
     are moved together in the buffer after the GET, so each still takes one
-    write.  With ``chain``, each range's CRC-32C is computed beside its GET (in a worker
-    thread, so ranges are checksummed in parallel) and folded in write order.
+    write.  With ``blocks``, every block a GET reads whole is checked before
+    any of its bytes are written (in a worker thread, so ranges are checked in
+    parallel).  With ``whole``, each range's CRC-32C is folded in write order
+    into the whole object's.
     """
     limiter = anyio.CapacityLimiter(concurrency)
     send, receive = anyio.create_memory_object_stream[_Slot](pool.statistics().buffers)
+    want_crc = whole is not None and whole.wants_crc
+    where = f"GetObject {store.url(key)}"
 
     async def fetch(slot: _Slot) -> None:
         async with limiter:
@@ -112,12 +176,8 @@ async def download_ranges(
             finally:
                 stats.in_flight -= 1
         if got.length != slot.rng.length:
-            raise IntegrityError(f"GetObject {store.url(key)}: range {slot.rng.header()} returned {got.length} bytes")
-        if slot.keep is not None:
-            view = view[: _gather(view, slot.rng.start, slot.keep)]
-        slot.length = len(view)
-        if chain is not None:
-            slot.crc32c = await anyio.to_thread.run_sync(crc32c.crc32c, view)
+            raise IntegrityError(f"{where}: range {slot.rng.header()} returned {got.length} bytes")
+        await _examine(slot, view, blocks, want_crc, stats)
         slot.filled.set()
 
     async def dispatch(send: ObjectSendStream[_Slot]) -> None:
@@ -134,10 +194,7 @@ async def download_ranges(
             async with receive:
                 async for slot in receive:
                     await slot.filled.wait()
-                    await sink.write(memoryview(slot.buf)[: slot.length])
-                    stats.size += slot.length
-                    if chain is not None:
-                        chain.append(slot.crc32c, slot.length)
+                    await _deliver(slot, sink, stats, whole, where)
                     pool.release(slot.buf)
     stats.peak_buffered_bytes = max(stats.peak_buffered_bytes, pool.statistics().peak_in_use * pool.size)
 
@@ -150,44 +207,54 @@ async def restore_object(
     chunksize: int,
     concurrency: int,
     memory: MemoryBudget | None = None,
+    block_size: int = BLOCK_SIZE,
 ) -> DownloadStats:
-    """Stream a whole object to ``sink``.
+    """Stream a whole object to ``sink``, every byte checked before it is written.
 
-    The first ranged GET also tells the size and ETag, so a small object costs
-    one request; the rest is fetched pinned to that ETag (``If-Match``), so an
-    object replaced mid-restore fails instead of mixing two versions.
+    The first ranged GET also tells the size, ETag and metadata, so a small
+    object costs one request; the rest is fetched pinned to that ETag
+    (``If-Match``), so an object replaced mid-restore fails instead of mixing
+    two versions.  ``chunksize`` is rounded down to whole blocks of
+    ``block_size`` (at least one), so every range holds whole blocks.
     ``memory`` is the agent's host-wide budget the buffers are drawn from.
     """
-    async with BufferPool(concurrency + 1, chunksize, memory) as pool:
+    async with BufferPool(concurrency + 1, align_down(chunksize, block_size), memory) as pool:
         return await _restore_with(store, key, sink, pool, concurrency)
 
 
 async def _restore_with(
     store: ObjectStore, key: str, sink: ByteSink, pool: BufferPool, concurrency: int
 ) -> DownloadStats:
-    stats, chain, chunksize = DownloadStats(), Crc32cChain(), pool.size
+    stats = DownloadStats()
     first = await pool.acquire()
-    head = await store.get_range_into(key, ByteRange(0, chunksize), memoryview(first))
+    head = await store.get_range_into(key, ByteRange(0, pool.size), memoryview(first))
     stats.requests, stats.etag = 1, head.etag
-    view = memoryview(first)[: head.length]
-    chain.append(await anyio.to_thread.run_sync(crc32c.crc32c, view), head.length)
-    await sink.write(view)
-    del view
-    stats.size = head.length
+    fits_first = head.object_size <= head.length
+    record = await read_record(store, key, head, fits_first=fits_first)
+    stats.record_requests = record.requests
+    record.check_size()
+    whole = WholeObjectCheck(record)
+    blocks = record.blocks
+    # Ranges start on the record's block boundaries (a block size other than the one the chunk size was
+    # rounded to: the first range's trailing part-block is fetched again with the rest).
+    block_size = blocks.block_size if blocks is not None and blocks.block_size <= pool.size else 1
+    written = head.length if fits_first else head.length - head.length % block_size
+    slot = _Slot(ByteRange(0, head.length), first)
+    if written < head.length:
+        slot.keep = (ByteRange(0, written),)
+    with memoryview(first) as view:
+        await _examine(slot, view[: head.length], blocks, whole.wants_crc, stats)
+    await _deliver(slot, sink, stats, whole, record.where)
     pool.release(first)
-    if head.object_size > head.length:
-        rest = plan_ranges(ByteRange(head.length, head.object_size), chunksize)
+    if head.object_size > written:
+        rest = plan_ranges(ByteRange(written, head.object_size), align_down(pool.size, block_size))
         await download_ranges(
             store, key, rest, sink, pool=pool, concurrency=concurrency, etag=head.etag or None, stats=stats,
-            chain=chain,
+            blocks=blocks, whole=whole,
         )  # fmt: skip
     stats.peak_buffered_bytes = max(stats.peak_buffered_bytes, pool.statistics().peak_in_use * pool.size)
     if stats.size != head.object_size:
-        raise IntegrityError(f"GetObject {store.url(key)}: wrote {stats.size} of {head.object_size} bytes")
-    expected = expected_digest(head.metadata)
-    if expected is None and head.object_size > head.length:
-        document = await store.get_small_object(key + DIGEST_SUFFIX)
-        expected = parse_digest_document(document) if document is not None else None
-    check_digest(f"GetObject {store.url(key)}", expected, chain)
-    stats.verified = expected is not None
+        raise IntegrityError(f"{record.where}: wrote {stats.size} of {head.object_size} bytes")
+    whole.finish()
+    stats.verified = whole.verified
     return stats

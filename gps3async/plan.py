@@ -99,26 +99,55 @@ class Fetch:
         return sum(part.length for part in self.keep)
 
 
-def plan_fetches(ranges: Iterable[ByteRange], *, chunksize: int, max_gap: int) -> Iterator[Fetch]:
+def plan_fetches(
+    ranges: Iterable[ByteRange], *, chunksize: int, max_gap: int, block_size: int = 1, object_size: int = 0
+) -> Iterator[Fetch]:
     """Group wanted ranges, in the order given, into GETs of at most ``chunksize`` bytes.
 
     A range joins the GET before it when it starts after that GET's end by at
     most ``max_gap`` bytes and the GET stays within ``chunksize``; the gap is
     fetched and dropped.  A range that starts earlier, or further away, starts
     a new GET, so the output order is always the order given.
+
+    With ``block_size`` above 1 every GET is widened to block boundaries
+    (clipped at ``object_size``), so each block holding a wanted byte is read
+    whole and can be checked: at most one block more on each side, the order of
+    the read-through ``max_gap`` already accepts.  ``chunksize`` must then be a
+    multiple of ``block_size``; ranges are cut on multiples of ``chunksize`` of
+    the object, so a widened GET still fits in ``chunksize``.
     """
+    if block_size > 1 and chunksize % block_size:
+        raise ValueError("chunksize must be a multiple of block_size")
+
+    def down(offset: int) -> int:
+        return offset - offset % block_size
+
+    def up(offset: int) -> int:
+        return offset if block_size == 1 else min(-(-offset // block_size) * block_size, object_size)
+
+    pieces = split(coalesce(ranges), chunksize) if block_size == 1 else _split_on_grid(coalesce(ranges), chunksize)
     start = end = 0
     keep: list[ByteRange] = []
-    for piece in split(coalesce(ranges), chunksize):
-        joins = keep and 0 <= piece.start - end <= max_gap and piece.end - start <= chunksize
+    for piece in pieces:
+        joins = keep and 0 <= piece.start - end <= max_gap and up(piece.end) - down(start) <= chunksize
         if not joins:
             if keep:
-                yield Fetch(ByteRange(start, end), tuple(keep))
+                yield Fetch(ByteRange(down(start), up(end)), tuple(keep))
             start, keep = piece.start, []
         keep.append(piece)
         end = piece.end
     if keep:
-        yield Fetch(ByteRange(start, end), tuple(keep))
+        yield Fetch(ByteRange(down(start), up(end)), tuple(keep))
+
+
+def _split_on_grid(ranges: Iterable[ByteRange], chunksize: int) -> Iterator[ByteRange]:
+    """Cut each range at the object's multiples of ``chunksize``, keeping order."""
+    for rng in ranges:
+        start = rng.start
+        while start < rng.end:
+            stop = min(rng.end, (start // chunksize + 1) * chunksize)
+            yield ByteRange(start, stop)
+            start = stop
 
 
 def parse_offsets(text: str) -> list[ByteRange]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
@@ -22,6 +22,7 @@ from .errors import (
     StorageError,
     TransientStorageError,
 )
+from .integrity.blocks import BLOCK_SIZE, SpanDigest, digest_span
 from .plan import ByteRange, check_content_range
 from .s3errors import error_code, is_stream_error, translate
 from .storemodes import BodyDigest, StoreModes, digest_body
@@ -30,7 +31,16 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping, Sequence
 
 
-__all__ = ["CompletedPart", "ListedObject", "ObjectStore", "OpenUpload", "RangeRead", "S3Store", "WriteOptions"]
+__all__ = [
+    "CompletedPart",
+    "ListedObject",
+    "ObjectStore",
+    "OpenUpload",
+    "PartHead",
+    "RangeRead",
+    "S3Store",
+    "WriteOptions",
+]
 
 log = logging.getLogger("gps3async")
 
@@ -101,23 +111,41 @@ class RangeRead:
     etag: str
     #: User metadata of the object, names lower-cased (servers differ in case).
     metadata: Mapping[str, str] = field(default_factory=dict)
+    #: How the store encrypts it (``AES256``, ``aws:kms``...) and an SSE-C algorithm: the ETag is no MD5 under
+    #: SSE-KMS or SSE-C.
+    server_side_encryption: str = ""
+    sse_customer_algorithm: str = ""
+
+
+@dataclass(frozen=True)
+class PartHead:
+    """What ``HEAD ?partNumber=`` tells: that part's size, and the object's part count (0 when not said)."""
+
+    length: int
+    parts_count: int
 
 
 class ObjectStore(Protocol):
     """The S3 operations the transfer pipelines need (a seam for pure tests)."""
 
     async def digest(self, body: bytes | bytearray) -> BodyDigest: ...
+    async def digest_span(
+        self, body: bytes | bytearray, start: int, block_size: int = ...
+    ) -> tuple[BodyDigest, SpanDigest]: ...
     async def put_object(
         self, key: str, body: bytes | bytearray, *, metadata: Mapping[str, str], digest: BodyDigest | None = None
     ) -> None: ...
     async def create_multipart_upload(self, key: str) -> str: ...
-    async def upload_part(self, key: str, upload_id: str, number: int, body: bytes | bytearray) -> CompletedPart: ...
+    async def upload_part(
+        self, key: str, upload_id: str, number: int, body: bytes | bytearray, *, digest: BodyDigest | None = None
+    ) -> CompletedPart: ...
     async def complete_multipart_upload(self, key: str, upload_id: str, parts: Sequence[CompletedPart]) -> None: ...
     async def abort_multipart_upload(self, key: str, upload_id: str) -> None: ...
     async def get_range_into(
         self, key: str, rng: ByteRange, view: memoryview, *, if_match: str | None = None
     ) -> RangeRead: ...
     async def get_small_object(self, key: str) -> bytes | None: ...
+    async def head_part(self, key: str, number: int, *, if_match: str | None = None) -> PartHead: ...
     def url(self, key: str) -> str: ...
 
 
@@ -183,6 +211,15 @@ class S3Store:
         """Every digest this store's modes need of ``body`` (its CRC-32C at least), in one worker-thread hop."""
         return await anyio.to_thread.run_sync(digest_body, body, self.modes)
 
+    async def digest_span(
+        self, body: bytes | bytearray, start: int, block_size: int = BLOCK_SIZE
+    ) -> tuple[BodyDigest, SpanDigest]:
+        """:meth:`digest`, and the CRC-32Cs of ``body``'s blocks (it sits at object offset ``start``), in one hop.
+
+        The body's CRC-32C is folded from its blocks', so the bytes are read once for the CRCs.
+        """
+        return await anyio.to_thread.run_sync(_digest_with_blocks, body, start, block_size, self.modes)
+
     def _body_args(self, digest: BodyDigest) -> dict[str, str]:
         """The checksum parameter of a body, and its SHA-256 for the signer (see :mod:`gps3async.s3signing`)."""
         args = self.modes.put_args(digest)
@@ -211,8 +248,12 @@ class S3Store:
             )
         return str(answer["UploadId"])
 
-    async def upload_part(self, key: str, upload_id: str, number: int, body: bytes | bytearray) -> CompletedPart:
-        digest = await self.digest(body)
+    async def upload_part(
+        self, key: str, upload_id: str, number: int, body: bytes | bytearray, *, digest: BodyDigest | None = None
+    ) -> CompletedPart:
+        """Upload one part; ``digest`` is :meth:`digest` of it when the caller already has it."""
+        if digest is None:
+            digest = await self.digest(body)
         async with self._call(f"UploadPart {number} of", key):
             answer = await self._client.upload_part(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body,
@@ -234,7 +275,17 @@ class S3Store:
     async def head_object(self, key: str) -> RangeRead:
         async with self._call("HeadObject", key):
             answer = await self._client.head_object(Bucket=self.bucket, Key=key)
-        return RangeRead(0, int(answer["ContentLength"]), str(answer.get("ETag", "")), _lower(answer.get("Metadata")))
+        return _range_read(answer, 0, int(answer["ContentLength"]), str(answer.get("ETag", "")))
+
+    async def head_part(self, key: str, number: int, *, if_match: str | None = None) -> PartHead:
+        """``HEAD ?partNumber=number``: the size of one part of a multipart object (stores that ignore the
+        parameter answer with the whole object's size and no part count)."""
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "PartNumber": number}
+        if if_match:
+            args["IfMatch"] = if_match
+        async with self._call(f"HeadObject part {number} of", key):
+            answer = await self._client.head_object(**args)
+        return PartHead(int(answer["ContentLength"]), int(answer.get("PartsCount") or 0))
 
     async def get_small_object(self, key: str) -> bytes | None:
         """The whole body of a small object, or ``None`` when there is no such object."""
@@ -261,7 +312,7 @@ class S3Store:
             rest = ByteRange(rng.start + filled, rng.end)
             try:
                 got, answer = await self._get_once(key, rest, view[filled:], etag)
-                return RangeRead(filled + got, answer.object_size, answer.etag, metadata or answer.metadata)
+                return replace(answer, length=filled + got, metadata=metadata or answer.metadata)
             except _PartialRead as partial:
                 filled += partial.received
                 etag = partial.answer.etag or etag
@@ -291,7 +342,7 @@ class S3Store:
         status = int(answer["ResponseMetadata"]["HTTPStatusCode"])
         total = check_content_range(answer.get("ContentRange"), rng, status=status)
         size = total if total is not None else int(answer["ContentLength"])
-        about = RangeRead(0, size, str(answer.get("ETag", "")) or etag or "", _lower(answer.get("Metadata")))
+        about = _range_read(answer, 0, size, str(answer.get("ETag", "")) or etag or "")
         wanted = min(len(view), max(size - rng.start, 0))
         body = answer["Body"]
         async with body:  # older aiobotocore returns the raw response from __aenter__
@@ -363,6 +414,20 @@ class _PartialRead(Exception):
     def __init__(self, received: int, answer: RangeRead, cause: str) -> None:
         super().__init__(cause)
         self.received, self.answer, self.cause = received, answer, cause
+
+
+def _digest_with_blocks(
+    body: bytes | bytearray, start: int, block_size: int, modes: StoreModes
+) -> tuple[BodyDigest, SpanDigest]:
+    span = digest_span(body, start, block_size)
+    return digest_body(body, modes, crc=span.crc32c), span
+
+
+def _range_read(answer: Mapping[str, Any], length: int, size: int, etag: str) -> RangeRead:
+    return RangeRead(
+        length, size, etag, _lower(answer.get("Metadata")),
+        str(answer.get("ServerSideEncryption") or ""), str(answer.get("SSECustomerAlgorithm") or ""),
+    )  # fmt: skip
 
 
 def _lower(metadata: Mapping[str, str] | None) -> dict[str, str]:

@@ -105,13 +105,14 @@ class BodyDigest:
     md5: str = ""
 
 
-def digest_body(body: bytes | bytearray | memoryview, modes: StoreModes) -> BodyDigest:
+def digest_body(body: bytes | bytearray | memoryview, modes: StoreModes, *, crc: int | None = None) -> BodyDigest:
     """Every digest ``modes`` needs of ``body``, one pass each.
 
     Meant for a worker thread: crc32c and hashlib release the GIL for large
-    buffers, so the event loop keeps sending other parts meanwhile.
+    buffers, so the event loop keeps sending other parts meanwhile.  ``crc`` is
+    the body's CRC-32C when the caller has it already (folded from its blocks').
     """
-    crc = crc32c.crc32c(body)
+    crc = crc32c.crc32c(body) if crc is None else crc
     sha = hashlib.sha256(body).hexdigest() if modes.signed else ""
     md5 = ""
     if modes.upload_checksum == "md5":

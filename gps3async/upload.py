@@ -7,6 +7,12 @@ are the workers.  A stream that ends inside the first part becomes one
 PutObject (the empty stream included).  A multipart upload that does not
 complete is aborted in shielded clean-up, on errors and cancellation alike.
 
+Every body's digests come from one worker-thread hop that also cuts it at
+1 MiB block boundaries (:mod:`gps3async.integrity.blocks`); the blocks' CRC-32Cs
+are kept (4 bytes per MiB, 4 MiB per TiB) until the object's record is written:
+user metadata beside a small PutObject's CRC-32C, otherwise the companion
+document written after CompleteMultipartUpload.
+
 When the part schedule grows the part size (:class:`~gps3async.plan.PartSchedule`)
 the tier's pool is rebuilt with larger buffers and fewer of them, keeping the
 byte budget ``chunksize x (concurrency + 1)`` where a part still fits twice.
@@ -23,9 +29,12 @@ import anyio
 from ._groups import first_failure
 from .buffers import BufferPool, MemoryBudget, PoolBuffer
 from .checksums import DIGEST_SUFFIX, Crc32cChain, digest_document, digest_fields
+from .integrity.blocks import BLOCK_SIZE, BLOCK_SIZE_NAME, BlockList, BlockListBuilder, SpanDigest
 from .plan import PartSchedule
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from anyio.streams.memory import MemoryObjectReceiveStream
 
     from .storage import CompletedPart, ObjectStore
@@ -59,6 +68,8 @@ class _Part:
     number: int
     buf: bytearray
     length: int
+    #: The part's first byte's offset in the object (blocks are cut on object offsets).
+    start: int
 
 
 def _body(buf: bytearray, length: int) -> bytearray:
@@ -87,15 +98,17 @@ async def upload_stream(
     concurrency: int,
     schedule: PartSchedule | None = None,
     memory: MemoryBudget | None = None,
+    block_size: int = BLOCK_SIZE,
 ) -> UploadStats:
     """Upload everything ``source`` yields to ``key``; return what it took.
 
-    ``memory`` is the agent's host-wide budget the part buffers are drawn from.
+    ``memory`` is the agent's host-wide budget the part buffers are drawn from;
+    ``block_size`` the span of each recorded block CRC-32C (tests shrink it).
     """
     schedule = schedule or PartSchedule(chunksize)
     budget = chunksize * (concurrency + 1)
     async with _tier_pool(schedule, 1, budget, memory) as pool:
-        return await _upload_from(store, key, source, schedule, budget, pool, memory)
+        return await _upload_from(store, key, source, schedule, budget, pool, memory, block_size)
 
 
 async def _upload_from(
@@ -106,6 +119,7 @@ async def _upload_from(
     budget: int,
     pool: BufferPool,
     memory: MemoryBudget | None,
+    block_size: int,
 ) -> UploadStats:
     stats = UploadStats()
     first = await pool.acquire()
@@ -115,14 +129,22 @@ async def _upload_from(
     if length < len(first):
         body = _body(first, length)
         pool.release(first)  # body is a copy; the buffer goes back for the next call to reuse
-        digest = await store.digest(body)
-        await store.put_object(key, body, metadata=digest_fields(digest.crc32c, length), digest=digest)
+        digest, span = await store.digest_span(body, 0, block_size)
+        blocks = _block_list([span], block_size)
+        fields = digest_fields(digest.crc32c, length)
+        # A list too long for metadata goes to a companion; the block size alone in metadata says so.
+        fields |= blocks.fields() if blocks.fits_metadata() else {BLOCK_SIZE_NAME: str(block_size)}
+        await store.put_object(key, body, metadata=fields, digest=digest)
+        if not blocks.fits_metadata():  # too long for S3's 2 KB of metadata: a companion, as a multipart object has
+            await store.put_object(
+                key + DIGEST_SUFFIX, digest_document(digest.crc32c, length, blocks.fields()), metadata={}
+            )
         stats.parts = 1
         return stats
     upload_id = await store.create_multipart_upload(key)
     try:
-        upload = _MultipartUpload(store, key, upload_id, source, stats, memory)
-        await upload.send_all(schedule, budget, pool, _Part(1, first, length))
+        upload = _MultipartUpload(store, key, upload_id, source, stats, memory, block_size)
+        await upload.send_all(schedule, budget, pool, _Part(1, first, length, 0))
         parts = sorted(stats.completed, key=lambda part: part.number)
         await store.complete_multipart_upload(key, upload_id, parts)
     except BaseException:
@@ -133,9 +155,19 @@ async def _upload_from(
                 log.warning("could not abort multipart upload of %s: %s", key, err)
         raise
     stats.parts = len(stats.completed)
-    document = digest_document(_whole_crc(parts), stats.size)
+    blocks = _block_list((upload.spans[part.number] for part in parts), block_size)
+    upload.spans.clear()  # 4 bytes per MiB held until here; the document's text replaces them
+    document = digest_document(_whole_crc(parts), stats.size, blocks.fields())
     await store.put_object(key + DIGEST_SUFFIX, document, metadata={})
     return stats
+
+
+def _block_list(spans: Iterable[SpanDigest], block_size: int) -> BlockList:
+    """The object's block CRC-32Cs, folded from its parts' pieces in object order (no second pass)."""
+    builder = BlockListBuilder(block_size)
+    for span in spans:
+        builder.add(span)
+    return builder.finish()
 
 
 def _whole_crc(parts: list[CompletedPart]) -> int:
@@ -156,6 +188,9 @@ class _MultipartUpload:
     source: ByteSource
     stats: UploadStats
     memory: MemoryBudget | None
+    block_size: int
+    #: Each part's block pieces, by part number, until the record is written (parts finish in any order).
+    spans: dict[int, SpanDigest] = field(default_factory=dict)
 
     async def send_all(self, schedule: PartSchedule, budget: int, pool: BufferPool, first: _Part) -> None:
         """Upload every part, tier by tier (a tier's parts share one size and one pool)."""
@@ -192,11 +227,12 @@ class _MultipartUpload:
                     while number <= last:
                         buf = await pool.acquire()
                         length = await self.source.readinto(buf)
+                        start = self.stats.size
                         self.stats.size += length
                         if length == 0:
                             pool.release(buf)
                             return number, True
-                        await send.send(_Part(number, buf, length))
+                        await send.send(_Part(number, buf, length, start))
                         number += 1
                         if length < len(buf):
                             return number, True
@@ -208,10 +244,12 @@ class _MultipartUpload:
         async with receive:
             async for part in receive:
                 body = _body(part.buf, part.length)
+                digest, self.spans[part.number] = await self.store.digest_span(body, part.start, self.block_size)
                 stats.in_flight += 1
                 stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
                 try:
-                    stats.completed.append(await self.store.upload_part(self.key, self.upload_id, part.number, body))
+                    completed = await self.store.upload_part(self.key, self.upload_id, part.number, body, digest=digest)
+                    stats.completed.append(completed)
                 finally:
                     stats.in_flight -= 1
                 pool.release(part.buf)

@@ -14,8 +14,9 @@ import anyio
 import crc32c
 
 from gps3async.errors import BrokenOutput, StorageError
+from gps3async.integrity.blocks import BLOCK_SIZE, SpanDigest, digest_span
 from gps3async.plan import ByteRange
-from gps3async.storage import CompletedPart, RangeRead
+from gps3async.storage import CompletedPart, PartHead, RangeRead
 from gps3async.storemodes import BodyDigest, StoreModes, digest_body
 
 
@@ -28,6 +29,9 @@ class FakeStore:
     objects: dict[str, bytes] = field(default_factory=dict)
     metadata: dict[str, dict[str, str]] = field(default_factory=dict)
     flip_at: int | None = None
+    #: The ETag every GET answers (a Go plugin object's MD5), and the part size ``HEAD ?partNumber=`` tells.
+    etag: str = '"fake"'
+    head_part_size: int = 0
     uploads: dict[str, dict[int, bytes]] = field(default_factory=dict)
     aborted: list[str] = field(default_factory=list)
     part_sizes: list[int] = field(default_factory=list)
@@ -50,6 +54,12 @@ class FakeStore:
     async def digest(self, body: bytes | bytearray) -> BodyDigest:
         return digest_body(body, StoreModes())
 
+    async def digest_span(
+        self, body: bytes | bytearray, start: int, block_size: int = BLOCK_SIZE
+    ) -> tuple[BodyDigest, SpanDigest]:
+        span = digest_span(body, start, block_size)
+        return digest_body(body, StoreModes(), crc=span.crc32c), span
+
     async def put_object(
         self, key: str, body: bytes | bytearray, *, metadata: Mapping[str, str], digest: BodyDigest | None = None
     ) -> None:
@@ -62,7 +72,9 @@ class FakeStore:
         self.uploads[upload_id] = {}
         return upload_id
 
-    async def upload_part(self, key: str, upload_id: str, number: int, body: bytes | bytearray) -> CompletedPart:
+    async def upload_part(
+        self, key: str, upload_id: str, number: int, body: bytes | bytearray, *, digest: BodyDigest | None = None
+    ) -> CompletedPart:
         await self._enter("upload_part")
         if number == self.fail_part:
             raise StorageError(f"UploadPart {number}: scripted failure")
@@ -89,10 +101,17 @@ class FakeStore:
         view[: len(piece)] = piece
         if self.flip_at is not None and rng.start <= self.flip_at < rng.start + len(piece):
             view[self.flip_at - rng.start] ^= 0x01
-        return RangeRead(len(piece), len(data), '"fake"', self.metadata.get(key, {}))
+        return RangeRead(len(piece), len(data), self.etag, self.metadata.get(key, {}))
 
     async def get_small_object(self, key: str) -> bytes | None:
         return self.objects.get(key)
+
+    async def head_part(self, key: str, number: int, *, if_match: str | None = None) -> PartHead:
+        """As S3 answers ``HEAD ?partNumber=`` for an object uploaded in ``part_size`` parts."""
+        await self._enter("head_part")
+        size, part = len(self.objects[key]), self.head_part_size or len(self.objects[key])
+        start = (number - 1) * part
+        return PartHead(max(0, min(part, size - start)), -(-size // part) if self.head_part_size else 0)
 
     def url(self, key: str) -> str:
         return f"fake://{key}"

@@ -13,6 +13,8 @@ from gps3async.upload import upload_stream
 from tests.pipeline.fakes import FakeStore, RecordingSink, TrickleSource
 
 CHUNK = 64 * 1024
+#: Blocks smaller than the ranges, so range counts stay as they are with 1 MiB blocks and 16 MiB chunks.
+BS = CHUNK // 4
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
@@ -20,7 +22,7 @@ async def test_ranges_arrive_in_order_despite_random_latency(concurrency: int) -
     data = os.urandom(20 * CHUNK + 99)
     store = FakeStore(jitter=0.01, seed=7, objects={"k": data})
     sink = RecordingSink()
-    stats = await restore_object(store, "k", sink, chunksize=CHUNK, concurrency=concurrency)
+    stats = await restore_object(store, "k", sink, chunksize=CHUNK, concurrency=concurrency, block_size=BS)
     assert sink.data == data
     assert stats.size == len(data) and stats.requests == 21
     assert store.peak_in_flight <= concurrency
@@ -32,7 +34,7 @@ async def test_small_objects_take_one_request(size: int) -> None:
     data = os.urandom(size)
     store = FakeStore(objects={"k": data})
     sink = RecordingSink()
-    stats = await restore_object(store, "k", sink, chunksize=CHUNK, concurrency=3)
+    stats = await restore_object(store, "k", sink, chunksize=CHUNK, concurrency=3, block_size=BS)
     assert sink.data == data
     assert stats.requests == (1 if size <= CHUNK else 2)
 
@@ -78,7 +80,7 @@ async def test_a_closed_stdout_stops_the_download_with_only_a_prefix_written() -
     store = FakeStore(latency=0.001, objects={"k": data})
     sink = RecordingSink(close_after=2 * CHUNK)
     with pytest.raises(BrokenOutput):
-        await restore_object(store, "k", sink, chunksize=CHUNK, concurrency=3)
+        await restore_object(store, "k", sink, chunksize=CHUNK, concurrency=3, block_size=BS)
     assert data.startswith(sink.data) and len(sink.data) == 2 * CHUNK
     assert store.in_flight == 0
 
@@ -87,18 +89,18 @@ async def test_a_closed_stdout_stops_the_download_with_only_a_prefix_written() -
 async def test_recorded_digest_is_checked_and_a_flipped_byte_is_caught(size: int) -> None:
     data = os.urandom(size)
     store = FakeStore()
-    await upload_stream(store, "k", TrickleSource(data, 4096), chunksize=CHUNK, concurrency=2)
+    await upload_stream(store, "k", TrickleSource(data, 4096), chunksize=CHUNK, concurrency=2, block_size=BS)
     sink = RecordingSink()
-    stats = await restore_object(store, "k", sink, chunksize=CHUNK, concurrency=2)
+    stats = await restore_object(store, "k", sink, chunksize=CHUNK, concurrency=2, block_size=BS)
     assert sink.data == data and stats.verified
     store.flip_at = size - 1
-    with pytest.raises(IntegrityError, match="CRC-32C mismatch"):
-        await restore_object(store, "k", RecordingSink(), chunksize=CHUNK, concurrency=2)
+    with pytest.raises(IntegrityError, match=r"block \d+ \(bytes \d+-\d+\) does not match the backup's CRC-32C"):
+        await restore_object(store, "k", RecordingSink(), chunksize=CHUNK, concurrency=2, block_size=BS)
 
 
 async def test_objects_without_a_digest_are_checked_by_size_only() -> None:
     data = os.urandom(3 * CHUNK)
     store = FakeStore(objects={"k": data})  # as the Go plugin leaves them: no metadata, no tags
     sink = RecordingSink()
-    stats = await restore_object(store, "k", sink, chunksize=CHUNK, concurrency=2)
+    stats = await restore_object(store, "k", sink, chunksize=CHUNK, concurrency=2, block_size=BS)
     assert sink.data == data and not stats.verified

@@ -121,3 +121,26 @@ def test_part_limit_is_an_error() -> None:
     assert schedule.capacity() == 50
     with pytest.raises(PartLimitExceeded):
         schedule.part_size(6)
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 80)), max_size=30),
+    st.integers(1, 8),
+    st.integers(1, 16),
+    st.integers(0, 200),
+)
+def test_block_aligned_fetches_read_whole_blocks_and_still_fit(
+    pairs: list[tuple[int, int]], blocks_per_chunk: int, block: int, gap: int
+) -> None:
+    size = 2080
+    ranges = [ByteRange(s, s + n) for s, n in pairs]
+    chunk = blocks_per_chunk * block
+    fetches = list(plan_fetches(ranges, chunksize=chunk, max_gap=gap, block_size=block, object_size=size))
+    wanted = [i for r in ranges for i in range(r.start, r.end)]
+    assert [i for f in fetches for piece in f.keep for i in range(piece.start, piece.end)] == wanted
+    for fetch in fetches:
+        assert 0 < fetch.span.length <= chunk
+        assert fetch.span.start % block == 0
+        assert fetch.span.end % block == 0 or fetch.span.end == size
+        assert fetch.span.start <= fetch.keep[0].start and fetch.keep[-1].end <= fetch.span.end
+        assert fetch.span.start > fetch.keep[0].start - block and fetch.span.end < fetch.keep[-1].end + block
