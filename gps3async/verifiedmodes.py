@@ -48,7 +48,9 @@ __all__ = [
     "classify",
     "cost",
     "is_aws",
+    "ModeRow",
     "mode_accepted",
+    "mode_rows",
     "mode_verified",
     "read_modes",
 ]
@@ -276,3 +278,38 @@ def explicit_warning(findings: Findings, modes: StoreModes) -> str:
     if not mode_accepted(findings, modes):
         return ""
     return f"{modes.describe()}: the store does not verify this mode ({findings.describe()}); set both to auto"
+
+
+@dataclass(frozen=True)
+class ModeRow:
+    """One mode as ``check`` reports it: accepted, verified, and its extra CPU per GiB."""
+
+    modes: StoreModes
+    accepted: bool
+    verified: bool
+    cost: float
+
+    @property
+    def status(self) -> str:
+        if not self.accepted:
+            return "refused"
+        return "ok" if self.verified else "warn"
+
+    def describe(self) -> str:
+        if not self.accepted:
+            return "not accepted (or not known to be: see the probe lines)"
+        checked = "verified on arrival" if self.verified else "accepted but NOT verified on arrival"
+        return f"{checked}; +{self.cost:.2f} CPU s/GiB over the CRC-32C every mode computes"
+
+
+def mode_rows(findings: Findings, *, sha_accelerated: bool) -> list[ModeRow]:
+    """Every mode, cheapest first, with what ``findings`` say of it."""
+    return [
+        ModeRow(
+            modes,
+            mode_accepted(findings, modes),
+            mode_verified(findings, modes),
+            cost(modes, sha_accelerated=sha_accelerated),
+        )
+        for modes in candidates(AUTO, AUTO, sha_accelerated=sha_accelerated)
+    ]
