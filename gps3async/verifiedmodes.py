@@ -188,7 +188,8 @@ def aws_findings() -> Findings:
 def mode_accepted(findings: Findings, modes: StoreModes) -> bool:
     """Whether the store takes uploads in ``modes`` (every digest the mode sends was accepted by a probe)."""
     taken = (Verdict.VERIFIES, Verdict.IGNORES)
-    if not modes.signed and findings.unsigned_refused:
+    # An unsigned payload is accepted only on evidence: an unsigned probe (crc32c, md5) that was taken.
+    if not modes.signed and (findings.unsigned_refused or not any(findings.get(d) in taken for d in ("crc32c", "md5"))):
         return False
     if modes.signed and findings.get("sha256") not in taken:
         return False
