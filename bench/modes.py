@@ -7,7 +7,11 @@ agent (a config of its own is an agent of its own), warmed first and charged
 to the transfer like the single-stream table's, each the fastest of
 ``--repeat`` runs and each checked by stored size.  Restores do not change with
 the mode (a signed GET carries the constant hash of an empty body), so only
-uploads are measured.  Rendered by :func:`bench.report_modes.modes_section`.
+uploads are measured.  Before the uploads, the plugin's own probes
+(:func:`gps3async.modeprobe.probe_findings`: one upload with a deliberately
+wrong digest each) find which modes the server verifies, and a last row
+uploads with ``auto`` (the default), which picks the cheapest verified mode.
+Rendered by :func:`bench.report_modes.modes_section`.
 """
 
 from __future__ import annotations
@@ -15,23 +19,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import anyio
+
 from bench.common import progress
 from bench.server import delete_prefix
 from bench.singles import best, upload_once
-from bench.tools import gps3async_tool
+from bench.tools import gps3async_tool, plugin_config
+from gps3async.config import load_config
+from gps3async.modeprobe import probe_findings, sha_accelerated
+from gps3async.storemodes import StoreModes
+from gps3async.verifiedmodes import Findings, choose, mode_accepted, mode_verified
 
 if TYPE_CHECKING:
     from bench.data import Slice
     from bench.server import Bench
     from bench.singles import Result
 
-#: The modes measured, the default first; signed + md5 is what the Go plugin sends over plain HTTP.
+#: The modes measured, the cheapest first; signed + md5 is what the Go plugin sends over plain HTTP; ``auto``
+#: (the default) last, with the mode it picked in its note.
 MODES = (
-    ("unsigned", "crc32c", "default"),
+    ("unsigned", "crc32c", ""),
     ("signed", "crc32c", ""),
     ("unsigned", "md5", ""),
     ("signed", "md5", "as the Go plugin over HTTP"),
     ("unsigned", "none", ""),
+    ("auto", "auto", "default"),
 )
 
 
@@ -41,15 +53,37 @@ class ModeResult:
     upload_checksum: str
     note: str
     result: Result
+    #: Whether the server verifies the mode on arrival: "yes", "no" (accepts, does not check) or "refused".
+    verified: str = ""
+
+
+def server_findings(bench: Bench) -> Findings:
+    """What the server verifies, by the plugin's own probes (:mod:`gps3async.modeprobe`)."""
+    path = plugin_config(bench, bench.home / "m-probe.yaml", "m-probe", None, None)
+    config = load_config(str(path), environ=bench.env())
+    return anyio.run(probe_findings, config)
+
+
+def _verified(findings: Findings, modes: StoreModes) -> str:
+    if not mode_accepted(findings, modes):
+        return "refused"
+    return "yes" if mode_verified(findings, modes) else "no"
 
 
 def run_modes(bench: Bench, source: Slice) -> list[ModeResult]:
     progress("store modes (gps3async uploads):")
+    findings = server_findings(bench)
+    choice = choose(findings, sha_accelerated=sha_accelerated())
+    progress(f"  the server: {findings.describe()}; auto picks {choice.modes.describe()}")
     results = []
     for signing, checksum, note in MODES:
+        modes = choice.modes if signing == "auto" else StoreModes(signing, checksum)
+        if signing == "auto":
+            picked = f"{choice.modes.payload_signing}/{choice.modes.upload_checksum}"
+            note = f"default; picks {picked}" + ("" if choice.verified else " (verifies none)")
         result = measure_mode(bench, source, signing, checksum)
         progress(f"  payload_signing {signing}, upload_checksum {checksum}: {result.usage.wall:.2f} s")
-        results.append(ModeResult(signing, checksum, note, result))
+        results.append(ModeResult(signing, checksum, note, result, _verified(findings, modes)))
     return results
 
 

@@ -15,15 +15,16 @@ if TYPE_CHECKING:
 
 
 def modes_table(results: list[ModeResult]) -> str:
-    headers = ["payload_signing", "upload_checksum", "wall s", "client CPU s", "CPU s/GiB", "vs default", "MB/s"]
-    headers += ["peak RSS MiB", "server CPU s", "note"]
+    headers = ["payload_signing", "upload_checksum", "server verifies", "wall s", "client CPU s", "CPU s/GiB"]
+    headers += ["vs unsigned/crc32c", "MB/s", "peak RSS MiB", "server CPU s", "note"]
     default = cpu_per_gib(results[0].result.cpu, results[0].result.nbytes)
     rows = []
     for m in results:
         r = m.result
         per_gib = cpu_per_gib(r.cpu, r.nbytes)
         rows.append([
-            m.payload_signing, m.upload_checksum, f"{r.usage.wall:.2f}", f"{r.cpu:.2f}", f"{per_gib:.2f}",
+            m.payload_signing, m.upload_checksum, m.verified or "-", f"{r.usage.wall:.2f}", f"{r.cpu:.2f}",
+            f"{per_gib:.2f}",
             f"{per_gib - default:+.2f}", f"{mb_per_s(r.nbytes, r.usage.wall):.1f}", mib(r.rss),
             cpu_text(r.server_cpu), m.note or "-",
         ])  # fmt: skip
@@ -66,9 +67,12 @@ def modes_section(report: Report) -> list[str]:
         title,
         "",
         "One upload per `payload_signing` and `upload_checksum` (README, Config options), each through its own",
-        "agent and charged its CPU like the single-stream table.  **vs default** is the extra client CPU s/GiB",
-        "over `unsigned`/`crc32c`: what the SHA-256 (`signed`) and MD5 (`md5`) of every part cost, computed",
-        "in worker threads while other parts upload.  Restores are the same in every mode.",
+        "agent and charged its CPU like the single-stream table.  **vs unsigned/crc32c** is the extra client CPU",
+        "s/GiB: what the SHA-256 (`signed`) and MD5 (`md5`) of every part cost, computed in worker threads while",
+        "other parts upload.  **server verifies**: whether this server refuses a body that does not match the",
+        "mode's digest (found by the plugin's probes, one upload with a deliberately wrong digest each; `no`: it",
+        "accepts the digest and does not check it).  `auto`, the default, uploads in the cheapest verified mode.",
+        "Restores are the same in every mode.",
         "",
         modes_table(report.modes),
         *block_check_lines(report),

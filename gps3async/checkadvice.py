@@ -40,6 +40,7 @@ IAM_ACTIONS = {
     "ListObjectsV2": "s3:ListBucket",
     "ListMultipartUploads": "s3:ListBucketMultipartUploads",
     "DeleteObjects": "s3:DeleteObject",
+    "DeleteObject": "s3:DeleteObject",
 }
 _ON_BUCKET = ("ListObjectsV2", "ListMultipartUploads")
 _WRITES = ("PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload")

@@ -36,7 +36,7 @@ async def _run(verb: str, args: list[str]) -> None:
     import anyio
 
     from .invocation import Invocation
-    from .s3client import open_store
+    from .modeprobe import open_call_store
 
     received: list[int] = []
 
@@ -48,7 +48,7 @@ async def _run(verb: str, args: list[str]) -> None:
                 return
 
     inv = Invocation(
-        stdin=sys.stdin.fileno(), stdout=sys.stdout.fileno(), stderr=sys.stderr.fileno(), cwd="", stores=open_store
+        stdin=sys.stdin.fileno(), stdout=sys.stdout.fileno(), stderr=sys.stderr.fileno(), cwd="", stores=open_call_store
     )
     async with anyio.create_task_group() as tg:
         tg.start_soon(watch_signals, tg.cancel_scope)

@@ -67,8 +67,8 @@ def _url(config: PluginConfig, key: str) -> str:
 
 
 @asynccontextmanager
-async def _backup_store(inv: Invocation, config: PluginConfig) -> AsyncIterator[S3Store]:
-    async with inv.stores(config, concurrency=config.backup_concurrency) as store:
+async def _backup_store(inv: Invocation, config: PluginConfig, *, uploads: bool = True) -> AsyncIterator[S3Store]:
+    async with inv.stores(config, concurrency=config.backup_concurrency, uploads=uploads) as store:
         yield store
 
 
@@ -244,7 +244,7 @@ async def delete_backup(inv: Invocation, config: PluginConfig, timestamp: str) -
     invisible to listings but billed; it belongs to the backup being deleted.
     """
     prefix = keys.backup_prefix(config.folder, timestamp)
-    async with _backup_store(inv, config) as store:
+    async with _backup_store(inv, config, uploads=False) as store:
         try:
             uploads = await store.list_uploads(prefix)
         except AccessDenied as err:  # the objects can still go; say what is left
@@ -260,7 +260,7 @@ async def delete_backup(inv: Invocation, config: PluginConfig, timestamp: str) -
 async def delete_directory(inv: Invocation, config: PluginConfig, prefix: str) -> None:
     """Delete every object under ``prefix``, which must lie inside the configured folder."""
     scoped = keys.scoped_delete_prefix(config.folder, prefix)
-    async with _backup_store(inv, config) as store:
+    async with _backup_store(inv, config, uploads=False) as store:
         await _delete_prefix(store, config, scoped)
 
 

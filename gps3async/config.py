@@ -142,14 +142,20 @@ class PluginConfig:
     addressing_style: str = "path"
     #: One of :data:`LOGGER_VERBOSITIES`; see :func:`gps3async.logs.log_level`.
     logger_verbosity: str = "info"
-    #: ``unsigned`` or ``signed``: see :mod:`gps3async.storemodes`.
-    payload_signing: str = "unsigned"
-    #: ``crc32c``, ``md5`` or ``none``: see :mod:`gps3async.storemodes`.
-    upload_checksum: str = "crc32c"
+    #: ``auto``, ``unsigned`` or ``signed``: see :mod:`gps3async.storemodes` and :mod:`gps3async.verifiedmodes`.
+    payload_signing: str = "auto"
+    #: ``auto``, ``crc32c``, ``md5`` or ``none``: see :mod:`gps3async.storemodes` and :mod:`gps3async.verifiedmodes`.
+    upload_checksum: str = "auto"
 
     @property
     def store_modes(self) -> StoreModes:
+        """The configured modes, ``auto`` included (the client's own, chosen: :mod:`gps3async.modeprobe`)."""
         return StoreModes(self.payload_signing, self.upload_checksum)
+
+    @property
+    def auto_modes(self) -> bool:
+        """Whether the plugin picks a mode (either option ``auto``)."""
+        return "auto" in (self.payload_signing, self.upload_checksum)
 
     @property
     def endpoint_url(self) -> str | None:
@@ -303,8 +309,8 @@ def _s3_options(check: _Checker) -> dict[str, Any]:
         "tls_verify": tls_verify,
         "addressing_style": check.one_of("addressing_style", "path", ("path", "virtual")),
         "logger_verbosity": check.one_of("logger_verbosity", "info", LOGGER_VERBOSITIES),
-        "payload_signing": check.one_of("payload_signing", "unsigned", PAYLOAD_SIGNINGS),
-        "upload_checksum": check.one_of("upload_checksum", "crc32c", UPLOAD_CHECKSUMS),
+        "payload_signing": check.one_of("payload_signing", "auto", ("auto", *PAYLOAD_SIGNINGS)),
+        "upload_checksum": check.one_of("upload_checksum", "auto", ("auto", *UPLOAD_CHECKSUMS)),
     }
 
 

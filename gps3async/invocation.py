@@ -24,9 +24,15 @@ __all__ = ["Invocation", "StoreOpener"]
 
 
 class StoreOpener(Protocol):
-    """Gives an :class:`S3Store` for a config, its connections sized for ``concurrency`` requests."""
+    """Gives an :class:`S3Store` for a config, its connections sized for ``concurrency`` requests.
 
-    def __call__(self, config: PluginConfig, *, concurrency: int) -> AbstractAsyncContextManager[S3Store]: ...
+    ``uploads``: the store will upload data, so ``auto`` store modes must be
+    chosen (:mod:`gps3async.modeprobe`); restores and deletes never need that.
+    """
+
+    def __call__(
+        self, config: PluginConfig, *, concurrency: int, uploads: bool = False
+    ) -> AbstractAsyncContextManager[S3Store]: ...
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,10 @@ the plugin uses, writing one line per operation to stdout (ok, or the failure
 and its likely fix from :mod:`gps3async.checkadvice`), reports multipart
 uploads that failed backups left open (and aborts them when asked), measures
 the link with a few 5 MiB parts and suggests a chunk size and a concurrency.
+It probes what the store verifies (:mod:`gps3async.modeprobe`: an upload with
+a deliberately wrong CRC-32C, Content-MD5 and signed SHA-256 each) and prints,
+per mode, whether the store accepts it and whether it verifies it, and the
+cheapest verified mode (what ``auto`` picks).
 When the store refuses the configured ``payload_signing`` or
 ``upload_checksum``, it tries the other modes (in the order of
 :data:`~gps3async.storemodes.CANDIDATES`) and recommends the first the store
@@ -34,6 +38,7 @@ from .keys import folder_prefix
 from .plan import ByteRange
 from .stdio import FdSink
 from .storemodes import CANDIDATES, StoreModes
+from .verifiedmodes import DIGESTS, WIRE_NAMES, choose, mode_rows, mode_verified
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -236,7 +241,7 @@ async def check(inv: Invocation, config: PluginConfig, source: str, flag: str | 
     if await report.step("credentials", lambda: credential_source(config), describe=str) is None:
         raise GpS3Error("check: no usable credentials; a backup or a restore would fail")
     scratch = f"{folder_prefix(config.folder)}gps3async-check-{secrets.token_hex(6)}/"
-    async with inv.stores(config, concurrency=TOGETHER) as store:
+    async with inv.stores(config, concurrency=TOGETHER, uploads=True) as store:
         probe = _Probe(store, report, scratch)
         try:
             await probe.run()
@@ -245,21 +250,24 @@ async def check(inv: Invocation, config: PluginConfig, source: str, flag: str | 
                 left = await probe.clean_up()
                 if left:
                     await report.line("clean-up", "FAILED", f"could not remove {'; '.join(left)}: remove by hand")
-        works = await _store_modes(report, config, scratch)
+        works = await _store_modes(report, config, store.modes, scratch)
+        await _verification(report, config, store.modes)
         await _open_uploads(report, store, config, scratch, abort=flag is not None)
     await _speed(report, probe)
     if report.failed:
         names = ", ".join(report.failed)
-        advice = f"; set {mode_settings(works, config.store_modes)} in the config" if works else ""
+        advice = f"; set {mode_settings(works, store.modes)} in the config" if works else ""
         raise GpS3Error(f"check: {names} failed; a backup or a restore would fail (details on stdout){advice}")
     await report.line("result", "ok", "a backup and a restore would work")
     log.info("check %s: every operation succeeded", source)
 
 
-async def _store_modes(report: _Report, config: PluginConfig, scratch: str) -> StoreModes | None:
-    """Whether the store takes the configured ``payload_signing`` and ``upload_checksum``; when it refused them,
-    the first of the other modes it accepts, which is recommended.  One line per mode tried."""
-    configured = config.store_modes
+async def _store_modes(
+    report: _Report, config: PluginConfig, configured: StoreModes, scratch: str
+) -> StoreModes | None:
+    """Whether the store takes the ``payload_signing`` and ``upload_checksum`` in use (``configured``, as chosen
+    when ``auto``); when it refused them, the first of the other modes it accepts, which is recommended.  One line
+    per mode tried."""
     refused = [err for err in report.failed.values() if isinstance(err, ModeRefused)]
     if not refused:
         if {"PutObject", "UploadPart", "CompleteMultipartUpload"} <= report.done:
@@ -289,6 +297,38 @@ async def _store_modes(report: _Report, config: PluginConfig, scratch: str) -> S
     if left:
         await report.line("clean-up", "FAILED", f"could not remove {', '.join(left)}: remove by hand")
     return None
+
+
+async def _verification(report: _Report, config: PluginConfig, used: StoreModes) -> None:
+    """What the store verifies: the three probes with a wrong digest (run afresh, even on AWS), then one line per
+    mode (accepted? verified? its cost) and the cheapest verified mode, which ``auto`` picks."""
+    from .modeprobe import probe_findings, sha_accelerated
+
+    findings = await probe_findings(config)
+    for digest in DIGESTS:
+        found = findings.by_digest.get(digest)
+        if found is not None:
+            await report.line(f"probe {digest}", "info", f"a wrong {WIRE_NAMES[digest]}: {found.describe()}")
+    if findings.unsigned_refused:
+        await report.line("probe unsigned", "info", "unsigned payloads refused; the digests were probed signed")
+    rows = mode_rows(findings, sha_accelerated=sha_accelerated())
+    for row in rows:
+        await report.line(f"mode {row.modes.payload_signing}/{row.modes.upload_checksum}", row.status, row.describe())
+    choice = choose(findings, sha_accelerated=sha_accelerated())
+    name = f"payload_signing: {choice.modes.payload_signing}, upload_checksum: {choice.modes.upload_checksum}"
+    if not choice.probed:
+        await report.line("verified mode", "warn", f"the probes could not tell; auto would use {name} (fail-safe)")
+    elif not choice.verified:
+        unverified = "none: the store verifies no mode; uploads are NOT verified on arrival"
+        unverified += f" (each restore still checks the object's CRC-32C); cheapest accepted: {name}"
+        await report.line("verified mode", "warn", unverified)
+    elif config.auto_modes:
+        await report.line("verified mode", "ok", f"{name}, the cheapest mode the store verifies (auto picks it)")
+    elif mode_verified(findings, used):
+        await report.line("verified mode", "ok", f"{used.describe()} is verified; the cheapest verified is {name}")
+    else:
+        await report.line("verified mode", "warn", f"{used.describe()} is NOT verified by this store;"
+                          f" recommended: {name} (or both auto)")  # fmt: skip
 
 
 def _in_modes(config: PluginConfig, modes: StoreModes) -> PluginConfig:

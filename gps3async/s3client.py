@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from .config import PluginConfig
+    from .storemodes import StoreModes
 
 __all__ = ["credential_source", "describe_settings", "open_store", "tls_verify_arg"]
 
@@ -136,7 +137,19 @@ def describe_settings(config: PluginConfig) -> str:
     )
 
 
+#: One botocore session per profile and process: each client it makes reuses its loaded service model
+#: (a fresh session costs about 0.1 s of CPU per client; the store-mode probes and ``check`` make several).
+_SESSIONS: dict[str, Any] = {}
+
+
 def _session(config: PluginConfig) -> Any:
+    session = _SESSIONS.get(config.profile)
+    if session is None:
+        session = _SESSIONS[config.profile] = _new_session(config)
+    return session
+
+
+def _new_session(config: PluginConfig) -> Any:
     from aiobotocore.session import get_session
     from botocore.exceptions import ProfileNotFound
 
@@ -179,16 +192,23 @@ def _check_ca_cert(config: PluginConfig) -> None:
 
 
 @contextlib.asynccontextmanager
-async def open_store(config: PluginConfig, *, concurrency: int) -> AsyncIterator[S3Store]:
-    """An :class:`S3Store` for ``config``, its connection pool sized for ``concurrency``."""
+async def open_store(
+    config: PluginConfig, *, concurrency: int, modes: StoreModes | None = None
+) -> AsyncIterator[S3Store]:
+    """An :class:`S3Store` for ``config``, its connection pool sized for ``concurrency``, signing and checksumming
+    in ``modes`` (default: the configured ones, ``auto`` read as a client that never uploads: see
+    :func:`gps3async.verifiedmodes.read_modes`; :mod:`gps3async.modeprobe` chooses the modes of uploads)."""
     from aiobotocore.config import AioConfig
+
+    from .verifiedmodes import read_modes
 
     _check_ca_cert(config)
     from . import s3signing
     from .http import BufferedHttpSession
 
     proxies = {"http": config.http_proxy, "https": config.http_proxy} if config.http_proxy else None
-    modes = config.store_modes
+    if modes is None:
+        modes = read_modes(config.payload_signing, config.upload_checksum)
     client_config = AioConfig(
         signature_version="s3v4",
         # Path-style by default like the Go plugin; payload signing off unless payload_signing
@@ -229,4 +249,4 @@ async def open_store(config: PluginConfig, *, concurrency: int) -> AsyncIterator
             client.meta.events.register("before-sign.s3", _strip_bucket_from_path(config.bucket))
         s3signing.register(client.meta.events, signed=modes.signed, upload_checksum=modes.upload_checksum)
         writes = WriteOptions(config.server_side_encryption, config.sse_kms_key_id, config.storage_class)
-        yield S3Store(client, config.bucket, writes, modes)
+        yield S3Store(client, config.bucket, writes, modes, digest_attempts=config.max_attempts)

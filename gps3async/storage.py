@@ -25,10 +25,11 @@ from .errors import (
 from .integrity.blocks import BLOCK_SIZE, SpanDigest, digest_span
 from .plan import ByteRange, check_content_range
 from .s3errors import error_code, is_stream_error, translate
-from .storemodes import BodyDigest, StoreModes, digest_body
+from .storemodes import BodyDigest, StoreModes, digest_body, refusal_fix
+from .verifiedmodes import MISMATCH_CODES, ProbeAnswer
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 
 __all__ = [
@@ -184,13 +185,16 @@ class S3Store:
     """:class:`ObjectStore` over one aiobotocore S3 client for one bucket."""
 
     def __init__(
-        self, client: Any, bucket: str, writes: WriteOptions | None = None, modes: StoreModes | None = None
-    ) -> None:
+        self, client: Any, bucket: str, writes: WriteOptions | None = None, modes: StoreModes | None = None,
+        *, digest_attempts: int = 5,
+    ) -> None:  # fmt: skip
         self._client = client
         self.bucket = bucket
         self.writes = writes or WriteOptions()
         #: How writes are signed and checksummed (``payload_signing``, ``upload_checksum``).
         self.modes = modes or StoreModes()
+        #: Sends of one body the store refused as not matching its digest before the write fails (``max_attempts``).
+        self.digest_attempts = max(digest_attempts, 1)
 
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -229,17 +233,84 @@ class S3Store:
             args[PAYLOAD_SHA256] = digest.sha256
         return args
 
+    async def _send_verified(self, what: str, send: Callable[[], Awaitable[Any]], digest: BodyDigest) -> Any:
+        """Run ``send`` (one PutObject or UploadPart); send the body again when the store found it different
+        from its digest, up to :attr:`digest_attempts` times.
+
+        The body in memory is the one its digest was computed from, so a
+        mismatch means bytes changed on the way (a flipped bit), which is
+        transient; botocore's retries do not cover it (a 400).  Nothing was
+        stored by the refused request.
+        """
+        for attempt in range(1, self.digest_attempts + 1):
+            answer, refused = await self._send_once(what, send)
+            if refused is None:
+                return answer
+            code, status = error_code(refused)
+            seen = _what_the_store_saw(refused.response.get("Error", {}))
+            sent = _digests_sent(self.modes, digest)
+            if attempt == self.digest_attempts:
+                log.error("%s: the store refused the body %d times (%s %s): sent %s; %s; nothing stored",
+                          what, attempt, status, code, sent, seen)  # fmt: skip
+                raise IntegrityError(
+                    f"{what}: the bytes the store received did not match their digest {attempt} times"
+                    f" ({code}: corrupted in transit); nothing stored"
+                )
+            log.warning("%s: attempt %d refused: the bytes the store received did not match their digest (%s %s):"
+                        " sent %s; %s; sending the body again", what, attempt, status, code, sent, seen)  # fmt: skip
+        raise AssertionError("unreachable")
+
+    async def _send_once(self, what: str, send: Callable[[], Awaitable[Any]]) -> tuple[Any, Any]:
+        """``(answer, None)``, or ``(None, ClientError)`` for a digest mismatch; other failures raise."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return await send(), None
+        except ClientError as err:
+            code, _ = error_code(err)
+            message = str(err.response.get("Error", {}).get("Message", "") or "")
+            if code in MISMATCH_CODES and refusal_fix(code, message, self.modes) is None:
+                return None, err
+            raise translate(err, what, self.modes) from None
+        except BotoCoreError as err:
+            raise translate(err, what, self.modes) from None
+
     async def put_object(
         self, key: str, body: bytes | bytearray, *, metadata: Mapping[str, str], digest: BodyDigest | None = None
     ) -> None:
         """Store ``body`` in one request; ``digest`` is :meth:`digest` of it when the caller already has it."""
         if digest is None:
             digest = await self.digest(body)
-        async with self._call("PutObject", key):
-            await self._client.put_object(
+        args = self._body_args(digest)
+
+        async def send() -> Any:
+            return await self._client.put_object(
                 Bucket=self.bucket, Key=key, Body=body, Metadata=dict(metadata),
-                **self._body_args(digest), **self.writes.request_args(key),
+                **args, **self.writes.request_args(key),
             )  # fmt: skip
+
+        await self._send_verified(self._where("PutObject", key), send, digest)
+
+    async def probe_put(self, key: str, body: bytes, digest: BodyDigest) -> ProbeAnswer:
+        """PutObject ``body`` with ``digest`` as given (deliberately wrong: :mod:`gps3async.modeprobe`), once.
+
+        The answer is returned, not raised: a refusal is what the probe wants to see.
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            answer = await self._client.put_object(Bucket=self.bucket, Key=key, Body=body, **self._body_args(digest))
+        except ClientError as err:
+            code, status = error_code(err)
+            return ProbeAnswer(status, code, str(err.response.get("Error", {}).get("Message", "") or ""))
+        except BotoCoreError as err:
+            return ProbeAnswer(0, "", type(err).__name__)
+        return ProbeAnswer(int(answer["ResponseMetadata"]["HTTPStatusCode"]))
+
+    async def delete_object(self, key: str) -> None:
+        """DeleteObject (no body, no checksum): removes a probe's scratch object, present or not."""
+        async with self._call("DeleteObject", key):
+            await self._client.delete_object(Bucket=self.bucket, Key=key)
 
     async def create_multipart_upload(self, key: str) -> str:
         async with self._call("CreateMultipartUpload", key):
@@ -254,11 +325,14 @@ class S3Store:
         """Upload one part; ``digest`` is :meth:`digest` of it when the caller already has it."""
         if digest is None:
             digest = await self.digest(body)
-        async with self._call(f"UploadPart {number} of", key):
-            answer = await self._client.upload_part(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body,
-                **self._body_args(digest),
-            )  # fmt: skip
+        args = self._body_args(digest)
+
+        async def send() -> Any:
+            return await self._client.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body, **args
+            )
+
+        answer = await self._send_verified(self._where(f"UploadPart {number} of", key), send, digest)
         return CompletedPart(number, str(answer["ETag"]), digest.crc32c, len(body))
 
     async def complete_multipart_upload(self, key: str, upload_id: str, parts: Sequence[CompletedPart]) -> None:
@@ -428,6 +502,28 @@ def _range_read(answer: Mapping[str, Any], length: int, size: int, etag: str) ->
         length, size, etag, _lower(answer.get("Metadata")),
         str(answer.get("ServerSideEncryption") or ""), str(answer.get("SSECustomerAlgorithm") or ""),
     )  # fmt: skip
+
+
+def _digests_sent(modes: StoreModes, digest: BodyDigest) -> str:
+    """The digests a write carried (what the store was told to expect), for the log."""
+    from .checksums import encode_crc32c
+
+    sent = []
+    if modes.upload_checksum == "crc32c":
+        sent.append(f"x-amz-checksum-crc32c {encode_crc32c(digest.crc32c)}")
+    if modes.upload_checksum == "md5":
+        sent.append(f"Content-MD5 {digest.md5}")
+    if modes.signed:
+        sent.append(f"payload SHA-256 {digest.sha256}")
+    return ", ".join(sent) or "no digest"
+
+
+def _what_the_store_saw(error: Mapping[str, Any]) -> str:
+    """What the store says it computed: the extra fields of its error answer (S3 names them differently per
+    digest, e.g. ``CalculatedDigest``, ``S3ComputedContentSHA256``); many stores name none."""
+    skip = {"Code", "Message", "RequestId", "HostId", "Resource", "BucketName", "Key"}
+    extra = [f"{name} {value}" for name, value in error.items() if name not in skip and value]
+    return "the store computed: " + ", ".join(extra) if extra else "the store did not say what it computed"
 
 
 def _lower(metadata: Mapping[str, str] | None) -> dict[str, str]:

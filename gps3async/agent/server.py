@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from anyio.abc import SocketStream
 
     from ..storage import S3Store
+    from ..storemodes import StoreModes
 
 __all__ = ["Agent", "main", "peer_uid"]
 
@@ -88,30 +89,42 @@ def _write_pidfile(path: str) -> None:
 
 
 class SharedStores:
-    """The agent's one S3 client, made on first use from the first call's config.
+    """The agent's S3 clients, each made on first use from the first call's config.
 
     Every call of an agent has the same identity, so the same endpoint,
-    credentials, proxy and timeouts: one client serves them all.
+    credentials, proxy and timeouts: one client per store mode serves them all
+    (with ``auto`` modes, one for uploads, in the mode the agent's
+    :class:`~gps3async.modeprobe.ModeChooser` picked once, and one for restores
+    and deletes, which never probe).
     """
 
     def __init__(self) -> None:
+        from ..modeprobe import ModeChooser
+
         self._stack = AsyncExitStack()
-        self._store: S3Store | None = None
+        self._stores: dict[StoreModes, S3Store] = {}
         self._lock = anyio.Lock()
+        #: What each store verifies, probed once per agent (``auto`` modes).
+        self.chooser = ModeChooser()
 
     @asynccontextmanager
-    async def __call__(self, config: PluginConfig, *, concurrency: int) -> AsyncIterator[S3Store]:
-        if self._store is None:
+    async def __call__(
+        self, config: PluginConfig, *, concurrency: int, uploads: bool = False
+    ) -> AsyncIterator[S3Store]:
+        modes = await self.chooser.modes_for(config, uploads=uploads)
+        store = self._stores.get(modes)
+        if store is None:
             from ..s3client import open_store
 
             async with self._lock:
-                if self._store is None:
-                    store = open_store(config, concurrency=max(concurrency, AGENT_CONNECTIONS))
-                    self._store = await self._stack.enter_async_context(store)
+                store = self._stores.get(modes)
+                if store is None:
+                    opened = open_store(config, concurrency=max(concurrency, AGENT_CONNECTIONS), modes=modes)
+                    store = self._stores[modes] = await self._stack.enter_async_context(opened)
                     # botocore's service model and the imports are hundreds of thousands of objects
                     # that live as long as the agent: keep the collector from re-scanning them.
                     gc.freeze()
-        yield self._store
+        yield store
 
     async def aclose(self) -> None:
         with anyio.CancelScope(shield=True):

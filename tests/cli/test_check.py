@@ -47,7 +47,9 @@ def test_check_passes_and_leaves_nothing_behind(plugin: Plugin, s3: Any) -> None
         assert table[operation][0] == "ok", (operation, table[operation])
     assert table["credentials"][1].startswith("config file: access key ...-key")
     assert table["unfinished uploads"][1] == f"none under {plugin.folder}/"
-    assert table["store modes"] == ("ok", "payload_signing: unsigned, upload_checksum: crc32c accepted")
+    # auto on the suite's rclone server: it ignores a wrong x-amz-checksum-crc32c and checks Content-MD5
+    assert table["store modes"] == ("ok", "payload_signing: unsigned, upload_checksum: md5 accepted")
+    assert table["verified mode"][0] == "ok" and "upload_checksum: md5, the cheapest" in table["verified mode"][1]
     assert re.match(r"5 MiB alone [\d.]+ MB/s, 3 x 5 MiB at once [\d.]+ MB/s", table["upload speed"][1])
     assert re.match(r"backup_multipart_chunksize: (16|32|64)MB, backup_max_concurrent_requests: [248], "
                     r"restore_multipart_chunksize: (16|32|64)MB, restore_max_concurrent_requests: [248] \(",

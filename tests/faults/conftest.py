@@ -30,6 +30,10 @@ FAULT_OPTIONS: dict[str, object] = {
     "restore_multipart_chunksize": "1MB",
     "backup_max_concurrent_requests": 3,
     "restore_max_concurrent_requests": 3,
+    # The fault tests script transport faults on the requests of a transfer; ``auto`` modes would add the
+    # store-mode probes' requests in front of them.  tests/faults/test_verified_uploads.py tests ``auto``.
+    "payload_signing": "unsigned",
+    "upload_checksum": "crc32c",
 }
 
 MIB = 1024 * 1024

@@ -21,8 +21,10 @@ RNG.  The first rule that fires decides the request's fate:
 * :class:`Truncate` -- forward the headers (full length), N body bytes, FIN;
 * :class:`Stall` -- hold the request, or the response body after N bytes;
 * :class:`FlipByte` -- invert one byte of the response body, keep the length;
+* :class:`FlipUpload` -- invert one bit of the request body on its way upstream;
 * :class:`OneOf` -- pick one of several actions with the rule's RNG;
 * :class:`Reply` -- answer with a canned status and body, never asking upstream;
+* :class:`IgnoreDigests` -- answer 200 to a body that does not match its digests, echoing them;
 * :class:`VerifyBody` -- read the whole body and check its ``Content-MD5`` and
   hex ``x-amz-content-sha256`` as a strict store does, then forward it or refuse.
 
@@ -49,11 +51,15 @@ from http import HTTPStatus
 from typing import Any, Union
 from xml.sax.saxutils import escape
 
+import crc32c
+
 __all__ = [
     "Action",
     "Error",
     "FaultProxy",
     "FlipByte",
+    "FlipUpload",
+    "IgnoreDigests",
     "OneOf",
     "Reply",
     "Request",
@@ -127,6 +133,17 @@ class FlipByte:
 
 
 @dataclass(frozen=True)
+class FlipUpload:
+    """Invert bit 0 of the request body byte at ``offset`` (clipped to the body) before it goes upstream.
+
+    A bit flipped in transit, as a faulty NIC, switch or middlebox does to an
+    upload: the headers (and the digests they carry) are the client's.
+    """
+
+    offset: int = 0
+
+
+@dataclass(frozen=True)
 class OneOf:
     """One of ``choices``, drawn with the rule's seeded RNG each time the rule fires."""
 
@@ -155,7 +172,22 @@ class VerifyBody:
     """
 
 
-Action = Union[ResetRequest, ResetResponse, Error, Truncate, Stall, FlipByte, OneOf, Reply, VerifyBody]
+@dataclass(frozen=True)
+class IgnoreDigests:
+    """A store that accepts every digest and verifies none, and replays the request's digest headers.
+
+    A body that does not match its ``Content-MD5``, hex ``x-amz-content-sha256``
+    or ``x-amz-checksum-crc32c`` is answered 200 with an ETag, as such a store
+    answers it (the bytes are dropped: the upstream would refuse the MD5); every
+    ``x-amz-checksum-*`` and ``Content-MD5`` header of the request comes back in
+    the answer, as servers that replay request headers send them.  A body that
+    matches is forwarded.
+    """
+
+
+Action = Union[
+    ResetRequest, ResetResponse, Error, Truncate, Stall, FlipByte, FlipUpload, OneOf, Reply, VerifyBody, IgnoreDigests
+]
 
 
 def reset_request(after_bytes: int = 64 * 1024) -> ResetRequest:
@@ -453,6 +485,14 @@ def _body_refusal(head: _Head, body: bytes) -> Error | None:
     return None
 
 
+def _unchunked(head: _Head, length: int) -> tuple[list[bytes], list[tuple[str, str]]]:
+    """``head``'s lines and headers for a body now sent whole: Content-Length instead of Transfer-Encoding."""
+    kept = [(line, name) for line, name in zip(head.lines, head.headers) if name[0].lower() != "transfer-encoding"]
+    lines = [line for line, _ in kept] + [b"Content-Length: %d" % length]
+    headers = [name for _, name in kept] + [("Content-Length", str(length))]
+    return lines, headers
+
+
 def _describe(action: Action) -> str:
     return type(action).__name__ + "(" + ", ".join(f"{k}={v!r}" for k, v in vars(action).items()) + ")"
 
@@ -661,6 +701,11 @@ class FaultProxy:
             writer.write(_error_response(action, request, number, keep_alive))
             await writer.drain()
             return keep_alive
+        if isinstance(action, IgnoreDigests):
+            return await self._ignore_digests(request, head, reader, writer, number, expect=expect,
+                                              keep_alive=keep_alive)  # fmt: skip
+        if isinstance(action, FlipUpload):
+            return await self._flip_upload(request, head, reader, writer, action, expect=expect, keep_alive=keep_alive)
         if isinstance(action, VerifyBody):
             return await self._verify(request, head, reader, writer, number, expect=expect, keep_alive=keep_alive)
         return await self._forward(request, head, reader, writer, action, expect=expect, keep_alive=keep_alive)
@@ -684,6 +729,48 @@ class FaultProxy:
             await writer.drain()
             return keep_alive
         return await self._forward(request, head, reader, writer, None, expect=False, keep_alive=keep_alive, body=body)
+
+    async def _ignore_digests(self, request: Request, head: _Head, reader: asyncio.StreamReader,
+                              writer: asyncio.StreamWriter, number: int, *, expect: bool,
+                              keep_alive: bool) -> bool:  # fmt: skip
+        kind, length = _framing(head)
+        if expect:
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await writer.drain()
+        body = await reader.readexactly(length) if kind == "length" else b""
+        crc = head.get("x-amz-checksum-crc32c")
+        wrong_crc = crc is not None and crc != base64.b64encode(crc32c.crc32c(body).to_bytes(4, "big")).decode()
+        if _body_refusal(head, body) is None and not wrong_crc:
+            return await self._forward(request, head, reader, writer, None, expect=False, keep_alive=keep_alive,
+                                       body=body)  # fmt: skip
+        echoed = [f"{name}: {value}" for name, value in head.headers
+                  if name.lower().startswith("x-amz-checksum-") or name.lower() == "content-md5"]  # fmt: skip
+        answer = [
+            "HTTP/1.1 200 OK", f"ETag: \"{hashlib.md5(body).hexdigest()}\"", *echoed, "Content-Length: 0",
+            f"x-amz-request-id: ignored-{number}", f"Connection: {'keep-alive' if keep_alive else 'close'}", "", "",
+        ]  # fmt: skip
+        writer.write("\r\n".join(answer).encode("latin-1"))
+        await writer.drain()
+        return keep_alive
+
+    async def _flip_upload(self, request: Request, head: _Head, reader: asyncio.StreamReader,
+                           writer: asyncio.StreamWriter, action: FlipUpload, *, expect: bool,
+                           keep_alive: bool) -> bool:  # fmt: skip
+        """Read the whole body, flip one bit of it, and forward it with the client's headers."""
+        kind, length = _framing(head)
+        if expect:
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await writer.drain()
+        body = bytearray()
+        if kind == "length":
+            body = bytearray(await reader.readexactly(length))
+        elif kind == "chunked":
+            body = bytearray(b"".join([piece async for piece in _body_pieces(reader, kind, length)]))
+            head = _Head(head.first, *_unchunked(head, len(body)))
+        if body:
+            body[min(action.offset, len(body) - 1)] ^= 0x01
+        return await self._forward(request, head, reader, writer, None, expect=False, keep_alive=keep_alive,
+                                   body=bytes(body))  # fmt: skip
 
     async def _forward(self, request: Request, head: _Head, reader: asyncio.StreamReader,
                        writer: asyncio.StreamWriter, action: Action | None, *, expect: bool,

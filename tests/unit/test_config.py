@@ -302,10 +302,12 @@ def test_s3_options_are_read() -> None:
 
 def test_store_modes_are_read() -> None:
     defaults = parse_config(BASE)
-    assert (defaults.payload_signing, defaults.upload_checksum) == ("unsigned", "crc32c")
+    assert (defaults.payload_signing, defaults.upload_checksum) == ("auto", "auto") and defaults.auto_modes
     config = parse_config(config_with(payload_signing="Signed", upload_checksum="MD5"))
+    assert not config.auto_modes
     assert (config.store_modes.payload_signing, config.store_modes.upload_checksum) == ("signed", "md5")
-    assert config.store_modes.signed and not defaults.store_modes.signed
+    assert config.store_modes.signed
+    assert parse_config(config_with(upload_checksum="crc32c")).auto_modes  # payload_signing still auto
     assert parse_config(config_with(upload_checksum="none")).upload_checksum == "none"
 
 
@@ -321,8 +323,8 @@ def test_store_modes_are_read() -> None:
         ({"ca_cert": "certs/ca.pem"}, "ca_cert must be an absolute path"),
         ({"addressing_style": "auto"}, "addressing_style must be one of path, virtual"),
         ({"logger_verbosity": "loud"}, "logger_verbosity must be one of error, info, verbose, debug"),
-        ({"payload_signing": "yes"}, "payload_signing must be one of unsigned, signed, not 'yes'"),
-        ({"upload_checksum": "sha256"}, "upload_checksum must be one of crc32c, md5, none, not 'sha256'"),
+        ({"payload_signing": "yes"}, "payload_signing must be one of auto, unsigned, signed, not 'yes'"),
+        ({"upload_checksum": "sha256"}, "upload_checksum must be one of auto, crc32c, md5, none, not 'sha256'"),
     ],
 )
 def test_bad_s3_options(options: dict[str, str], problem: str) -> None:

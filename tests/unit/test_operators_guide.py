@@ -19,6 +19,7 @@ IAM_ACTION = {
     "head_object": "s3:GetObject",
     "list_objects_v2": "s3:ListBucket",
     "delete_objects": "s3:DeleteObject",
+    "delete_object": "s3:DeleteObject",
     "list_multipart_uploads": "s3:ListBucketMultipartUploads",
 }
 #: Granted ahead of the code that needs it (delete_backup aborting unfinished uploads, a check verb).
