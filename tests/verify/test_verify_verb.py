@@ -17,6 +17,7 @@ from typing import Any
 
 import crc32c
 import pytest
+import yaml
 
 from gps3async.checksums import digest_fields
 from tests.conftest import BUCKET, Plugin
@@ -255,3 +256,42 @@ def test_bad_verify_command_lines(plugin: Plugin) -> None:
     assert result.returncode == 2 and b"unknown verify option '--shallow'" in result.stderr
     result = plugin.run("verify")
     assert result.returncode == 2 and b"verify CONFIG TIMESTAMP [--deep]" in result.stderr
+
+
+def test_an_incremental_backup_needs_the_data_of_its_base(plugin: Plugin, s3: Any) -> None:
+    """The restore plan takes public.t16384 from the base backup: its files there are part of the set."""
+    base_ts = "20261201101500"
+    rng = random.Random(9)
+    base_tables = {c: {16384: rng.randbytes(500), 16385: rng.randbytes(700)} for c in (0, 1)}
+    new_tables = {c: {16385: rng.randbytes(300)} for c in (0, 1)}
+    base = Backup(base_ts, "1.0", single_data_file=False, compression=None)
+    incremental = Backup(TIMESTAMP, "1.0", single_data_file=False, compression=None)
+    plan = [{"timestamp": base_ts, "tablefqns": ["public.t16384"]},
+            {"timestamp": TIMESTAMP, "tablefqns": ["public.t16385"]}]  # fmt: skip
+    config = backup_config(incremental, new_tables, "1.0").replace("incremental: false", "incremental: true")
+    document = yaml.safe_load(config) | {"restoreplan": plan}
+    sets = {
+        base_ts: (base_tables, backup_config(base, base_tables, "1.0")),
+        TIMESTAMP: (new_tables, yaml.safe_dump(document)),
+    }
+    for ts, (tables, config_yaml) in sets.items():
+        files = {
+            f"gpbackup_{ts}_config.yaml": config_yaml.encode(),
+            f"gpbackup_{ts}_toc.yaml": coordinator_toc(tables).encode(),
+            f"gpbackup_{ts}_metadata.sql": b"SET client_encoding = 'UTF8';\n",
+            f"gpbackup_{ts}_report": b"Backup Report\n",
+            f"gpbackup_{ts}_plugin_config.yaml": b"options: {}\n",
+        }
+        files |= {f"gpbackup_{c}_{ts}_{oid}": rows for c, by_oid in tables.items() for oid, rows in by_oid.items()}
+        for name, body in files.items():
+            s3.put_object(Bucket=BUCKET, Key=prefix(plugin, ts) + name, Body=body,
+                          Metadata=digest_fields(crc32c.crc32c(body), len(body)))  # fmt: skip
+    code, lines, stderr = verify(plugin, "--deep")
+    assert (code, stderr) == (0, ""), lines
+    # its own 5 + 2 data files, the base's TOC and the base's 2 files of public.t16384 (not its public.t16385)
+    assert summary_counts(lines[-1])["objects"] == 10
+    gone = f"{prefix(plugin, base_ts)}gpbackup_1_{base_ts}_16384"
+    s3.delete_object(Bucket=BUCKET, Key=gone)
+    code, lines, _ = verify(plugin)
+    assert code == 1
+    assert lines[:-1] == [f"MISSING    s3://{BUCKET}/{gone}: the segment 1 data of public.t16384 file a restore opens"]
