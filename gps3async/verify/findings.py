@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..checksums import encode_crc32c
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterable
 
 __all__ = ["Finding", "Kind", "Record", "Tally", "failure_line", "listed_finding", "no_record_reason"]
 
@@ -110,6 +114,14 @@ class Tally:
     problems: int = 0
     #: Bytes read back by ``--deep``.
     read_bytes: int = 0
+
+    def count(self, findings: Iterable[Finding], objects: Collection[str]) -> None:
+        """Problems and unchecked objects from ``findings``; checked: the other ``objects`` (URLs) listed."""
+        findings = list(findings)
+        self.problems = sum(1 for finding in findings if finding.problem)
+        self.unchecked = sum(1 for finding in findings if finding.kind is Kind.UNCHECKED)
+        troubled = {finding.subject for finding in findings if finding.problem} & set(objects)
+        self.checked = self.objects - self.unchecked - len(troubled)
 
     def summary(self, timestamp: str, seconds: float, *, deep: bool) -> str:
         seconds = max(seconds, 1e-9)

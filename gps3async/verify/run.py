@@ -41,7 +41,7 @@ from .expect import (
 from .findings import Finding, Kind, Record, Tally, failure_line, listed_finding, no_record_reason
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from ..config import PluginConfig
     from ..invocation import Invocation
@@ -91,13 +91,15 @@ async def verify(inv: Invocation, config: PluginConfig, timestamp: str, flag: st
     deep = flag is not None
     started = time.monotonic()
     out = FdSink(inv.stdout, "stdout")
+    writing = anyio.Lock()  # findings come from concurrent tasks; a line is written whole
     findings: list[Finding] = []
     tally = Tally()
 
     async def report(finding: Finding) -> None:
         findings.append(finding)
         (log.error if finding.problem else log.warning)("verify %s: %s", timestamp, finding.log_line())
-        await out.write(bytearray(finding.line() + "\n", "utf-8"))
+        async with writing:
+            await out.write(bytearray(finding.line() + "\n", "utf-8"))
 
     at_once = OBJECTS_AT_ONCE if deep else 1
     async with inv.stores(config, concurrency=max(SHALLOW_AT_ONCE, at_once * config.restore_concurrency)) as store:
@@ -108,32 +110,32 @@ async def verify(inv: Invocation, config: PluginConfig, timestamp: str, flag: st
             tally.bytes += item.size
         if deep:
             await check.read_all(objects, inv.budget, tally)
-    problems = sum(1 for finding in findings if finding.problem)
-    tally.problems = problems
-    tally.unchecked = sum(1 for finding in findings if finding.kind is Kind.UNCHECKED)
-    tally.checked = tally.objects - tally.unchecked - len({f.subject for f in findings if f.problem} & check.urls)
+    tally.count(findings, check.urls)
     summary = tally.summary(timestamp, time.monotonic() - started, deep=deep)
     log.info("%s", summary)
     await out.write(bytearray(summary + "\n", "utf-8"))
-    if problems:
-        raise IntegrityError(failure_line(timestamp, problems))
+    if tally.problems:
+        raise IntegrityError(failure_line(timestamp, tally.problems))
 
 
 class _SetCheck:
     """The checks of one backup set, reporting each finding as it is made."""
 
     def __init__(
-        self, store: S3Store, config: PluginConfig, timestamp: str, report: Callable[[Finding], object], *, deep: bool
+        self,
+        store: S3Store,
+        config: PluginConfig,
+        timestamp: str,
+        report: Callable[[Finding], Awaitable[None]],
+        *,
+        deep: bool,
     ) -> None:
         self.store, self.config, self.timestamp, self.deep = store, config, timestamp, deep
-        self._report = report
+        self.report = report
         self.listed: dict[str, int] = {}
         self.listed_prefixes: set[str] = set()
         #: URLs of the objects checked (those a problem was found in are subtracted from "checked").
         self.urls: set[str] = set()
-
-    async def report(self, finding: Finding) -> None:
-        await self._report(finding)  # type: ignore[misc]
 
     def key(self, timestamp: str, name: str) -> str:
         return keys.backup_prefix(self.config.folder, timestamp) + name

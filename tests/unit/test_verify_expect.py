@@ -139,3 +139,15 @@ def test_summary_counts_and_rate() -> None:
     )
     assert "MB/s" not in tally.summary(TS, 2.0, deep=False)
     assert Finding(Kind.MISSING, "s3://b/k", "gone").log_line() == "MISSING    s3://b/k: gone"
+
+
+def test_counting_findings_an_object_with_a_problem_is_not_checked_and_a_missing_one_is_not_an_object() -> None:
+    findings = [
+        Finding(Kind.CORRUPT, "s3://b/a", "bad"),
+        Finding(Kind.CORRUPT, "s3://b/a", "worse"),
+        Finding(Kind.MISSING, "s3://b/gone", "gone"),
+        Finding(Kind.UNCHECKED, "s3://b/go", "no record"),
+    ]
+    tally = Tally(objects=4)
+    tally.count(findings, {"s3://b/a", "s3://b/go", "s3://b/c", "s3://b/d"})
+    assert (tally.problems, tally.unchecked, tally.checked) == (3, 1, 2)
