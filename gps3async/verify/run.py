@@ -326,8 +326,8 @@ class _SetCheck:
         try:
             stats = await restore_object(self.store, item.key, sink, chunksize=chunksize, concurrency=concurrency,
                                          memory=budget)  # fmt: skip
-        except IntegrityError as err:
-            return Finding(Kind.CORRUPT, url, str(err), expected=record.describe() if record else "", seen=str(err))
+        except IntegrityError as err:  # its message says what was read and what was recorded (block or part too)
+            return Finding(Kind.CORRUPT, url, str(err).removeprefix(f"GetObject {url}: "))
         except ObjectNotFound:
             return Finding(Kind.MISSING, url, "listed, then gone while verifying")
         except GpS3Error as err:
