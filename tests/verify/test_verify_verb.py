@@ -142,8 +142,12 @@ def test_an_overwritten_multipart_object_is_caught(cluster: Cluster, plugin: Plu
     code, lines, stderr = verify(plugin, "--deep")
     assert code == 1 and "1 problem" in stderr
     assert len(lines) == 2 and lines[0].startswith(f"CORRUPT    s3://{BUCKET}/{victim}: "), lines
-    assert "CRC-32C mismatch" in lines[0]
-    seen_and_expected = r"CRC-32C mismatch \(read \S+==, backup recorded \S+==\)"
+    # The restore path's message: the whole object's CRC-32C, or (with block digests) the first bad block.
+    seen_and_expected = (
+        r"(CRC-32C mismatch \(read \S+==, backup recorded \S+==\)"
+        r"|block \d+ \(bytes \d+-\d+\) .*\(expected CRC-32C \S+==, seen \S+==\))"
+    )
+    assert re.search(seen_and_expected, lines[0]), lines[0]
     assert re.search(rf"\[ERROR\].*CORRUPT +s3://{BUCKET}/{re.escape(victim)}: {seen_and_expected}", log_of(plugin))
     s3.put_object(Bucket=BUCKET, Key=victim, Body=os.urandom(size - 1))  # the size changed: the listing tells
     code, lines, _ = verify(plugin)
