@@ -45,6 +45,8 @@ class Options:
     singles: bool
     segments: bool
     subset: bool
+    #: Whether to measure ``verify --deep`` against a plain restore of the same backup (:mod:`bench.verifyset`).
+    verify: bool
     #: Whether to measure gps3async's upload in each store mode (:mod:`bench.modes`).
     modes: bool
     #: Whether to measure tiny calls (:mod:`bench.invocations`), and how many of each in sequence.
@@ -79,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument(
         "--modes-only", action="store_true", help="only gps3async's upload per payload_signing and upload_checksum"
     )
+    mode.add_argument(
+        "--verify-only", action="store_true", help="only verify --deep against a plain restore of the same backup"
+    )
     parser.add_argument(
         "--invocations",
         type=int,
@@ -88,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--skip-invocations", action="store_true", help="no per-invocation table")
     parser.add_argument("--skip-modes", action="store_true", help="no upload per store mode")
+    parser.add_argument("--skip-verify", action="store_true", help="no verify --deep row")
     parser.add_argument(
         "--skip-subset", action="store_true", help="leave out the restore_data_subset measurement (10,000 ranges)"
     )
@@ -138,8 +144,10 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         parser.error("--invocations-only and --skip-invocations exclude each other")
     if args.modes_only and args.skip_modes:
         parser.error("--modes-only and --skip-modes exclude each other")
-    only_other = args.segments_only or args.invocations_only or args.modes_only
-    segments = not (args.skip_segments or args.invocations_only or args.modes_only)
+    if args.verify_only and args.skip_verify:
+        parser.error("--verify-only and --skip-verify exclude each other")
+    only_other = args.segments_only or args.invocations_only or args.modes_only or args.verify_only
+    segments = not (args.skip_segments or args.invocations_only or args.modes_only or args.verify_only)
     if args.size < SEGMENT_SIZE and segments:
         parser.error(f"segment mode reads {human(SEGMENT_SIZE)} slices: use --size {human(SEGMENT_SIZE)} or more")
     _check_target(parser, args)
@@ -153,8 +161,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         singles=not only_other,
         segments=segments,
         subset=not (only_other or args.skip_subset),
-        modes=not (args.segments_only or args.invocations_only or args.skip_modes),
-        run_invocations=not (args.segments_only or args.modes_only or args.skip_invocations),
+        modes=not (args.segments_only or args.invocations_only or args.verify_only or args.skip_modes),
+        verify=not (args.segments_only or args.invocations_only or args.modes_only or args.skip_verify),
+        run_invocations=not (args.segments_only or args.modes_only or args.verify_only or args.skip_invocations),
         invocations=args.invocations,
         write_doc=not args.endpoint if args.write_doc is None else args.write_doc,
         plugin_rev=args.plugin_rev,

@@ -19,6 +19,7 @@ from bench.report_modes import modes_section
 from bench.report_segments import segments_section
 from bench.report_singles import singles_section
 from bench.report_subset import subset_section
+from bench.report_verify import verify_section
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from bench.singles import Result
     from bench.subset import SubsetResult
     from bench.tools import Tool
+    from bench.verifyset import VerifyResult
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Report:
     subsets: list[SubsetResult] = field(default_factory=list)
     modes: list[ModeResult] = field(default_factory=list)
     block_checks: list[BlockCheckResult] = field(default_factory=list)
+    verifies: list[VerifyResult] = field(default_factory=list)
     invocations: Invocations | None = None
     date: str = field(
         default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -62,6 +65,7 @@ RESULT_SECTIONS: tuple[Callable[[Report], list[str]], ...] = (
     singles_section,
     modes_section,
     subset_section,
+    verify_section,
     segments_section,
     invocations_section,
 )

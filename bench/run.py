@@ -18,6 +18,7 @@ tables and writes ``docs/benchmarks.md``.  The parts live beside it:
 - :mod:`bench.subset`: ``restore_data_subset`` of 10,000 small ranges against a whole-object restore
 - :mod:`bench.modes`: gps3async's upload in each ``payload_signing`` and ``upload_checksum`` mode
 - :mod:`bench.blockcheck`: gps3async's restore with and without per-block verification (same object)
+- :mod:`bench.verifyset`: ``verify --deep`` of a backup set against a plain restore of the same backup
 - :mod:`bench.segments`: the segment-host mode (8 plugin processes at once), through the agent and without
 - :mod:`bench.invocations`: the per-invocation cost of tiny calls, in sequence and 64 at once
 - :mod:`bench.agentstats`: charging gps3async's per-host agent its CPU and memory, in directories of the run's own
@@ -32,8 +33,8 @@ its results, one step in :func:`run` storing them on a new
 added to :data:`bench.report.RESULT_SECTIONS`.
 
 Usage: ``python -m bench.run [--size 1GiB] [--chunk 8MiB] [--concurrency 4]
-[--repeat N] [--invocations N] [--segments-only | --skip-segments | --invocations-only | --modes-only]
-[--skip-invocations] [--skip-subset] [--skip-modes] [--no-write-doc]
+[--repeat N] [--invocations N] [--segments-only | --skip-segments | --invocations-only | --modes-only |
+--verify-only] [--skip-invocations] [--skip-subset] [--skip-modes] [--skip-verify] [--no-write-doc]
 [--endpoint URL --bucket NAME --prefix PREFIX [--region REGION]]``.
 """
 
@@ -57,6 +58,7 @@ from bench.server import running_server
 from bench.singles import run_singles
 from bench.subset import run_subset
 from bench.tools import TOOLS
+from bench.verifyset import run_verify
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -98,6 +100,8 @@ def run(options: Options, data: Path) -> Report:
         if options.modes:
             report.modes = run_modes(bench, make_slice(data, 0, options.size))
             report.block_checks = run_block_check(bench, make_slice(data, 0, options.size))
+        if options.verify:
+            report.verifies = run_verify(bench, make_slice(data, 0, options.size))
         if options.segments:
             report.batches = run_segments(bench, data)
         if options.run_invocations:

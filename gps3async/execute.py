@@ -54,6 +54,8 @@ def check_arguments(verb: str, args: list[str]) -> Verb:
         raise UsageError(f"wrong number of arguments; usage: {PROGRAM} {verb} {spec.usage}")
     if verb == "check" and len(args) == 2 and args[1] != "--abort-uploads":
         raise UsageError(f"unknown check option {args[1]!r}; usage: {PROGRAM} check {spec.usage}")
+    if verb == "verify" and len(args) == 3 and args[2] != "--deep":
+        raise UsageError(f"unknown verify option {args[2]!r}; usage: {PROGRAM} verify {spec.usage}")
     if spec.usage == SCOPED_USAGE:
         if args[2] not in SCOPES:
             raise UsageError(f"unknown scope {args[2]!r}; expected one of {', '.join(SCOPES)}")
@@ -67,6 +69,7 @@ def check_arguments(verb: str, args: list[str]) -> Verb:
 def _dispatch(inv: Invocation, verb: str, args: list[str], config: PluginConfig) -> Callable[[], Awaitable[None]]:
     from . import commands as c
     from .preflight import check
+    from .verify.run import verify
 
     def opt(index: int) -> str | None:
         return args[index] if len(args) > index else None
@@ -85,6 +88,7 @@ def _dispatch(inv: Invocation, verb: str, args: list[str], config: PluginConfig)
         "backup_directory": lambda: c.backup_directory(inv, config, args[1], opt(2)),
         "restore_directory": lambda: c.restore_directory(inv, config, args[1], opt(2)),
         "check": lambda: check(inv, config, args[0], opt(1)),
+        "verify": lambda: verify(inv, config, args[1], opt(2)),
     }
     table["backup_directory_parallel"] = table["backup_directory"]
     table["restore_directory_parallel"] = table["restore_directory"]
@@ -101,7 +105,7 @@ async def run_verb(inv: Invocation, verb: str, args: list[str], *, config_text: 
     from .keys import validate_timestamp
 
     spec = VERBS[verb]
-    if verb == "delete_backup":
+    if verb in ("delete_backup", "verify"):
         validate_timestamp(args[1])
     if config_text is None:
         config = load_config(inv.local(args[0]), for_backup=spec.for_backup, source=args[0])

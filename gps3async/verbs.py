@@ -56,4 +56,6 @@ VERBS: dict[str, Verb] = {
     "restore_directory_parallel": Verb("CONFIG DIRECTORY [PARALLEL]", 2, 3),
     # An operator's pre-flight check (gpbackup never calls it): gps3async.preflight.
     "check": Verb("CONFIG [--abort-uploads]", 1, 2, for_backup=True),
+    # An operator's check of a backup set in the bucket (gpbackup never calls it): gps3async.verify.
+    "verify": Verb("CONFIG TIMESTAMP [--deep]", 2, 3),
 }

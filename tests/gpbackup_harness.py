@@ -98,6 +98,46 @@ def go_yaml(executable: str, options: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def table_name(oid: int) -> str:
+    return f"t{oid}"
+
+
+def coordinator_toc(tables: Mapping[int, Mapping[int, bytes]]) -> str:
+    """The coordinator's ``gpbackup_<ts>_toc.yaml`` as gpbackup's ``toc.TOC`` marshals it (data entries filled)."""
+    first = next(iter(tables.values()))
+
+    def copied(oid: int) -> int:
+        return sum(per_content.get(oid, b"").count(b"\n") for per_content in tables.values())
+
+    entries = [
+        {"schema": "public", "name": table_name(oid), "oid": oid, "attributestring": "(oid,n,payload)",
+         "rowscopied": copied(oid),
+         "partitionroot": "", "isreplicated": False, "distbyenum": False}
+        for oid in first
+    ]  # fmt: skip
+    document = {"globalentries": [], "predataentries": [], "postdataentries": [], "statisticsentries": [],
+                "dataentries": entries, "incrementalmetadata": {"ao": {}}}  # fmt: skip
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def backup_config(backup: Backup, tables: Mapping[int, Mapping[int, bytes]], plugin_version: str) -> str:
+    """``gpbackup_<ts>_config.yaml``: history.BackupConfig as yaml.v2 marshals it (field names lower-cased)."""
+    ts = backup.timestamp
+    fqns = [f"public.{table_name(oid)}" for oid in next(iter(tables.values()))]
+    document = {
+        "backupdir": "", "backupversion": "1.30.5", "compressed": backup.compression is not None,
+        "compressiontype": backup.compression or "", "databasename": "demo",
+        "databaseversion": "7.1.0 build commit:e7c2b1f14bb42a1018ac57d14f4436880e0a0515",
+        "segmentcount": len(tables), "dataonly": False, "datedeleted": "", "excluderelations": [],
+        "excludeschemafiltered": False, "excludeschemas": [], "excludetablefiltered": False, "includerelations": [],
+        "includeschemafiltered": False, "includeschemas": [], "includetablefiltered": False, "incremental": False,
+        "leafpartitiondata": False, "metadataonly": False, "plugin": PLUGIN_NAME, "pluginversion": plugin_version,
+        "restoreplan": [{"timestamp": ts, "tablefqns": fqns}], "singledatafile": backup.single_data_file,
+        "timestamp": ts, "endtime": ts, "withoutglobals": False, "withstatistics": False, "status": "Success",
+    }  # fmt: skip
+    return yaml.safe_dump(document, sort_keys=False)
+
+
 class Cluster:
     """A Greenplum cluster's directories and processes, without the database.
 
@@ -261,12 +301,11 @@ class Cluster:
         else:
             self._per_table_backup(backup, config, tables)
         coordinator = self.backup_dir(COORDINATOR, timestamp)
-        oids = sorted(tables[self.contents[0]])
         files = {
             f"gpbackup_{timestamp}_metadata.sql": b"CREATE TABLE public.t1 (a int);\n" * 500,
-            f"gpbackup_{timestamp}_toc.yaml": yaml.safe_dump({"dataentries": oids}).encode(),
+            f"gpbackup_{timestamp}_toc.yaml": coordinator_toc(tables).encode(),
             f"gpbackup_{timestamp}_plugin_config.yaml": self.user_config.read_bytes(),
-            f"gpbackup_{timestamp}_config.yaml": f"singledatafile: {str(single_data_file).lower()}\n".encode(),
+            f"gpbackup_{timestamp}_config.yaml": backup_config(backup, tables, version).encode(),
             f"gpbackup_{timestamp}_report": f"Backup Report\nTimestamp Key: {timestamp}\n".encode(),
         }
         for name, content in files.items():
@@ -374,7 +413,8 @@ class Cluster:
                            only: Sequence[int] | None) -> dict[int, dict[int, bytes]]:  # fmt: skip
         through = COMPRESSION[backup.compression][1] or "cat -"
         toc = self.backup_dir(COORDINATOR, backup.timestamp) / f"gpbackup_{backup.timestamp}_toc.yaml"
-        oids = list(only) if only is not None else list(yaml.safe_load(toc.read_text())["dataentries"])
+        entries = yaml.safe_load(toc.read_text())["dataentries"]
+        oids = list(only) if only is not None else [int(entry["oid"]) for entry in entries]
         restored: dict[int, dict[int, bytes]] = {content: {} for content in self.contents}
         for oid in oids:  # COPY ... FROM PROGRAM '<plugin> restore_data <config> <file> | <decompress>' ON SEGMENT
             jobs = []

@@ -23,3 +23,14 @@ def test_modes_only_and_skip_modes_exclude_each_other(capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit):
         parse_args(["--modes-only", "--skip-modes"])
     assert "--modes-only and --skip-modes exclude each other" in capsys.readouterr().err
+
+
+def test_verify_only_runs_nothing_else_and_verify_can_be_left_out(capsys: pytest.CaptureFixture[str]) -> None:
+    options = parse_args(["--size", "64MiB", "--verify-only"])
+    assert options.verify
+    assert not (options.singles or options.subset or options.segments or options.run_invocations or options.modes)
+    assert parse_args([]).verify and not parse_args(["--skip-verify"]).verify
+    assert not parse_args(["--modes-only"]).verify
+    with pytest.raises(SystemExit):
+        parse_args(["--verify-only", "--skip-verify"])
+    assert "--verify-only and --skip-verify exclude each other" in capsys.readouterr().err
