@@ -57,6 +57,8 @@ class RGWEndpoints:
     tls_endpoint: str
     #: PEM of the TLS front end's self-signed certificate: the ``ca_cert`` that trusts it.
     ca_cert: Path
+    #: Its private key (a test's TLS fault proxy serves the same certificate).
+    tls_key: Path
     access_key: str
     secret_key: str
     bucket: str
@@ -80,7 +82,7 @@ class RGWCluster:
     directory: Path
     endpoints: RGWEndpoints
     pids: list[int]
-    watchdog: subprocess.Popen[bytes] | None
+    watchdog: int
 
     def stop(self) -> None:
         stop_cluster(self.directory)
@@ -198,15 +200,26 @@ def _run(argv: list[str], directory: Path, what: str, timeout: float = STAGE_TIM
     return done.stdout.decode().strip()
 
 
+def _detached(argv: list[str], log: Path) -> int:
+    """Start ``argv`` in a session of its own, not as our child (a shell forks it and exits), and return its pid.
+
+    So it is never a zombie or a still-running ``Popen`` of the process that
+    happened to start it (an xdist worker may end long before the session).
+    """
+    script = 'exec "$@" >>"$LOG" 2>&1 </dev/null'
+    shell = subprocess.run(
+        ["sh", "-c", f"({script}) & echo $!", "detach", *argv],
+        env={**os.environ, "LOG": str(log)}, capture_output=True, check=True, start_new_session=True,
+    )  # fmt: skip
+    return int(shell.stdout)
+
+
 def _launch(name: str, argv: list[str], directory: Path, conf: Path) -> int:
-    """Start a daemon in the foreground (``-f``, so its pid is the daemon's) in a session of its own."""
-    with open(directory / "log" / f"{name}.out", "ab") as log:
-        process = subprocess.Popen(
-            [*argv, "-f", "-c", str(conf)], stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
-        )
+    """Start a daemon in the foreground (``-f``, so its pid is the daemon's), detached; record its pid."""
+    pid = _detached([*argv, "-f", "-c", str(conf)], directory / "log" / f"{name}.out")
     with open(directory / "pids", "a", encoding="ascii") as pids:
-        pids.write(f"{process.pid}\n")
-    return process.pid
+        pids.write(f"{pid}\n")
+    return pid
 
 
 def _wait(condition: object, what: str, directory: Path, pids: list[int], timeout: float = STAGE_TIMEOUT) -> None:
@@ -241,24 +254,23 @@ def _answers(port: int) -> bool:
     """Whether the gateway answers an anonymous ListBuckets (it listens before it has its pools)."""
     import http.client
 
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
     try:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         connection.request("GET", "/")
         return connection.getresponse().status == 200
     except OSError:
         return False
+    finally:
+        connection.close()
 
 
-def _watchdog(directory: Path, owner: int) -> subprocess.Popen[bytes]:
+def _watchdog(directory: Path, owner: int) -> int:
     """A shell that kills every daemon in ``directory/pids`` once ``owner`` has gone (even if it was killed)."""
     script = (
         'while kill -0 "$1" 2>/dev/null; do sleep 1; done; '
         '[ -f "$2/pids" ] && kill -9 $(cat "$2/pids") 2>/dev/null; rm -rf "$2/mon" "$2/osd" "$2/rgw" "$2/run"'
     )
-    return subprocess.Popen(
-        ["sh", "-c", script, "rgw-watchdog", str(owner), str(directory)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    return _detached(["sh", "-c", script, "rgw-watchdog", str(owner), str(directory)], Path(os.devnull))
 
 
 def start_rgw(directory: Path, *, owner: int, bucket: str = "gpbackup") -> RGWCluster:
@@ -313,6 +325,7 @@ def start_rgw(directory: Path, *, owner: int, bucket: str = "gpbackup") -> RGWCl
         endpoint=f"http://127.0.0.1:{http_port}",
         tls_endpoint=f"https://127.0.0.1:{tls_port}",
         ca_cert=cert,
+        tls_key=key,
         access_key=ACCESS_KEY,
         secret_key=SECRET_KEY,
         bucket=bucket,
