@@ -41,7 +41,11 @@ BUCKET = "gpbackup"
 #: The stores a module's S3 tests can run against (the ids of ``s3_server``'s parameter).
 STORES = ("rclone", "rgw", "rgw-tls")
 #: ``pytestmark = EVERY_STORE``: run this module's tests against every store in :data:`STORES`.
+#: On the RGW stores the plugin runs through the agent only (both front doors run on rclone).
 EVERY_STORE = pytest.mark.stores(*STORES)
+#: On one test of such a module: what it checks does not depend on the store (a stall, a refused
+#: connection, retries running out) and it mostly waits, so it runs on rclone alone.
+RCLONE_ONLY = pytest.mark.stores("rclone")
 
 
 @pytest.hookimpl(trylast=True)  # after pytest's own tmp_path plugin has set up the session's base directory
@@ -57,14 +61,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("s3_server", marker.args, ids=marker.args, indirect=True, scope="session")
 
 
-def needs_rgw(item: pytest.Item) -> bool:
+def _param(item: pytest.Item, name: str, default: str) -> str:
     callspec = getattr(item, "callspec", None)
-    store = callspec.params.get("s3_server", "rclone") if callspec is not None else "rclone"
-    return store != "rclone" or "rgw_server" in getattr(item, "fixturenames", ())
+    return str(callspec.params.get(name, default)) if callspec is not None else default
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def needs_rgw(item: pytest.Item) -> bool:
+    return _param(item, "s3_server", "rclone") != "rclone" or "rgw_server" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests that need the RGW run last, and its start begins now, in the background, beside the others."""
+    in_process_on_rgw = [item for item in items if needs_rgw(item) and _param(item, "plugin", "") == "in-process"]
+    if in_process_on_rgw:
+        config.hook.pytest_deselected(items=in_process_on_rgw)
+        items[:] = [item for item in items if item not in in_process_on_rgw]
     rgw_tests = [item for item in items if needs_rgw(item)]
     if rgw_tests:
         items[:] = [item for item in items if not needs_rgw(item)] + rgw_tests
@@ -101,7 +112,8 @@ def s3_server(request: pytest.FixtureRequest) -> S3Server:
     rgw: RGWEndpoints = request.getfixturevalue("rgw_server")
     if store == "rgw":
         return S3Server(rgw.endpoint, rgw.port, rgw.ca_cert.parent, None, store=store)
-    return S3Server(rgw.tls_endpoint, rgw.tls_port, rgw.ca_cert.parent, None, store=store, tls=(rgw.ca_cert, rgw.tls_key))
+    tls = (rgw.ca_cert, rgw.tls_key)
+    return S3Server(rgw.tls_endpoint, rgw.tls_port, rgw.ca_cert.parent, None, store=store, tls=tls)
 
 
 @pytest.fixture(scope="session")

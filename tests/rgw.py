@@ -19,6 +19,7 @@ goes, so no daemon outlives the session.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -26,6 +27,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,7 +136,7 @@ mon_cluster_log_file = {d}/log/$cluster.log
 keyring = {d}/ceph.keyring
 osd_data = {d}/osd
 osd_objectstore = memstore
-memstore_device_bytes = 2147483648
+memstore_device_bytes = 6442450944
 osd_memory_target = 1073741824
 osd_max_object_size = 134217728
 
@@ -192,7 +194,8 @@ def _run(argv: list[str], directory: Path, what: str, timeout: float = STAGE_TIM
     try:
         done = subprocess.run(argv, capture_output=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as expired:
-        raise RGWStartError(f"{what}: {argv[0]} did not finish in {timeout:.0f} s (logs in {directory}/log)") from expired
+        message = f"{what}: {argv[0]} did not finish in {timeout:.0f} s (logs in {directory}/log)"
+        raise RGWStartError(message) from expired
     if done.returncode != 0:
         (directory / "log" / f"{what}.out").write_bytes(done.stdout + done.stderr)
         last = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()[-1:]
@@ -222,8 +225,9 @@ def _launch(name: str, argv: list[str], directory: Path, conf: Path) -> int:
     return pid
 
 
-def _wait(condition: object, what: str, directory: Path, pids: list[int], timeout: float = STAGE_TIMEOUT) -> None:
-    assert callable(condition)
+def _wait(
+    condition: Callable[[], bool], what: str, directory: Path, pids: list[int], timeout: float = STAGE_TIMEOUT
+) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         dead = [pid for pid in pids if not _alive(pid)]
@@ -352,10 +356,8 @@ def stop_cluster(directory: Path) -> None:
     pids_file = directory / "pids"
     pids = [int(line) for line in pids_file.read_text().split()] if pids_file.exists() else []
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
