@@ -5,7 +5,8 @@ This module owns the wire between the plugin under test and the S3 server.
 loop in a background thread, and forwards every request verbatim (method,
 target, headers including ``Host``, which SigV4 signs) to the upstream server
 over a fresh connection per request (``Connection: close`` upstream), while
-keeping client connections alive the way aiohttp expects.  ``Expect:
+keeping client connections alive the way aiohttp expects.  With ``tls`` it
+speaks TLS on both sides (for a store behind a self-signed certificate).  ``Expect:
 100-continue`` is relayed: the upstream's interim ``100 Continue`` is passed
 on before the request body is.
 
