@@ -6,6 +6,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# make test runs on this many pytest-xdist workers (the slow tests mostly wait: two workers on two cores pay).
+TEST_WORKERS ?= 2
 # make wheels / make deploy (docs/operators-guide.md): where the wheels go, where the plugin goes, and on which hosts.
 WHEELS ?= wheels
 PREFIX ?= /usr/local/gps3async
@@ -44,8 +46,8 @@ install: $(STAMP) ## install gpbackup_s3_plugin (and link it into $$GPHOME/bin w
 		echo "linked $$GPHOME/bin/gpbackup_s3_plugin"; fi
 	@echo "executablepath: $(abspath $(BIN))/gpbackup_s3_plugin"
 
-test: $(STAMP) ## run the whole test suite against a local S3 server it starts itself
-	$(BIN)/pytest -q -p no:cacheprovider --durations=10 $(PYTEST_ARGS)
+test: $(STAMP) ## run the whole test suite against the S3 servers it starts itself (rclone, a Ceph RGW)
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --durations=10 $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff (check + format) and mypy --strict
 	$(BIN)/ruff check gps3async tests bench

@@ -1,9 +1,19 @@
-"""Shared fixtures: one real S3 server per session, per-test configs and a plugin runner.
+"""Shared fixtures: real S3 servers per session, per-test configs and a plugin runner.
 
 Every test that runs the plugin runs twice: through the per-host agent (the
 default) and in-process (``agent: "off"``), since both front doors must keep
 the same guarantees.  Each test gets its own agent socket directory, so its
 agents are its own, and they are stopped when it ends.
+
+``s3_server`` is the local rclone server unless a module asks for more stores
+with one line, ``pytestmark = EVERY_STORE``: its S3 tests then run against
+rclone, a real Ceph RGW over HTTP (``rgw``) and the same RGW over TLS with
+``ca_cert`` (``rgw-tls``), and ``s3``, ``plugin``, ``config_factory`` and the
+fault runner follow the store.  The RGW (:mod:`tests.rgw`) is one for the whole
+session, shared by the xdist workers (:mod:`tests.rgwsession`); ``rgw_server``
+gives its endpoints to tests that need RGW itself.  Where Ceph is not
+installed, tests that need it skip with one line naming the packages; under CI
+(``CI=true``) they fail instead.
 """
 
 from __future__ import annotations
@@ -23,13 +33,92 @@ from typing import Any
 
 import pytest
 
+from tests import rgwsession
+from tests.rgw import RGWEndpoints
 from tests.s3server import S3Server, installed_tool, make_client, start_rclone, write_plugin_config
 
 BUCKET = "gpbackup"
+#: The stores a module's S3 tests can run against (the ids of ``s3_server``'s parameter).
+STORES = ("rclone", "rgw", "rgw-tls")
+#: ``pytestmark = EVERY_STORE``: run this module's tests against every store in :data:`STORES`.
+#: On the RGW stores the plugin runs through the agent only (both front doors run on rclone).
+EVERY_STORE = pytest.mark.stores(*STORES)
+#: On one test of such a module: what it checks does not depend on the store (a stall, a refused
+#: connection, retries running out) and it mostly waits, so it runs on rclone alone.
+RCLONE_ONLY = pytest.mark.stores("rclone")
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own tmp_path plugin has set up the session's base directory
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "stores(*names): run the module's S3 tests against each of these stores")
+    if not hasattr(config, "workerinput"):  # the session's first process: xdist's controller, or pytest alone
+        rgwsession.prepare(config._tmp_path_factory.getbasetemp() / "ceph-rgw")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("stores")
+    if marker is not None and "s3_server" in metafunc.fixturenames:
+        metafunc.parametrize("s3_server", marker.args, ids=marker.args, indirect=True, scope="session")
+
+
+def _param(item: pytest.Item, name: str, default: str) -> str:
+    callspec = getattr(item, "callspec", None)
+    return str(callspec.params.get(name, default)) if callspec is not None else default
+
+
+def needs_rgw(item: pytest.Item) -> bool:
+    return _param(item, "s3_server", "rclone") != "rclone" or "rgw_server" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that need the RGW run last, and its start begins now, in the background, beside the others."""
+    in_process_on_rgw = [item for item in items if needs_rgw(item) and _param(item, "plugin", "") == "in-process"]
+    if in_process_on_rgw:
+        config.hook.pytest_deselected(items=in_process_on_rgw)
+        items[:] = [item for item in items if item not in in_process_on_rgw]
+    rgw_tests = [item for item in items if needs_rgw(item)]
+    if rgw_tests:
+        items[:] = [item for item in items if not needs_rgw(item)] + rgw_tests
+        rgwsession.start_in_background()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    rgwsession.join_starter()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        rgwsession.finish()
 
 
 @pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+def rgw_server() -> RGWEndpoints:
+    """The session's Ceph RGW (started once for every worker): endpoints, keys, bucket and CA."""
+    reason = rgwsession.unavailable()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the RGW tests: {reason}")
+        pytest.skip(reason)
+    return rgwsession.endpoints()
+
+
+@pytest.fixture(scope="session")
+def s3_server(request: pytest.FixtureRequest) -> S3Server:
+    """The S3 server of the test: rclone, or the RGW over HTTP or TLS for modules marked with more stores."""
+    store = str(getattr(request, "param", "rclone"))
+    if store == "rclone":
+        server: S3Server = request.getfixturevalue("rclone_server")
+        return server
+    rgw: RGWEndpoints = request.getfixturevalue("rgw_server")
+    if store == "rgw":
+        return S3Server(rgw.endpoint, rgw.port, rgw.ca_cert.parent, None, store=store)
+    tls = (rgw.ca_cert, rgw.tls_key)
+    return S3Server(rgw.tls_endpoint, rgw.tls_port, rgw.ca_cert.parent, None, store=store, tls=tls)
+
+
+@pytest.fixture(scope="session")
+def rclone_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """The local ``rclone serve s3``, one per worker process."""
     root = tmp_path_factory.mktemp("s3root")
     server = start_rclone(root, log_path=root.parent / "rclone.log")
     try:
@@ -43,7 +132,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 @pytest.fixture(scope="session")
 def s3(s3_server: S3Server) -> Any:
     """A plain boto3 client for checking what the plugin left in the bucket."""
-    return make_client(s3_server.endpoint)
+    return make_client(s3_server.endpoint, verify=str(s3_server.ca_cert) if s3_server.ca_cert else None)
 
 
 def plugin_executable() -> str:
@@ -65,6 +154,8 @@ class Plugin:
     mode: str
     #: XDG_RUNTIME_DIR of the calls: where their agents' sockets live.
     runtime: Path
+    #: The CA of the store's self-signed certificate (the ``rgw-tls`` store), put in every config.
+    ca_cert: Path | None = None
 
     def run(self, verb: str, *args: str, stdin: bytes | None = None, config: Path | None = None,
             raw: bool = False, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
@@ -85,7 +176,11 @@ class Plugin:
         return {**os.environ, "HOME": str(self.home), "XDG_RUNTIME_DIR": str(self.runtime)}
 
     def mode_options(self) -> dict[str, object]:
-        return {"agent": "on" if self.mode == "agent" else "off"}
+        """The options every config of this test carries: its front door, and the store's CA if it has one."""
+        options: dict[str, object] = {"agent": "on" if self.mode == "agent" else "off"}
+        if self.ca_cert is not None:
+            options["ca_cert"] = str(self.ca_cert)
+        return options
 
     def agent_pids(self) -> list[int]:
         """The agents running for this test (from their pid files)."""
@@ -158,10 +253,8 @@ def _plugin_in(tmp_path: Path, s3_server: S3Server, mode: str) -> Iterator[Plugi
     home.mkdir()
     # Short, so socket paths stay well inside the 107 bytes a Unix socket name may have.
     runtime = Path(tempfile.mkdtemp(prefix="gps3-", dir="/tmp"))
-    config = write_config(
-        tmp_path / "s3_config.yaml", s3_server.endpoint, folder, agent="on" if mode == "agent" else "off"
-    )
-    runner = Plugin(config, folder, home, tmp_path / "seg0", mode, runtime)
+    runner = Plugin(tmp_path / "s3_config.yaml", folder, home, tmp_path / "seg0", mode, runtime, s3_server.ca_cert)
+    write_config(runner.config, s3_server.endpoint, folder, **runner.mode_options())
     try:
         yield runner
     finally:

@@ -59,9 +59,20 @@ class S3Server:
     endpoint: str
     port: int
     root: Path
-    process: subprocess.Popen[bytes]
+    #: The server process, when this object owns it (``None`` for a view of a shared RGW).
+    process: subprocess.Popen[bytes] | None
+    #: Which store this is: ``rclone``, ``rgw`` or ``rgw-tls`` (the ids of the ``store`` parameter).
+    store: str = "rclone"
+    #: (certificate, key) of an HTTPS server whose self-signed certificate is its own CA: the ``ca_cert``.
+    tls: tuple[Path, Path] | None = None
+
+    @property
+    def ca_cert(self) -> Path | None:
+        return self.tls[0] if self.tls is not None else None
 
     def stop(self) -> None:
+        if self.process is None:
+            return
         self.process.terminate()
         try:
             self.process.wait(10)
@@ -101,7 +112,7 @@ def start_rclone(
     log.close()
     wait_for_port(port, process)
     scheme = "https" if tls is not None else "http"
-    return S3Server(f"{scheme}://127.0.0.1:{port}", port, root, process)
+    return S3Server(f"{scheme}://127.0.0.1:{port}", port, root, process, tls=tls)
 
 
 def make_client(endpoint: str, *, verify: str | None = None) -> Any:

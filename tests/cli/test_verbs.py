@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BUCKET, Plugin
+from tests.conftest import BUCKET, EVERY_STORE, Plugin
 from tests.s3server import SECRET_KEY, open_uploads
+
+pytestmark = EVERY_STORE
 
 MIB = 1024 * 1024
 CHUNK = 5 * MIB  # the test config's chunk size

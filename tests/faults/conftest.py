@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -47,8 +47,8 @@ def random_bytes(size: int, seed: int) -> bytes:
 class FaultRunner(Plugin):
     """A :class:`Plugin` whose config points at ``proxy``; plus helpers the fault tests share."""
 
-    proxy: FaultProxy
-    tmp: Path
+    proxy: FaultProxy = field(kw_only=True)
+    tmp: Path = field(kw_only=True)
 
     def make_config(self, name: str, *, endpoint: str | None = None, **overrides: object) -> Path:
         """Another config file: the fault options, ``overrides`` on top (e.g. ``bucket=...``)."""
@@ -81,7 +81,7 @@ class FaultRunner(Plugin):
 
 @pytest.fixture
 def proxy(s3_server: S3Server) -> Iterator[FaultProxy]:
-    with FaultProxy(s3_server.port) as running:
+    with FaultProxy(s3_server.port, tls=s3_server.tls) as running:
         yield running
 
 
@@ -89,4 +89,5 @@ def proxy(s3_server: S3Server) -> Iterator[FaultProxy]:
 def runner(plugin: Plugin, proxy: FaultProxy, tmp_path: Path) -> FaultRunner:
     config = write_config(tmp_path / "fault_config.yaml", proxy.endpoint, plugin.folder,
                           **{**FAULT_OPTIONS, **plugin.mode_options()})  # fmt: skip
-    return FaultRunner(config, plugin.folder, plugin.home, plugin.workdir, plugin.mode, plugin.runtime, proxy, tmp_path)
+    return FaultRunner(config, plugin.folder, plugin.home, plugin.workdir, plugin.mode, plugin.runtime,
+                       plugin.ca_cert, proxy=proxy, tmp=tmp_path)  # fmt: skip

@@ -5,7 +5,8 @@ This module owns the wire between the plugin under test and the S3 server.
 loop in a background thread, and forwards every request verbatim (method,
 target, headers including ``Host``, which SigV4 signs) to the upstream server
 over a fresh connection per request (``Connection: close`` upstream), while
-keeping client connections alive the way aiohttp expects.  ``Expect:
+keeping client connections alive the way aiohttp expects.  With ``tls`` it
+speaks TLS on both sides (for a store behind a self-signed certificate).  ``Expect:
 100-continue`` is relayed: the upstream's interim ``100 Continue`` is passed
 on before the request body is.
 
@@ -43,11 +44,13 @@ import hashlib
 import random
 import re
 import socket
+import ssl
 import struct
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any, Union
 from xml.sax.saxutils import escape
 
@@ -503,9 +506,25 @@ def _describe(action: Action) -> str:
 class FaultProxy:
     """The proxy; use as a context manager or call :meth:`start` and :meth:`stop`."""
 
-    def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1", *, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        upstream_port: int,
+        upstream_host: str = "127.0.0.1",
+        *,
+        host: str = "127.0.0.1",
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
+        """``tls`` (certificate, key) makes both sides TLS: the proxy serves that certificate, and it
+        talks TLS upstream trusting the same certificate as its CA (a store with a self-signed one)."""
         self.upstream = (upstream_host, upstream_port)
         self.host = host
+        self.tls = tls
+        self._server_tls: ssl.SSLContext | None = None
+        self._upstream_tls: ssl.SSLContext | None = None
+        if tls is not None:
+            self._server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self._server_tls.load_cert_chain(str(tls[0]), str(tls[1]))
+            self._upstream_tls = ssl.create_default_context(cafile=str(tls[0]))
         self.port = 0
         self._rules: list[Rule] = []
         self._seen: list[Seen] = []
@@ -523,7 +542,7 @@ class FaultProxy:
 
     @property
     def endpoint(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def start(self) -> FaultProxy:
         self._thread = threading.Thread(target=self._run, name="fault-proxy", daemon=True)
@@ -623,7 +642,7 @@ class FaultProxy:
     async def _listen(self) -> None:
         if self._server is not None:
             return
-        self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        self._server = await asyncio.start_server(self._handle, self.host, self.port, ssl=self._server_tls)
         self.port = int(self._server.sockets[0].getsockname()[1])
 
     async def _stop_listening(self) -> None:
@@ -777,7 +796,7 @@ class FaultProxy:
                        keep_alive: bool, body: bytes | None = None) -> bool:  # fmt: skip
         """Relay the request upstream (its body from ``reader``, or ``body`` when already read) and the answer back."""
         try:
-            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+            up_reader, up_writer = await asyncio.open_connection(*self.upstream, ssl=self._upstream_tls)
         except OSError:
             if expect:
                 keep_alive = False  # the body was never sent; the connection cannot be reused

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import BUCKET, wait_for
+from tests.conftest import BUCKET, EVERY_STORE, RCLONE_ONLY, wait_for
 from tests.faults.conftest import MIB, FaultRunner, random_bytes
 from tests.faults.proxy import (
     Action,
@@ -35,6 +35,8 @@ from tests.faults.proxy import (
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+pytestmark = EVERY_STORE
 
 #: Subprocess timeout for a command that must fail: a hang is a failure, not a wait.
 FAIL_WITHIN = 60.0
@@ -226,6 +228,7 @@ def test_delete_backup_recovers(runner: FaultRunner, s3: Any) -> None:
 # --------------------------------------------------------------------------- permanent
 
 
+@RCLONE_ONLY
 def test_upload_part_500_always_fails_and_aborts(runner: FaultRunner, s3: Any) -> None:
     path = runner.data_path("gpbackup_0_20261126101500_30.gz")
     rule = runner.proxy.add(error(500, "InternalError"), method="PUT", path=UPLOAD_PART)
@@ -294,6 +297,7 @@ def test_wrong_bucket(runner: FaultRunner, verb: str) -> None:
     assert time.monotonic() - started < 10
 
 
+@RCLONE_ONLY
 @pytest.mark.parametrize("verb", ["backup_data", "restore_data"])
 def test_connection_refused(runner: FaultRunner, verb: str) -> None:
     path = runner.data_path("gpbackup_0_20261126101500_35.gz")
@@ -309,6 +313,7 @@ def test_connection_refused(runner: FaultRunner, verb: str) -> None:
     assert runner.proxy.seen == []
 
 
+@RCLONE_ONLY
 def test_get_stalls_always(runner: FaultRunner) -> None:
     data = random_bytes(RESTORE_SIZE, 11)
     local, key = backup(runner, "gpbackup_0_20261126101500_36.gz", data)
@@ -320,6 +325,7 @@ def test_get_stalls_always(runner: FaultRunner) -> None:
     assert seconds < 45
 
 
+@RCLONE_ONLY
 @pytest.mark.parametrize(
     "action",
     [
@@ -425,6 +431,7 @@ def test_restore_data_reader_closes_early(runner: FaultRunner) -> None:
 # --------------------------------------------------------------------------- load
 
 
+@RCLONE_ONLY
 @pytest.mark.slow
 def test_load_with_random_faults(runner: FaultRunner, s3: Any) -> None:
     rng = random.Random(2026)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tests.conftest import BUCKET
+from tests.conftest import BUCKET, EVERY_STORE
 from tests.faults.proxy import error, reply
 from tests.faults.test_faults import DELETE_OBJECTS, ok, one_stderr_line
 
 if TYPE_CHECKING:
     from tests.faults.conftest import FaultRunner
+
+pytestmark = EVERY_STORE
 
 TIMESTAMP = "20261126101500"
 

@@ -22,7 +22,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from tests.cli.test_check import lines_by_label
-from tests.conftest import BUCKET
+from tests.conftest import BUCKET, EVERY_STORE
 from tests.faults.conftest import MIB, random_bytes
 from tests.faults.stores import PROFILES, Profile, install
 from tests.faults.test_faults import DELETE_OBJECTS, UPLOAD_PART, ok, one_stderr_line
@@ -31,6 +31,8 @@ from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY
 if TYPE_CHECKING:
     from tests.faults.conftest import FaultRunner
     from tests.faults.proxy import FaultProxy
+
+pytestmark = EVERY_STORE
 
 TIMESTAMP = "20261126101500"
 MODES = [("unsigned", "crc32c"), ("signed", "crc32c"), ("unsigned", "md5"), ("signed", "md5"), ("unsigned", "none")]
