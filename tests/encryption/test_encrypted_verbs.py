@@ -146,7 +146,9 @@ def test_wrong_missing_and_rotated_keys(
     assert ok(plugin.run("restore_data", fresh, config=other)) == payload
 
 
-def test_unencrypted_backups_restore_with_encryption_configured(plugin: Plugin, encrypted: Path, tmp_path: Path) -> None:
+def test_unencrypted_backups_restore_with_encryption_configured(
+    plugin: Plugin, encrypted: Path, tmp_path: Path
+) -> None:
     payload = os.urandom(CHUNK + 3)
     path = data_path(plugin)
     ok(plugin.run("backup_data", path, stdin=payload))  # plain, as before (and as the Go plugin writes)
@@ -255,7 +257,7 @@ def test_setup_writes_an_encrypted_report_placeholder(plugin: Plugin, s3: Any, e
     directory = plugin.backup_dir()
     ok(plugin.run("setup_plugin_for_backup", str(directory), "coordinator", "-1", config=encrypted))
     report = directory / "gpbackup_20261126101500_report"
-    assert stored(s3, plugin.key(report)) [: len(MAGIC)] == MAGIC
+    assert stored(s3, plugin.key(report))[: len(MAGIC)] == MAGIC
     ok(plugin.run("restore_file", str(report), config=encrypted))
     assert report.read_bytes() == b""
 
@@ -278,7 +280,11 @@ def test_the_key_never_reaches_the_bucket_or_the_logs(
     outputs = [failed(plugin.run("restore_data", path, config=other))]
     outputs.append(failed(plugin.run("restore_data", path)))
     secrets = [bytes.fromhex(value) for value in keys.values()]
-    needles = [*secrets, *(value.encode() for value in keys.values()), *(value.upper().encode() for value in keys.values())]
+    needles = [
+        *secrets,
+        *(value.encode() for value in keys.values()),
+        *(value.upper().encode() for value in keys.values()),
+    ]
     listed = s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])
     assert listed
     haystacks = [stored(s3, item["Key"]) for item in listed]
