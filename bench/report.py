@@ -14,6 +14,7 @@ import datetime
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from bench.report_encryption import encryption_section
 from bench.report_invocations import invocations_section
 from bench.report_modes import modes_section
 from bench.report_segments import segments_section
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
+    from bench.encrypted import EncryptionResult
     from bench.invocations import Invocations
     from bench.modes import ModeResult
     from bench.options import Options
@@ -48,6 +50,7 @@ class Report:
     batches: list[Batch] = field(default_factory=list)
     subsets: list[SubsetResult] = field(default_factory=list)
     modes: list[ModeResult] = field(default_factory=list)
+    encryption: list[EncryptionResult] = field(default_factory=list)
     invocations: Invocations | None = None
     date: str = field(
         default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -59,6 +62,7 @@ class Report:
 RESULT_SECTIONS: tuple[Callable[[Report], list[str]], ...] = (
     singles_section,
     modes_section,
+    encryption_section,
     subset_section,
     segments_section,
     invocations_section,

@@ -17,6 +17,7 @@ tables and writes ``docs/benchmarks.md``.  The parts live beside it:
 - :mod:`bench.singles`: the single-stream comparison of all tools
 - :mod:`bench.subset`: ``restore_data_subset`` of 10,000 small ranges against a whole-object restore
 - :mod:`bench.modes`: gps3async's upload in each ``payload_signing`` and ``upload_checksum`` mode
+- :mod:`bench.encrypted`: gps3async's upload and restore with client-side encryption off and on
 - :mod:`bench.segments`: the segment-host mode (8 plugin processes at once), through the agent and without
 - :mod:`bench.invocations`: the per-invocation cost of tiny calls, in sequence and 64 at once
 - :mod:`bench.agentstats`: charging gps3async's per-host agent its CPU and memory, in directories of the run's own
@@ -32,7 +33,7 @@ added to :data:`bench.report.RESULT_SECTIONS`.
 
 Usage: ``python -m bench.run [--size 1GiB] [--chunk 8MiB] [--concurrency 4]
 [--repeat N] [--invocations N] [--segments-only | --skip-segments | --invocations-only | --modes-only]
-[--skip-invocations] [--skip-subset] [--skip-modes] [--no-write-doc]
+[--skip-invocations] [--skip-subset] [--skip-modes] [--skip-encryption | --encryption-only] [--no-write-doc]
 [--endpoint URL --bucket NAME --prefix PREFIX [--region REGION]]``.
 """
 
@@ -45,6 +46,7 @@ from typing import TYPE_CHECKING
 from bench.common import DOC, REPO, BenchError, human, progress
 from bench.data import ensure_data, make_slice
 from bench.doc import render_doc
+from bench.encrypted import run_encryption
 from bench.invocations import run_invocations
 from bench.machine import machine
 from bench.modes import run_modes
@@ -95,6 +97,8 @@ def run(options: Options, data: Path) -> Report:
             report.subsets = run_subset(bench, ours, make_slice(data, 0, options.size))
         if options.modes:
             report.modes = run_modes(bench, make_slice(data, 0, options.size))
+        if options.encryption:
+            report.encryption = run_encryption(bench, make_slice(data, 0, options.size))
         if options.segments:
             report.batches = run_segments(bench, data)
         if options.run_invocations:
