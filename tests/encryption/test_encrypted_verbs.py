@@ -316,3 +316,25 @@ def test_key_options_are_checked(
     assert "another key" in failed(plugin.run("restore_data", path, config=by_file))
     unset = config_factory("unset.yaml", client_side_encryption="aes-256-gcm", encryption_key="${GPS3_NO_SUCH_KEY}")
     assert "GPS3_NO_SUCH_KEY" in failed(plugin.run("backup_data", path, stdin=b"x", config=unset))
+
+
+def test_backup_and_restore_directory_encrypted_and_listed_at_stored_size(
+    plugin: Plugin, s3: Any, encrypted: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "dir"
+    source.mkdir()
+    files = {f"f{i}": os.urandom(i * 300_000) for i in range(5)}
+    for name, data in files.items():
+        (source / name).write_bytes(data)
+    ok(plugin.run("backup_directory_parallel", str(source), "3", config=encrypted))
+    for name, data in files.items():
+        body = stored(s3, str(source / name).lstrip("/"))
+        assert body.startswith(MAGIC) and len(body) == LAYOUT.stored_size(len(data))
+        (source / name).unlink()
+    ok(plugin.run("restore_directory", str(source), config=encrypted))
+    assert {p.name: p.read_bytes() for p in source.iterdir()} == files
+    s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": str(source / name).lstrip("/")} for name in files]})
+    path = data_path(plugin)
+    ok(plugin.run("backup_data", path, stdin=b"12345", config=encrypted))
+    table = ok(plugin.run("list_directory", config=encrypted)).decode().splitlines()
+    assert {line.split()[0]: int(line.split()[1]) for line in table[1:]} == {plugin.key(path): 64 + 5 + 16}
