@@ -12,19 +12,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..buffers import BufferPool, MemoryBudget
-from ..download import DownloadStats, download_ranges
+from ..download import DownloadStats, download_ranges, restore_object
 from ..errors import IntegrityError
 from ..plan import SUBSET_MAX_GAP, ByteRange
 from .format import HEADER_SIZE, is_encrypted
 from .ranges import plan_segment_fetches
-from .streams import SubsetOpeningSink, open_cipher
+from .streams import OpeningSink, SubsetOpeningSink, open_cipher
 
 if TYPE_CHECKING:
     from ..download import ByteSink
     from ..storage import ObjectStore, RangeRead
     from .keys import Keyring
 
-__all__ = ["is_encrypted", "read_head", "restore_encrypted_ranges"]
+__all__ = ["authenticate_object", "is_encrypted", "read_head", "restore_encrypted_ranges"]
 
 
 async def read_head(store: ObjectStore, key: str) -> tuple[RangeRead, bytes]:
@@ -74,3 +74,34 @@ async def restore_encrypted_ranges(
             store, key, spans, opening, pool=pool, concurrency=concurrency, etag=head.etag or None, stats=stats
         )
     return opening.plain_bytes
+
+
+class _Discard:
+    """A sink that keeps nothing: authentication without output."""
+
+    async def write(self, data: bytearray | memoryview) -> None:
+        return None
+
+
+async def authenticate_object(
+    store: ObjectStore,
+    key: str,
+    *,
+    keyring: Keyring | None,
+    name: str,
+    chunksize: int,
+    concurrency: int,
+    memory: MemoryBudget | None = None,
+) -> tuple[bool, int]:
+    """Read a whole object as a restore would, writing nothing: whether it is encrypted, and its plaintext size.
+
+    For a deep verify: the recorded CRC-32C of the stored bytes is checked as in
+    every restore, and an encrypted object's every segment is authenticated.
+
+    :raises IntegrityError: for a digest mismatch, a segment that fails authentication, or truncation.
+    :raises EncryptionKeyError: when the object is encrypted and no configured key opens it.
+    """
+    sink = OpeningSink(_Discard(), keyring, name, store.url(key))
+    await restore_object(store, key, sink, chunksize=chunksize, concurrency=concurrency, memory=memory)
+    await sink.finish()
+    return sink.encrypted, sink.plain_bytes

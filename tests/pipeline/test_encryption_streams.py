@@ -128,3 +128,39 @@ def test_subset_sink_writes_the_wanted_pieces(size: int, fractions: list[tuple[f
         return bytes(sink.data)
 
     assert anyio.run(run) == b"".join(plain[r.start : r.end] for r in wanted)
+
+
+def test_authenticate_object_checks_every_segment_without_writing() -> None:
+    from gps3async.encryption import sealing_source
+    from gps3async.encryption.restore import authenticate_object
+    from gps3async.upload import upload_stream
+    from tests.pipeline.fakes import FakeStore
+
+    store, keyring = FakeStore(), keyring_of(KEY, [])
+    plain = random.randbytes(3 * (1 << 20) + 77)
+    mib = 1 << 20
+
+    async def run(flip_at: int | None, ring: object) -> tuple[bool, int]:
+        store.flip_at = flip_at
+        return await authenticate_object(
+            store,
+            "k",
+            keyring=ring,
+            name="k",
+            chunksize=mib,
+            concurrency=2,  # type: ignore[arg-type]
+        )
+
+    async def upload() -> None:
+        source = sealing_source(Source(plain), keyring, "k", "fake://k")
+        await upload_stream(store, "k", source, chunksize=5 * mib, concurrency=2)
+
+    anyio.run(upload)
+    assert anyio.run(run, None, keyring) == (True, len(plain))
+    with pytest.raises(IntegrityError):
+        anyio.run(run, 64 + (1 << 20) + 100, keyring)
+    with pytest.raises(EncryptionKeyError):
+        anyio.run(run, None, None)
+    store.objects["plain"] = b"not encrypted"
+    assert anyio.run(lambda: authenticate_object(store, "plain", keyring=None, name="plain", chunksize=mib,
+                                                 concurrency=2)) == (False, 13)  # fmt: skip
