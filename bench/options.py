@@ -49,6 +49,8 @@ class Options:
     verify: bool
     #: Whether to measure gps3async's upload in each store mode (:mod:`bench.modes`).
     modes: bool
+    #: Whether to measure gps3async with client-side encryption off and on (:mod:`bench.encrypted`).
+    encryption: bool
     #: Whether to measure tiny calls (:mod:`bench.invocations`), and how many of each in sequence.
     run_invocations: bool
     invocations: int
@@ -79,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--skip-segments", action="store_true", help="no segment-host mode")
     mode.add_argument("--invocations-only", action="store_true", help="only the per-invocation table")
     mode.add_argument(
+        "--encryption-only", action="store_true", help="only gps3async plain and with client-side encryption"
+    )
+    mode.add_argument(
         "--modes-only", action="store_true", help="only gps3async's upload per payload_signing and upload_checksum"
     )
     mode.add_argument(
@@ -94,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--skip-invocations", action="store_true", help="no per-invocation table")
     parser.add_argument("--skip-modes", action="store_true", help="no upload per store mode")
     parser.add_argument("--skip-verify", action="store_true", help="no verify --deep row")
+    parser.add_argument("--skip-encryption", action="store_true", help="no plain/encrypted comparison")
     parser.add_argument(
         "--skip-subset", action="store_true", help="leave out the restore_data_subset measurement (10,000 ranges)"
     )
@@ -146,8 +152,14 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         parser.error("--modes-only and --skip-modes exclude each other")
     if args.verify_only and args.skip_verify:
         parser.error("--verify-only and --skip-verify exclude each other")
-    only_other = args.segments_only or args.invocations_only or args.modes_only or args.verify_only
-    segments = not (args.skip_segments or args.invocations_only or args.modes_only or args.verify_only)
+    if args.encryption_only and args.skip_encryption:
+        parser.error("--encryption-only and --skip-encryption exclude each other")
+    only_other = (
+        args.segments_only or args.invocations_only or args.modes_only or args.verify_only or args.encryption_only
+    )
+    segments = not (
+        args.skip_segments or args.invocations_only or args.modes_only or args.verify_only or args.encryption_only
+    )
     if args.size < SEGMENT_SIZE and segments:
         parser.error(f"segment mode reads {human(SEGMENT_SIZE)} slices: use --size {human(SEGMENT_SIZE)} or more")
     _check_target(parser, args)
@@ -161,9 +173,18 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         singles=not only_other,
         segments=segments,
         subset=not (only_other or args.skip_subset),
-        modes=not (args.segments_only or args.invocations_only or args.verify_only or args.skip_modes),
-        verify=not (args.segments_only or args.invocations_only or args.modes_only or args.skip_verify),
-        run_invocations=not (args.segments_only or args.modes_only or args.verify_only or args.skip_invocations),
+        modes=not (
+            args.segments_only or args.invocations_only or args.verify_only or args.encryption_only or args.skip_modes
+        ),
+        verify=not (
+            args.segments_only or args.invocations_only or args.modes_only or args.encryption_only or args.skip_verify
+        ),
+        encryption=not (
+            args.segments_only or args.invocations_only or args.modes_only or args.verify_only or args.skip_encryption
+        ),
+        run_invocations=not (
+            args.segments_only or args.modes_only or args.verify_only or args.encryption_only or args.skip_invocations
+        ),
         invocations=args.invocations,
         write_doc=not args.endpoint if args.write_doc is None else args.write_doc,
         plugin_rev=args.plugin_rev,

@@ -14,6 +14,7 @@ import datetime
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from bench.report_encryption import encryption_section
 from bench.report_invocations import invocations_section
 from bench.report_modes import modes_section
 from bench.report_segments import segments_section
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from bench.blockcheck import BlockCheckResult
+    from bench.encrypted import EncryptionResult
     from bench.invocations import Invocations
     from bench.modes import ModeResult
     from bench.options import Options
@@ -53,6 +55,7 @@ class Report:
     modes: list[ModeResult] = field(default_factory=list)
     block_checks: list[BlockCheckResult] = field(default_factory=list)
     verifies: list[VerifyResult] = field(default_factory=list)
+    encryption: list[EncryptionResult] = field(default_factory=list)
     invocations: Invocations | None = None
     date: str = field(
         default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -64,6 +67,7 @@ class Report:
 RESULT_SECTIONS: tuple[Callable[[Report], list[str]], ...] = (
     singles_section,
     modes_section,
+    encryption_section,
     subset_section,
     verify_section,
     segments_section,

@@ -19,6 +19,7 @@ tables and writes ``docs/benchmarks.md``.  The parts live beside it:
 - :mod:`bench.modes`: gps3async's upload in each ``payload_signing`` and ``upload_checksum`` mode
 - :mod:`bench.blockcheck`: gps3async's restore with and without per-block verification (same object)
 - :mod:`bench.verifyset`: ``verify --deep`` of a backup set against a plain restore of the same backup
+- :mod:`bench.encrypted`: gps3async's upload and restore with client-side encryption off and on
 - :mod:`bench.segments`: the segment-host mode (8 plugin processes at once), through the agent and without
 - :mod:`bench.invocations`: the per-invocation cost of tiny calls, in sequence and 64 at once
 - :mod:`bench.agentstats`: charging gps3async's per-host agent its CPU and memory, in directories of the run's own
@@ -34,7 +35,8 @@ added to :data:`bench.report.RESULT_SECTIONS`.
 
 Usage: ``python -m bench.run [--size 1GiB] [--chunk 8MiB] [--concurrency 4]
 [--repeat N] [--invocations N] [--segments-only | --skip-segments | --invocations-only | --modes-only |
---verify-only] [--skip-invocations] [--skip-subset] [--skip-modes] [--skip-verify] [--no-write-doc]
+--verify-only | --encryption-only] [--skip-invocations] [--skip-subset] [--skip-modes] [--skip-verify]
+[--skip-encryption] [--no-write-doc]
 [--endpoint URL --bucket NAME --prefix PREFIX [--region REGION]]``.
 """
 
@@ -48,6 +50,7 @@ from bench.blockcheck import run_block_check
 from bench.common import DOC, REPO, BenchError, human, progress
 from bench.data import ensure_data, make_slice
 from bench.doc import render_doc
+from bench.encrypted import run_encryption
 from bench.invocations import run_invocations
 from bench.machine import machine
 from bench.modes import run_modes
@@ -102,6 +105,8 @@ def run(options: Options, data: Path) -> Report:
             report.block_checks = run_block_check(bench, make_slice(data, 0, options.size))
         if options.verify:
             report.verifies = run_verify(bench, make_slice(data, 0, options.size))
+        if options.encryption:
+            report.encryption = run_encryption(bench, make_slice(data, 0, options.size))
         if options.segments:
             report.batches = run_segments(bench, data)
         if options.run_invocations:

@@ -21,17 +21,20 @@ from ._groups import first_failure
 from .buffers import BufferPool
 from .checksums import DIGEST_SUFFIX
 from .download import DownloadStats, download_ranges, restore_object
+from .encryption import OpeningSink, load_keyring, object_name, sealing_source
+from .encryption.restore import is_encrypted, read_head, restore_encrypted_ranges
 from .errors import AccessDenied, IntegrityError, LocalIOError, UsageError
 from .integrity.blocks import align_down
 from .plan import SUBSET_MAX_GAP, parse_offsets, plan_fetches
 from .restorecheck import read_record
 from .stdio import FdSink, FdSource
-from .upload import upload_stream
+from .upload import ByteSource, upload_stream
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
 
     from .config import PluginConfig
+    from .encryption.keys import Keyring
     from .invocation import Invocation
     from .storage import S3Store
 
@@ -66,6 +69,18 @@ def _url(config: PluginConfig, key: str) -> str:
     return f"s3://{config.bucket}/{key}"
 
 
+def _keyring(config: PluginConfig) -> Keyring | None:
+    """The client-side encryption keys, key files read now (a file replaced under a live agent counts)."""
+    return load_keyring(config.client_encryption)
+
+
+class _NoBytes:
+    """An empty :class:`~gps3async.upload.ByteSource` (the placeholder report, encrypted like the rest)."""
+
+    async def readinto(self, buf: bytearray) -> int:
+        return 0
+
+
 @asynccontextmanager
 async def _backup_store(inv: Invocation, config: PluginConfig, *, uploads: bool = True) -> AsyncIterator[S3Store]:
     async with inv.stores(config, concurrency=config.backup_concurrency, uploads=uploads) as store:
@@ -83,8 +98,13 @@ async def setup_plugin_for_backup(inv: Invocation, config: PluginConfig, local_d
     if scope not in _WRITE_SCOPES:
         return
     key = keys.report_key(config.folder, local_dir)
+    keyring = _keyring(config)
     async with _backup_store(inv, config) as store:
-        await store.put_object(key, b"", metadata={})
+        if keyring is None:
+            await store.put_object(key, b"", metadata={})
+        else:
+            source = sealing_source(_NoBytes(), keyring, object_name(config.folder, key), store.url(key))
+            await upload_stream(store, key, source, chunksize=config.backup_chunksize, concurrency=1)
     log.info("setup_plugin_for_backup %s: write access confirmed with %s", scope, _url(config, key))
 
 
@@ -92,6 +112,7 @@ async def setup_plugin_for_restore(inv: Invocation, config: PluginConfig, local_
     """Prove the bucket exists and the folder can be read."""
     if scope not in _WRITE_SCOPES:
         return
+    _keyring(config)  # a key file that cannot be used fails the restore here, before any data moves
     async with _restore_store(inv, config) as store:
         await store.probe_read(f"{config.folder}/")
     log.info("setup_plugin_for_restore %s: read access confirmed for %s", scope, _url(config, config.folder))
@@ -100,11 +121,28 @@ async def setup_plugin_for_restore(inv: Invocation, config: PluginConfig, local_
 async def _upload_fd(
     inv: Invocation, store: S3Store, config: PluginConfig, key: str, fd: int, name: str, concurrency: int
 ) -> int:
+    """Upload ``fd`` to ``key``, sealed when client-side encryption is on; return the bytes read from ``fd``."""
+    source: ByteSource = FdSource(fd, name)
+    keyring = _keyring(config)
+    sealed = None
+    if keyring is not None:
+        source = sealed = sealing_source(source, keyring, object_name(config.folder, key), store.url(key))
     stats = await upload_stream(
-        store, key, FdSource(fd, name), chunksize=config.backup_chunksize, concurrency=concurrency,
-        memory=inv.budget,
+        store, key, source, chunksize=config.backup_chunksize, concurrency=concurrency, memory=inv.budget,
     )  # fmt: skip
-    return stats.size
+    return stats.size if sealed is None else sealed.plain_bytes
+
+
+async def _restore_fd(
+    inv: Invocation, store: S3Store, config: PluginConfig, key: str, fd: int, name: str, concurrency: int
+) -> int:
+    """Restore a whole object to ``fd``: a plain one as it is, an encrypted one opened (never its ciphertext)."""
+    sink = OpeningSink(FdSink(fd, name), _keyring(config), object_name(config.folder, key), store.url(key))
+    await restore_object(
+        store, key, sink, chunksize=config.restore_chunksize, concurrency=concurrency, memory=inv.budget
+    )
+    await sink.finish()
+    return sink.plain_bytes
 
 
 async def backup_data(inv: Invocation, config: PluginConfig, data_path: str) -> None:
@@ -119,11 +157,8 @@ async def restore_data(inv: Invocation, config: PluginConfig, data_path: str) ->
     key = keys.object_key(config.folder, data_path)
     started = time.monotonic()
     async with _restore_store(inv, config) as store:
-        stats = await restore_object(
-            store, key, FdSink(inv.stdout, "stdout"),
-            chunksize=config.restore_chunksize, concurrency=config.restore_concurrency, memory=inv.budget,
-        )  # fmt: skip
-    _summary("restore_data", _url(config, key), stats.size, started)
+        size = await _restore_fd(inv, store, config, key, inv.stdout, "stdout", config.restore_concurrency)
+    _summary("restore_data", _url(config, key), size, started)
 
 
 async def restore_data_subset(inv: Invocation, config: PluginConfig, data_path: str, offsets_path: str) -> None:
@@ -136,7 +171,15 @@ async def restore_data_subset(inv: Invocation, config: PluginConfig, data_path: 
     started = time.monotonic()
     stats = DownloadStats()
     async with _restore_store(inv, config) as store:
-        info = await store.head_object(key)
+        info, opening = await read_head(store, key)  # one GET: size, ETag and whether it is encrypted
+        if is_encrypted(opening):
+            size = await restore_encrypted_ranges(
+                store, key, info, opening, wanted, FdSink(inv.stdout, "stdout"), keyring=_keyring(config),
+                name=object_name(config.folder, key), chunksize=config.restore_chunksize,
+                concurrency=config.restore_concurrency, memory=inv.budget, stats=stats,
+            )  # fmt: skip
+            _summary("restore_data_subset", _url(config, key), size, started)
+            return
         beyond = [rng for rng in wanted if rng.end > info.object_size]
         if beyond:
             first = beyond[0]
@@ -214,11 +257,7 @@ async def _download_path(
     inv: Invocation, store: S3Store, config: PluginConfig, key: str, path: str, concurrency: int
 ) -> int:
     with _atomic_file(inv.local(path), shown_as=path, umask=inv.umask) as fd:
-        stats = await restore_object(
-            store, key, FdSink(fd, path), chunksize=config.restore_chunksize, concurrency=concurrency,
-            memory=inv.budget,
-        )  # fmt: skip
-    return stats.size
+        return await _restore_fd(inv, store, config, key, fd, path, concurrency)
 
 
 async def restore_file(inv: Invocation, config: PluginConfig, path: str) -> None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .credentials import resolve_credentials
+from .encryption.keys import ENCRYPTION_KEYS, EncryptionSettings, parse_encryption_options
 from .errors import ConfigError
 from .storemodes import PAYLOAD_SIGNINGS, UPLOAD_CHECKSUMS, StoreModes
 
@@ -73,6 +74,7 @@ _PLUGIN_KEYS = (
     "aws_session_token", "aws_profile", "server_side_encryption", "sse_kms_key_id", "storage_class",
     "ca_cert", "tls_verify", "addressing_style", "logger_verbosity",
     "payload_signing", "upload_checksum",
+    *ENCRYPTION_KEYS,
 )  # fmt: skip
 #: Keys gpbackup, gprestore or their forks add to the copy of the config.
 _INJECTED_KEYS = (
@@ -146,6 +148,8 @@ class PluginConfig:
     payload_signing: str = "auto"
     #: ``auto``, ``crc32c``, ``md5`` or ``none``: see :mod:`gps3async.storemodes` and :mod:`gps3async.verifiedmodes`.
     upload_checksum: str = "auto"
+    #: Client-side encryption (``client_side_encryption``); ``None``: off. See :mod:`gps3async.encryption`.
+    client_encryption: EncryptionSettings | None = field(default=None, repr=False)
 
     @property
     def store_modes(self) -> StoreModes:
@@ -369,6 +373,7 @@ def parse_config(
         agent=check.choice("agent", "on", ("on", "off")),
         agent_idle_timeout=check.number("agent_idle_timeout", DEFAULT_AGENT_IDLE_TIMEOUT, integer=False),
         host_memory_limit=check.memory_limit("host_memory_limit"),
+        client_encryption=parse_encryption_options(options, os.environ if environ is None else environ, problems),
         **_s3_options(check),
     )
     problems.extend(check.problems)

@@ -14,7 +14,8 @@
     │   ├── AccessDenied            403, bad credentials or signature
     │   ├── ModeRefused             the store does not support payload_signing/upload_checksum in use
     │   └── TransientStorageError   retries exhausted on a retryable fault
-    ├── IntegrityError              bytes differ from what S3 promised
+    ├── IntegrityError              bytes differ from what S3 promised (or fail their encryption tag)
+    ├── EncryptionKeyError          no configured key opens an object, or a key file is unusable
     └── PartLimitExceeded           the stream outgrew S3's multipart limits
 
 Messages never contain credentials: the storage layer builds them from the
@@ -29,6 +30,7 @@ __all__ = [
     "BucketNotFound",
     "ConfigError",
     "CredentialsError",
+    "EncryptionKeyError",
     "GpS3Error",
     "IntegrityError",
     "LocalIOError",
@@ -105,6 +107,10 @@ class TransientStorageError(StorageError):
 
 class IntegrityError(GpS3Error):
     pass
+
+
+class EncryptionKeyError(GpS3Error):
+    """The key an encrypted object needs is not configured, or a key file cannot be used; never holds a key."""
 
 
 class PartLimitExceeded(GpS3Error):
