@@ -18,6 +18,7 @@ import anyio
 
 from . import keys
 from ._groups import first_failure
+from .bandwidth import DOWNLOAD, UPLOAD, HostBandwidth, StreamShare, shared_backoff
 from .buffers import BufferPool
 from .checksums import DIGEST_SUFFIX
 from .download import DownloadStats, download_ranges, restore_object
@@ -55,9 +56,30 @@ DIRECTORY_PARALLEL = 5
 _WRITE_SCOPES = ("coordinator", "master", "segment_host")
 
 
-def _summary(verb: str, where: str, size: int, started: float) -> None:
+def _summary(verb: str, where: str, size: int, started: float, share: StreamShare) -> None:
     seconds = max(time.monotonic() - started, 1e-9)
-    log.info("%s %s: %d bytes in %.3f s (%.2f MB/s)", verb, where, size, seconds, size / seconds / 1e6)
+    log.info("%s %s: %d bytes in %.3f s (%.2f MB/s); %s", verb, where, size, seconds, size / seconds / 1e6,
+             share.describe())  # fmt: skip
+
+
+@contextmanager
+def _paced(inv: Invocation, config: PluginConfig, direction: str, concurrency: int) -> Iterator[StreamShare]:
+    """The transfer's share of the host's bandwidth budget and back-off (:mod:`gps3async.bandwidth`).
+
+    The agent's is shared by every stream it serves; in-process the call makes
+    its own, so a limit applies to this one stream, and the log says so.
+    """
+    host = inv.bandwidth
+    if host is None:
+        host = HostBandwidth(
+            config.host_upload_limit, config.host_download_limit, shared_backoff=shared_backoff(os.environ)
+        )
+        option = "host_upload_limit" if direction == UPLOAD else "host_download_limit"
+        limit = config.host_upload_limit if direction == UPLOAD else config.host_download_limit
+        if limit:
+            log.info("running in-process: %s of %d bytes/s applies to this stream alone", option, limit)
+    with host.stream(direction, concurrency) as share:
+        yield share
 
 
 def _url(config: PluginConfig, key: str) -> str:
@@ -108,20 +130,22 @@ async def _upload_fd(
 async def backup_data(inv: Invocation, config: PluginConfig, data_path: str) -> None:
     key = keys.object_key(config.folder, data_path)
     started = time.monotonic()
-    async with _backup_store(inv, config) as store:
-        size = await _upload_fd(inv, store, config, key, inv.stdin, "stdin", config.backup_concurrency)
-    _summary("backup_data", _url(config, key), size, started)
+    with _paced(inv, config, UPLOAD, config.backup_concurrency) as share:
+        async with _backup_store(inv, config) as store:
+            size = await _upload_fd(inv, store, config, key, inv.stdin, "stdin", config.backup_concurrency)
+    _summary("backup_data", _url(config, key), size, started, share)
 
 
 async def restore_data(inv: Invocation, config: PluginConfig, data_path: str) -> None:
     key = keys.object_key(config.folder, data_path)
     started = time.monotonic()
-    async with _restore_store(inv, config) as store:
-        stats = await restore_object(
-            store, key, FdSink(inv.stdout, "stdout"),
-            chunksize=config.restore_chunksize, concurrency=config.restore_concurrency, memory=inv.budget,
-        )  # fmt: skip
-    _summary("restore_data", _url(config, key), stats.size, started)
+    with _paced(inv, config, DOWNLOAD, config.restore_concurrency) as share:
+        async with _restore_store(inv, config) as store:
+            stats = await restore_object(
+                store, key, FdSink(inv.stdout, "stdout"),
+                chunksize=config.restore_chunksize, concurrency=config.restore_concurrency, memory=inv.budget,
+            )  # fmt: skip
+    _summary("restore_data", _url(config, key), stats.size, started, share)
 
 
 async def restore_data_subset(inv: Invocation, config: PluginConfig, data_path: str, offsets_path: str) -> None:
@@ -133,21 +157,22 @@ async def restore_data_subset(inv: Invocation, config: PluginConfig, data_path: 
         raise LocalIOError(f"cannot read offsets file {offsets_path}: {err}") from None
     started = time.monotonic()
     stats = DownloadStats()
-    async with _restore_store(inv, config) as store:
-        info = await store.head_object(key)
-        beyond = [rng for rng in wanted if rng.end > info.object_size]
-        if beyond:
-            first = beyond[0]
-            raise IntegrityError(
-                f"{_url(config, key)} has {info.object_size} bytes; offsets ask for [{first.start}, {first.end})"
-            )
-        async with BufferPool(config.restore_concurrency + 1, config.restore_chunksize, inv.budget) as pool:
-            await download_ranges(
-                store, key, plan_fetches(wanted, chunksize=config.restore_chunksize, max_gap=SUBSET_MAX_GAP),
-                FdSink(inv.stdout, "stdout"),
-                pool=pool, concurrency=config.restore_concurrency, etag=info.etag or None, stats=stats,
-            )  # fmt: skip
-    _summary("restore_data_subset", _url(config, key), stats.size, started)
+    with _paced(inv, config, DOWNLOAD, config.restore_concurrency) as share:
+        async with _restore_store(inv, config) as store:
+            info = await store.head_object(key)
+            beyond = [rng for rng in wanted if rng.end > info.object_size]
+            if beyond:
+                first = beyond[0]
+                raise IntegrityError(
+                    f"{_url(config, key)} has {info.object_size} bytes; offsets ask for [{first.start}, {first.end})"
+                )
+            async with BufferPool(config.restore_concurrency + 1, config.restore_chunksize, inv.budget) as pool:
+                await download_ranges(
+                    store, key, plan_fetches(wanted, chunksize=config.restore_chunksize, max_gap=SUBSET_MAX_GAP),
+                    FdSink(inv.stdout, "stdout"),
+                    pool=pool, concurrency=config.restore_concurrency, etag=info.etag or None, stats=stats,
+                )  # fmt: skip
+    _summary("restore_data_subset", _url(config, key), stats.size, started, share)
 
 
 async def _upload_path(
@@ -167,9 +192,10 @@ async def backup_file(inv: Invocation, config: PluginConfig, path: str) -> None:
     """Upload a local file; the file itself stays where it is."""
     key = keys.object_key(config.folder, path)
     started = time.monotonic()
-    async with _backup_store(inv, config) as store:
-        size = await _upload_path(inv, store, config, key, path, config.backup_concurrency)
-    _summary("backup_file", _url(config, key), size, started)
+    with _paced(inv, config, UPLOAD, config.backup_concurrency) as share:
+        async with _backup_store(inv, config) as store:
+            size = await _upload_path(inv, store, config, key, path, config.backup_concurrency)
+    _summary("backup_file", _url(config, key), size, started, share)
 
 
 @contextmanager
@@ -215,9 +241,10 @@ async def restore_file(inv: Invocation, config: PluginConfig, path: str) -> None
     """Download to ``path``; on any failure no file (and no temporary) is left."""
     key = keys.object_key(config.folder, path)
     started = time.monotonic()
-    async with _restore_store(inv, config) as store:
-        size = await _download_path(inv, store, config, key, path, config.restore_concurrency)
-    _summary("restore_file", _url(config, key), size, started)
+    with _paced(inv, config, DOWNLOAD, config.restore_concurrency) as share:
+        async with _restore_store(inv, config) as store:
+            size = await _download_path(inv, store, config, key, path, config.restore_concurrency)
+    _summary("restore_file", _url(config, key), size, started, share)
 
 
 async def _delete_prefix(store: S3Store, config: PluginConfig, prefix: str) -> int:
@@ -309,27 +336,29 @@ async def backup_directory(inv: Invocation, config: PluginConfig, directory: str
     files = await anyio.to_thread.run_sync(_files_below, inv, directory)
     started = time.monotonic()
     total = 0
-    async with _backup_store(inv, config) as store:
+    with _paced(inv, config, UPLOAD, _parallel(parallel)) as share:
+        async with _backup_store(inv, config) as store:
 
-        async def job(path: str) -> None:
-            nonlocal total
-            total += await _upload_path(inv, store, config, keys.directory_key(path), path, 1)
+            async def job(path: str) -> None:
+                nonlocal total
+                total += await _upload_path(inv, store, config, keys.directory_key(path), path, 1)
 
-        await _each(files, _parallel(parallel), job)
-    _summary("backup_directory", f"{directory} ({len(files)} files)", total, started)
+            await _each(files, _parallel(parallel), job)
+    _summary("backup_directory", f"{directory} ({len(files)} files)", total, started, share)
 
 
 async def restore_directory(inv: Invocation, config: PluginConfig, directory: str, parallel: str | None) -> None:
     """Download every object under the prefix ``directory`` into ``directory`` (by base name)."""
     started = time.monotonic()
     total = 0
-    async with _restore_store(inv, config) as store:
-        prefix = keys.directory_key(directory)
-        found = [item.key async for item in store.list_objects(prefix) if not _is_bookkeeping(item.key)]
+    with _paced(inv, config, DOWNLOAD, _parallel(parallel)) as share:
+        async with _restore_store(inv, config) as store:
+            prefix = keys.directory_key(directory)
+            found = [item.key async for item in store.list_objects(prefix) if not _is_bookkeeping(item.key)]
 
-        async def job(key: str) -> None:
-            nonlocal total
-            total += await _download_path(inv, store, config, key, f"{directory}/{key.rsplit('/', 1)[-1]}", 1)
+            async def job(key: str) -> None:
+                nonlocal total
+                total += await _download_path(inv, store, config, key, f"{directory}/{key.rsplit('/', 1)[-1]}", 1)
 
-        await _each(found, _parallel(parallel), job)
-    _summary("restore_directory", f"{directory} ({len(found)} files)", total, started)
+            await _each(found, _parallel(parallel), job)
+    _summary("restore_directory", f"{directory} ({len(found)} files)", total, started, share)

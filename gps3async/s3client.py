@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from . import __version__
+from .bandwidth import note_answer
 from .credentials import mask_key_id
 from .errors import CredentialsError, LocalIOError
 from .logs import enabled
@@ -67,6 +68,17 @@ def _log_retry(attempts: int, operation: Any, response: Any = None, caught_excep
     else:
         return
     log.info("%s attempt %d failed (%s)", getattr(operation, "name", "request"), attempts, cause)
+
+
+def _note_answer(response: Any = None, **_: Any) -> None:
+    """Tell the host's back-off (:mod:`gps3async.bandwidth`) how each attempt was answered.
+
+    Registered on ``needs-retry``, which botocore emits after every attempt in the
+    task that made it, so the stream it belongs to is known; it returns ``None``
+    and leaves the retry decision to botocore.
+    """
+    if response is not None:
+        note_answer(int(response[0].status_code), str(response[1].get("Error", {}).get("Code", "")))
 
 
 def _strip_bucket_from_path(bucket: str) -> Any:
@@ -224,6 +236,7 @@ async def open_store(config: PluginConfig, *, concurrency: int) -> AsyncIterator
         **credentials,
     ) as client:
         client.meta.events.register_first("needs-retry.s3", _log_retry)
+        client.meta.events.register("needs-retry.s3", _note_answer)
         client.meta.events.register("before-send.s3", _log_request)
         if config.remove_duplicate_bucket:
             client.meta.events.register("before-sign.s3", _strip_bucket_from_path(config.bucket))
