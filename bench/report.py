@@ -14,6 +14,7 @@ import datetime
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from bench.report_bandwidth import bandwidth_section
 from bench.report_invocations import invocations_section
 from bench.report_modes import modes_section
 from bench.report_segments import segments_section
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
+    from bench.bandwidth import BandwidthResult
     from bench.invocations import Invocations
     from bench.modes import ModeResult
     from bench.options import Options
@@ -49,6 +51,7 @@ class Report:
     subsets: list[SubsetResult] = field(default_factory=list)
     modes: list[ModeResult] = field(default_factory=list)
     invocations: Invocations | None = None
+    bandwidth: BandwidthResult | None = None
     date: str = field(
         default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     )
@@ -61,6 +64,7 @@ RESULT_SECTIONS: tuple[Callable[[Report], list[str]], ...] = (
     modes_section,
     subset_section,
     segments_section,
+    bandwidth_section,
     invocations_section,
 )
 
