@@ -127,7 +127,7 @@ def _throttle_run(bench: Bench, sources: list[Slice], backoff: str, per_second: 
     from tests.faults.proxy import FaultProxy, error
 
     port = urlsplit(bench.target.endpoint).port or 80
-    name = f"bw-503-{backoff[:5]}"  # short: the agent's socket path must stay within 107 bytes
+    name = f"bw-{backoff[0]}"  # short: the agent binds a temporary socket path 9-16 bytes longer than its own
     nbytes = sum(source.length for source in sources)
     with FaultProxy(port) as proxy:
         config = plugin_config(bench, bench.home / f"{name}.yaml", name, None, None)
@@ -147,6 +147,9 @@ def _throttle_run(bench: Bench, sources: list[Slice], backoff: str, per_second: 
     completed = sum(1 for ending in endings if not ending.problem and ending.code == 0)
     changes = len(re.findall(r"host requests in flight (?:lowered|raised)", log)) if backoff == "host" else 0
     progress(f"  {backoff} back-off: {wall:.2f} s, {rule.faulted} refused, {completed}/{len(endings)} completed")
+    for ending in endings:
+        if ending.problem or ending.code != 0:
+            progress("    gave up: " + (ending.errors.strip().splitlines() or ["(no stderr)"])[-1])
     return ThrottleRun(backoff, per_second, nbytes, wall, completed, len(endings), rule.faulted, len(seen),
                        len({s.target for s in seen}), changes)  # fmt: skip
 
@@ -159,9 +162,9 @@ def _sources(data: Path, data_size: int, stream_size: int) -> list[Slice]:
 def run_bandwidth(bench: Bench, data: Path, stream_size: int = SEGMENT_SIZE) -> BandwidthResult:
     sources = _sources(data, bench.options.size, stream_size)
     progress(f"bandwidth: {SEGMENTS} x {human(stream_size)} through one agent, unlimited then at half")
-    free = _limit_batches(bench, sources, "bw-free", None, None)
+    free = _limit_batches(bench, sources, "bw-f", None, None)
     halves = [int(b.nbytes / b.wall / 2) for b in free]
-    limited = _limit_batches(bench, sources, "bw-half", halves[0], halves[1])
+    limited = _limit_batches(bench, sources, "bw-l", halves[0], halves[1])
     throttles: list[ThrottleRun] = []
     if not bench.target.remote:
         parts = -(-stream_size // DEFAULT_CHUNKSIZE) * SEGMENTS

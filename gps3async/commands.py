@@ -72,7 +72,10 @@ def _paced(inv: Invocation, config: PluginConfig, direction: str, concurrency: i
     host = inv.bandwidth
     if host is None:
         host = HostBandwidth(
-            config.host_upload_limit, config.host_download_limit, shared_backoff=shared_backoff(os.environ)
+            config.host_upload_limit,
+            config.host_download_limit,
+            shared_backoff=shared_backoff(os.environ),
+            max_attempts=config.max_attempts,
         )
         option = "host_upload_limit" if direction == UPLOAD else "host_download_limit"
         limit = config.host_upload_limit if direction == UPLOAD else config.host_download_limit

@@ -14,13 +14,14 @@ or the pieces of an offsets file (``restore_data_subset``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import crc32c
 
 from ._groups import first_failure
-from .bandwidth import paced_request
+from .bandwidth import paced
 from .buffers import BufferPool, MemoryBudget
 from .checksums import DIGEST_SUFFIX, Crc32cChain, check_digest, expected_digest, parse_digest_document
 from .errors import IntegrityError
@@ -109,8 +110,8 @@ async def download_ranges(
             stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
             try:
                 view = memoryview(slot.buf)[: slot.rng.length]
-                async with paced_request(slot.rng.length):  # the host's budget and back-off (gps3async.bandwidth)
-                    got = await store.get_range_into(key, slot.rng, view, if_match=etag)
+                get = partial(store.get_range_into, key, slot.rng, view, if_match=etag)
+                got = await paced(slot.rng.length, get)  # the host's budget and back-off (gps3async.bandwidth)
             finally:
                 stats.in_flight -= 1
         if got.length != slot.rng.length:
@@ -169,8 +170,7 @@ async def _restore_with(
 ) -> DownloadStats:
     stats, chain, chunksize = DownloadStats(), Crc32cChain(), pool.size
     first = await pool.acquire()
-    async with paced_request(chunksize):
-        head = await store.get_range_into(key, ByteRange(0, chunksize), memoryview(first))
+    head = await paced(chunksize, partial(store.get_range_into, key, ByteRange(0, chunksize), memoryview(first)))
     stats.requests, stats.etag = 1, head.etag
     view = memoryview(first)[: head.length]
     chain.append(await anyio.to_thread.run_sync(crc32c.crc32c, view), head.length)

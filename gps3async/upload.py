@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
 from ._groups import first_failure
-from .bandwidth import paced_request
+from .bandwidth import paced
 from .buffers import BufferPool, MemoryBudget, PoolBuffer
 from .checksums import DIGEST_SUFFIX, Crc32cChain, digest_document, digest_fields
 from .plan import PartSchedule
@@ -117,8 +118,8 @@ async def _upload_from(
         body = _body(first, length)
         pool.release(first)  # body is a copy; the buffer goes back for the next call to reuse
         digest = await store.digest(body)
-        async with paced_request(length):
-            await store.put_object(key, body, metadata=digest_fields(digest.crc32c, length), digest=digest)
+        metadata = digest_fields(digest.crc32c, length)
+        await paced(length, partial(store.put_object, key, body, metadata=metadata, digest=digest))
         stats.parts = 1
         return stats
     upload_id = await store.create_multipart_upload(key)
@@ -213,9 +214,8 @@ class _MultipartUpload:
                 stats.in_flight += 1
                 stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
                 try:
-                    async with paced_request(len(body)):  # the host's budget and back-off (gps3async.bandwidth)
-                        part_done = await self.store.upload_part(self.key, self.upload_id, part.number, body)
-                    stats.completed.append(part_done)
+                    send = partial(self.store.upload_part, self.key, self.upload_id, part.number, body)
+                    stats.completed.append(await paced(len(body), send))  # the host's budget and back-off
                 finally:
                     stats.in_flight -= 1
                 pool.release(part.buf)

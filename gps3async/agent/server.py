@@ -174,7 +174,10 @@ class Agent:
         if config.host_memory_limit is not None:
             self.budget = MemoryBudget(config.host_memory_limit, keep_idle=config.host_memory_limit)
         self.bandwidth = HostBandwidth(
-            config.host_upload_limit, config.host_download_limit, shared_backoff=shared_backoff(os.environ)
+            config.host_upload_limit,
+            config.host_download_limit,
+            shared_backoff=shared_backoff(os.environ),
+            max_attempts=config.max_attempts,
         )
         log.info("agent %d: %s, shared by every stream it serves", os.getpid(), self.bandwidth.describe())
         log.info(

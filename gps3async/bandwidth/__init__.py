@@ -5,6 +5,15 @@ passed in); :mod:`.host` is the part the agent (or an in-process call) owns and
 the pipelines wait on.
 """
 
-from .host import DOWNLOAD, UPLOAD, HostBandwidth, StreamShare, note_answer, paced_request, shared_backoff
+from .host import DOWNLOAD, UPLOAD, HostBandwidth, StreamShare, note_answer, paced, paced_request, shared_backoff
 
-__all__ = ["DOWNLOAD", "UPLOAD", "HostBandwidth", "StreamShare", "note_answer", "paced_request", "shared_backoff"]
+__all__ = [
+    "DOWNLOAD",
+    "UPLOAD",
+    "HostBandwidth",
+    "StreamShare",
+    "note_answer",
+    "paced",
+    "paced_request",
+    "shared_backoff",
+]

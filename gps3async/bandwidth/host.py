@@ -27,22 +27,25 @@ import contextlib
 import logging
 from collections import deque
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
 from .fairshare import FairShare
-from .window import AimdWindow, WindowChange
+from .window import AimdWindow, RequestSchedule, WindowChange
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator, Mapping
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+
+T = TypeVar("T")
 
 __all__ = ["DOWNLOAD", "UPLOAD", "HostBandwidth", "RateGate", "RequestWindow", "StreamShare", "note_answer",
-           "paced_request", "shared_backoff"]  # fmt: skip
+           "paced", "paced_request", "shared_backoff"]  # fmt: skip
 
 log = logging.getLogger("gps3async")
 
 UPLOAD = "upload"
+DEFAULT_MAX_ATTEMPTS = 5
 DOWNLOAD = "download"
 #: Bytes the budget may grant at once after an idle spell, as a fraction of a second of the rate.
 BURST_SECONDS = 0.1
@@ -54,11 +57,27 @@ THROTTLING_CODES = frozenset({"SlowDown", "Throttling", "ThrottlingException", "
 BACKOFF_ENV = "GPS3ASYNC_BACKOFF"
 
 _CURRENT: ContextVar[StreamShare | None] = ContextVar("gps3async_stream_share", default=None)
+#: The host-paced request the running task is making (set by :func:`paced` around one attempt).
+_ATTEMPT: ContextVar[_Attempt | None] = ContextVar("gps3async_paced_attempt", default=None)
+
+
+class _Attempt:
+    """One attempt of a paced request: its number, and whether the store throttled it."""
+
+    __slots__ = ("number", "throttled")
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.throttled = False
 
 
 def shared_backoff(environ: Mapping[str, str]) -> bool:
     """Whether the host backs off as one (the default) or each stream alone (botocore's retries only)."""
     return environ.get(BACKOFF_ENV, "host") != "per-stream"
+
+
+def is_throttling(status: int, code: str) -> bool:
+    return status in (429, 503) or code in THROTTLING_CODES
 
 
 def _rate_text(rate: float) -> str:
@@ -104,6 +123,7 @@ class RequestWindow:
     def __init__(self, *, shared_backoff: bool) -> None:
         self.shared_backoff = shared_backoff
         self.aimd = AimdWindow()
+        self.schedule = RequestSchedule()
         self.in_flight = 0
         self.throttled_answers = 0
         self._waiters: deque[anyio.Event] = deque()
@@ -143,15 +163,36 @@ class RequestWindow:
         for _ in range(min(room, len(self._waiters))):
             self._waiters.popleft().set()
 
-    def note(self, status: int, code: str) -> None:
-        """An answer (one attempt) arrived: throttling cuts the window, success grows it."""
-        if status == 503 or status == 429 or code in THROTTLING_CODES:
+    @property
+    def backing_off(self) -> bool:
+        return self.shared_backoff and self.aimd.limit is not None
+
+    async def wait_turn(self) -> None:
+        """While backing off, wait for this request's slot of the host's schedule."""
+        if self.backing_off:
+            await anyio.sleep(self.schedule.delay(anyio.current_time()))
+
+    def note(self, status: int, code: str, *, paced: bool) -> bool:
+        """An answer (one attempt) arrived: throttling cuts the window, success grows it.
+
+        Only ``paced`` answers (parts and ranges, which take the window) count
+        as successes: the small requests around them would inflate the rate.
+
+        :returns: whether it was a throttling answer the host backs off from (shared back-off on).
+        """
+        now = anyio.current_time()
+        if is_throttling(status, code):
             self.throttled_answers += 1
-            if self.shared_backoff:
-                self._log(self.aimd.throttled(anyio.current_time(), self.in_flight), f"HTTP {status} {code}".strip())
-        elif 200 <= status < 300:
+            if not self.shared_backoff:
+                return False
+            self.schedule.throttled(now)
+            self._log(self.aimd.throttled(now, self.in_flight), f"HTTP {status} {code}".strip())
+            return True
+        if 200 <= status < 300 and paced:
+            self.schedule.succeeded(now)
             self._log(self.aimd.succeeded(), "answers succeed")
             self._wake()
+        return False
 
     def _log(self, change: WindowChange | None, why: str) -> None:
         if change is None:
@@ -198,6 +239,7 @@ class StreamShare:
         window = self.host.window
         with self.backoff_wait.waiting():
             await window.enter()
+            await window.wait_turn()
         try:
             if self.gate is not None and nbytes > 0:
                 with self.budget_wait.waiting():
@@ -205,6 +247,26 @@ class StreamShare:
             yield
         finally:
             window.leave()
+
+    async def send(self, nbytes: int, request: Callable[[], Awaitable[T]]) -> T:
+        """Make ``request`` in the host's turn; a throttled attempt is retried here, in the host's turn again.
+
+        The attempt leaves the window while it waits, so no place of the
+        host's window sits idle in a retry's sleep.
+        """
+        number = 1
+        while True:
+            attempt = _Attempt(number)
+            token = _ATTEMPT.set(attempt)
+            try:
+                async with self.request(nbytes):
+                    return await request()
+            except Exception:
+                if not attempt.throttled or number >= self.host.max_attempts:
+                    raise
+                number += 1
+            finally:
+                _ATTEMPT.reset(token)
 
     def describe(self) -> str:
         """The waits for the transfer's summary line (wall time with at least one request waiting)."""
@@ -217,10 +279,15 @@ class StreamShare:
 class HostBandwidth:
     """The host's budgets (``None``: no limit that way) and its request window."""
 
-    def __init__(self, upload_limit: int | None, download_limit: int | None, *, shared_backoff: bool = True) -> None:
+    def __init__(
+        self, upload_limit: int | None, download_limit: int | None, *, shared_backoff: bool = True,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> None:  # fmt: skip
         self.upload = RateGate("host_upload_limit", upload_limit) if upload_limit else None
         self.download = RateGate("host_download_limit", download_limit) if download_limit else None
         self.window = RequestWindow(shared_backoff=shared_backoff)
+        #: Attempts of a throttled request the host makes (the config's ``max_attempts``).
+        self.max_attempts = max_attempts
         self.streams = 0
 
     def describe(self) -> str:
@@ -259,8 +326,30 @@ async def paced_request(nbytes: int) -> AsyncIterator[None]:
         yield
 
 
-def note_answer(status: int, code: str) -> None:
-    """botocore's answer to one attempt, for the host's back-off (a no-op outside a transfer)."""
+async def paced(nbytes: int, request: Callable[[], Awaitable[T]]) -> T:
+    """Make ``request`` (moving ``nbytes``) in the host's turn, if this task runs inside a transfer.
+
+    It waits for a place in the host's window and for its bytes of the budget;
+    with the shared back-off, an attempt the store throttles is retried by the
+    host (up to the config's ``max_attempts``), in the host's turn, not by botocore.
+    """
     share = _CURRENT.get()
-    if share is not None:
-        share.host.window.note(status, code)
+    if share is None:
+        return await request()
+    return await share.send(nbytes, request)
+
+
+def note_answer(status: int, code: str) -> bool | None:
+    """botocore's answer to one attempt, for the host's back-off (a no-op outside a transfer).
+
+    :returns: ``False`` when the host retries the attempt itself (botocore must not);
+        ``None`` when botocore's standard retry mode decides.
+    """
+    share = _CURRENT.get()
+    attempt = _ATTEMPT.get()
+    if share is None or not share.host.window.note(status, code, paced=attempt is not None):
+        return None
+    if attempt is None:
+        return None  # a request the host does not pace (CreateMultipartUpload, a HEAD): botocore retries it
+    attempt.throttled = True
+    return False

@@ -13,9 +13,10 @@ streams' own concurrency: more could never be used).
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import NamedTuple
 
-__all__ = ["AimdWindow", "WindowChange"]
+__all__ = ["AimdWindow", "RequestSchedule", "WindowChange"]
 
 
 class WindowChange(NamedTuple):
@@ -60,3 +61,46 @@ class AimdWindow:
             self._limit = None
         after = self.limit
         return WindowChange(before, after) if after != before else None
+
+
+class RequestSchedule:
+    """While the host backs off, when its next request may go: evenly spaced, a little above the accepted rate.
+
+    A store that throttles accepts so many requests a second.  Sent faster,
+    the surplus is refused and retried; retried after botocore's random
+    exponential sleeps, requests holding a place in the window sit idle.  So
+    while the window is cut, every request of the host, new or retried, takes
+    the next slot of one schedule whose spacing is the rate of successful
+    answers over the last ``span`` seconds, times ``probe`` (a little more, so
+    the rate can grow back) once ``span`` seconds passed without a throttling
+    answer, never below ``floor`` requests a second.
+    """
+
+    def __init__(self, *, span: float = 2.0, probe: float = 1.25, floor: float = 0.5) -> None:
+        self.span, self.probe, self.floor = span, probe, floor
+        self._successes: deque[float] = deque()
+        self._next = -math.inf
+        self._last_throttled = -math.inf
+
+    def _forget_before(self, now: float) -> None:
+        while self._successes and self._successes[0] <= now - self.span:
+            self._successes.popleft()
+
+    def succeeded(self, now: float) -> None:
+        self._successes.append(now)
+        self._forget_before(now)
+
+    def throttled(self, now: float) -> None:
+        self._last_throttled = now
+
+    def rate(self, now: float) -> float:
+        """Requests a second the schedule lets go at ``now``."""
+        self._forget_before(now)
+        probe = self.probe if now - self._last_throttled >= self.span else 1.0
+        return max(len(self._successes) / self.span * probe, self.floor)
+
+    def delay(self, now: float) -> float:
+        """Seconds until the next free slot, which this request takes."""
+        slot = max(now, self._next)
+        self._next = slot + 1.0 / self.rate(now)
+        return slot - now

@@ -7,8 +7,9 @@ stream ends), so no assertion depends on how fast a loaded machine runs.
 from __future__ import annotations
 
 import anyio
+import pytest
 
-from gps3async.bandwidth import DOWNLOAD, UPLOAD, HostBandwidth, StreamShare, note_answer, paced_request
+from gps3async.bandwidth import DOWNLOAD, UPLOAD, HostBandwidth, StreamShare, note_answer, paced, paced_request
 
 MIB = 1024 * 1024
 
@@ -81,16 +82,57 @@ async def test_throttling_answers_cut_the_window_once_for_every_stream_and_succe
             assert host.window.aimd.limit == 2
             assert host.window.aimd.cuts == 1
             assert host.window.throttled_answers == 4
-        for _ in range(3):
+        note_answer(200, "")  # a small request's success (not paced) does not count
+        assert host.window.aimd.limit == 2
+
+        async def stored() -> None:
             note_answer(200, "")
+
+        for _ in range(3):  # 2 + 1/2 + 1/2.5 + 1/2.9: a whole request more
+            await paced(MIB, stored)
         assert host.window.aimd.limit == 3
 
 
-async def test_per_stream_backoff_never_cuts_the_window() -> None:
-    host = HostBandwidth(None, None, shared_backoff=False)
+async def test_the_host_retries_a_throttled_attempt_in_its_own_turn_up_to_max_attempts() -> None:
+    host = HostBandwidth(None, None, max_attempts=3)
+    calls: list[int] = []
+
+    async def throttled_twice() -> str:
+        calls.append(host.window.in_flight)
+        if len(calls) < 3:
+            assert note_answer(503, "SlowDown") is False  # botocore must not retry: the host does
+            raise OSError("503 SlowDown")
+        note_answer(200, "")
+        return "stored"
+
     with host.stream(UPLOAD, 4):
-        async with paced_request(MIB):
+        assert await paced(MIB, throttled_twice) == "stored"
+        assert calls == [1, 1, 1]  # each attempt held one place, given back before the next waited
+        assert host.window.in_flight == 0
+
+        async def always_throttled() -> str:
             note_answer(503, "SlowDown")
+            raise OSError("503 SlowDown")
+
+        attempts_before = host.window.throttled_answers
+        with pytest.raises(OSError):
+            await paced(MIB, always_throttled)
+        assert host.window.throttled_answers - attempts_before == 3
+
+
+async def test_per_stream_backoff_leaves_retries_to_botocore_and_never_cuts_the_window() -> None:
+    host = HostBandwidth(None, None, shared_backoff=False)
+    calls = 0
+
+    async def throttled() -> None:
+        nonlocal calls
+        calls += 1
+        assert note_answer(503, "SlowDown") is None  # botocore's own back-off decides
+        raise OSError("503 SlowDown")
+
+    with host.stream(UPLOAD, 4), pytest.raises(OSError):
+        await paced(MIB, throttled)
+    assert calls == 1
     assert host.window.aimd.limit is None
     assert host.window.throttled_answers == 1
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from gps3async.bandwidth.fairshare import Demand, FairShare
-from gps3async.bandwidth.window import AimdWindow, WindowChange
+from gps3async.bandwidth.window import AimdWindow, RequestSchedule, WindowChange
 
 MIB = 1024 * 1024
 
@@ -126,3 +126,32 @@ def test_window_never_goes_below_one() -> None:
     for i in range(10):
         window.throttled(float(i), in_flight=1)
     assert window.limit == 1
+
+
+def test_schedule_spaces_requests_a_little_above_the_accepted_rate() -> None:
+    schedule = RequestSchedule(span=2.0, probe=1.25, floor=0.5)
+    for i in range(8):  # 4 successes a second for 2 s
+        schedule.succeeded(i * 0.25)
+    now = 2.0
+    assert schedule.rate(now) == pytest.approx(3.5 * 1.25)  # the one at 0.0 is older than the span
+    delays = [schedule.delay(now) for _ in range(5)]
+    assert delays[0] == 0.0
+    gaps = [b - a for a, b in zip(delays, delays[1:])]
+    assert all(gap == pytest.approx(1 / (3.5 * 1.25)) for gap in gaps)
+
+
+def test_schedule_never_stops_and_forgets_old_successes() -> None:
+    schedule = RequestSchedule(span=2.0, probe=1.25, floor=0.5)
+    schedule.succeeded(0.0)
+    assert schedule.rate(10.0) == 0.5
+    assert schedule.delay(10.0) == 0.0
+    assert schedule.delay(10.0) == pytest.approx(2.0)
+
+
+def test_schedule_does_not_probe_above_the_accepted_rate_right_after_a_refusal() -> None:
+    schedule = RequestSchedule(span=2.0, probe=1.25, floor=0.5)
+    for i in range(8):
+        schedule.succeeded(1.0 + i * 0.25)
+    schedule.throttled(2.5)
+    assert schedule.rate(2.75) == pytest.approx(4.0)  # exactly what was accepted
+    assert schedule.rate(4.5) > schedule.rate(4.4)  # span passed without a refusal: probing again
