@@ -37,6 +37,7 @@ from bench.server import delete_prefix
 from bench.tools import gpbackup_path, plugin_config
 from gps3async.bandwidth.host import BACKOFF_ENV
 from gps3async.config import DEFAULT_CHUNKSIZE, parse_byte_size
+from tests.faults.proxy import FaultProxy, error
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -124,8 +125,6 @@ def _limit_batches(bench: Bench, sources: list[Slice], name: str, up: int | None
 
 
 def _throttle_run(bench: Bench, sources: list[Slice], backoff: str, per_second: float) -> ThrottleRun:
-    from tests.faults.proxy import FaultProxy, error
-
     port = urlsplit(bench.target.endpoint).port or 80
     name = f"bw-{backoff[0]}"  # short: the agent binds a temporary socket path 9-16 bytes longer than its own
     nbytes = sum(source.length for source in sources)

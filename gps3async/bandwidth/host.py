@@ -239,8 +239,9 @@ class StreamShare:
         window = self.host.window
         with self.backoff_wait.waiting():
             await window.enter()
-            await window.wait_turn()
         try:
+            with self.backoff_wait.waiting():
+                await window.wait_turn()  # inside the try: a request cancelled here gives its place back
             if self.gate is not None and nbytes > 0:
                 with self.budget_wait.waiting():
                     await self.gate.acquire(self, nbytes)

@@ -140,3 +140,23 @@ async def test_per_stream_backoff_leaves_retries_to_botocore_and_never_cuts_the_
 async def test_outside_a_transfer_the_hooks_do_nothing() -> None:
     async with paced_request(10 * MIB):
         note_answer(503, "SlowDown")
+
+
+async def test_a_request_cancelled_while_waiting_for_its_turn_gives_its_place_back() -> None:
+    host = HostBandwidth(None, None)
+    with host.stream(UPLOAD, 4):
+        async with paced_request(MIB), paced_request(MIB), paced_request(MIB), paced_request(MIB):
+            note_answer(503, "SlowDown")  # cut to 2: the host backs off, and requests wait for slots
+        assert host.window.backing_off
+        assert host.window.aimd.limit == 2
+        async with anyio.create_task_group() as tg:
+
+            async def waits() -> None:
+                async with paced_request(MIB), paced_request(MIB):  # the second waits for its slot
+                    raise AssertionError("not reached: cancelled while waiting")
+
+            tg.start_soon(waits)
+            await anyio.sleep(0.1)
+            assert host.window.in_flight == 2  # both entered the window; the second waits for its slot
+            tg.cancel_scope.cancel()
+        assert host.window.in_flight == 0
