@@ -62,6 +62,8 @@ class Options:
     bucket: str = ""
     prefix: str = ""
     region: str = ""
+    #: Whether to measure host bandwidth limits and the shared back-off (:mod:`bench.bandwidth`).
+    bandwidth: bool = False
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -100,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--skip-modes", action="store_true", help="no upload per store mode")
     parser.add_argument("--skip-verify", action="store_true", help="no verify --deep row")
     parser.add_argument("--skip-encryption", action="store_true", help="no plain/encrypted comparison")
+    parser.add_argument(
+        "--skip-bandwidth", action="store_true", help="no host bandwidth limit / throttling store measurement"
+    )
     parser.add_argument(
         "--skip-subset", action="store_true", help="leave out the restore_data_subset measurement (10,000 ranges)"
     )
@@ -193,4 +198,5 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         bucket=args.bucket,
         prefix=args.prefix.strip("/"),
         region=args.region,
+        bandwidth=segments and not args.skip_bandwidth,
     )

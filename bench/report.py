@@ -14,6 +14,7 @@ import datetime
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from bench.report_bandwidth import bandwidth_section
 from bench.report_encryption import encryption_section
 from bench.report_invocations import invocations_section
 from bench.report_modes import modes_section
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
+    from bench.bandwidth import BandwidthResult
     from bench.blockcheck import BlockCheckResult
     from bench.encrypted import EncryptionResult
     from bench.invocations import Invocations
@@ -57,6 +59,7 @@ class Report:
     verifies: list[VerifyResult] = field(default_factory=list)
     encryption: list[EncryptionResult] = field(default_factory=list)
     invocations: Invocations | None = None
+    bandwidth: BandwidthResult | None = None
     date: str = field(
         default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     )
@@ -71,6 +74,7 @@ RESULT_SECTIONS: tuple[Callable[[Report], list[str]], ...] = (
     subset_section,
     verify_section,
     segments_section,
+    bandwidth_section,
     invocations_section,
 )
 

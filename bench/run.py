@@ -21,6 +21,8 @@ tables and writes ``docs/benchmarks.md``.  The parts live beside it:
 - :mod:`bench.verifyset`: ``verify --deep`` of a backup set against a plain restore of the same backup
 - :mod:`bench.encrypted`: gps3async's upload and restore with client-side encryption off and on
 - :mod:`bench.segments`: the segment-host mode (8 plugin processes at once), through the agent and without
+- :mod:`bench.bandwidth`: host bandwidth limits shared by 8 streams through one agent, and a throttling store
+  met by one back-off per host against each stream alone
 - :mod:`bench.invocations`: the per-invocation cost of tiny calls, in sequence and 64 at once
 - :mod:`bench.agentstats`: charging gps3async's per-host agent its CPU and memory, in directories of the run's own
 - :mod:`bench.machine`: the machine and version facts
@@ -36,7 +38,7 @@ added to :data:`bench.report.RESULT_SECTIONS`.
 Usage: ``python -m bench.run [--size 1GiB] [--chunk 8MiB] [--concurrency 4]
 [--repeat N] [--invocations N] [--segments-only | --skip-segments | --invocations-only | --modes-only |
 --verify-only | --encryption-only] [--skip-invocations] [--skip-subset] [--skip-modes] [--skip-verify]
-[--skip-encryption] [--no-write-doc]
+[--skip-encryption] [--skip-bandwidth] [--no-write-doc]
 [--endpoint URL --bucket NAME --prefix PREFIX [--region REGION]]``.
 """
 
@@ -46,6 +48,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from bench.bandwidth import run_bandwidth
 from bench.blockcheck import run_block_check
 from bench.common import DOC, REPO, BenchError, human, progress
 from bench.data import ensure_data, make_slice
@@ -109,6 +112,8 @@ def run(options: Options, data: Path) -> Report:
             report.encryption = run_encryption(bench, make_slice(data, 0, options.size))
         if options.segments:
             report.batches = run_segments(bench, data)
+        if options.bandwidth:
+            report.bandwidth = run_bandwidth(bench, data)
         if options.run_invocations:
             report.invocations = run_invocations(bench, data)
     return report

@@ -18,6 +18,7 @@ import anyio
 
 from . import keys
 from ._groups import first_failure
+from .bandwidth import DOWNLOAD, UPLOAD, HostBandwidth, StreamShare, shared_backoff
 from .buffers import BufferPool
 from .checksums import DIGEST_SUFFIX
 from .download import DownloadStats, download_ranges, restore_object
@@ -60,9 +61,33 @@ DIRECTORY_PARALLEL = 5
 _WRITE_SCOPES = ("coordinator", "master", "segment_host")
 
 
-def _summary(verb: str, where: str, size: int, started: float) -> None:
+def _summary(verb: str, where: str, size: int, started: float, share: StreamShare) -> None:
     seconds = max(time.monotonic() - started, 1e-9)
-    log.info("%s %s: %d bytes in %.3f s (%.2f MB/s)", verb, where, size, seconds, size / seconds / 1e6)
+    log.info("%s %s: %d bytes in %.3f s (%.2f MB/s); %s", verb, where, size, seconds, size / seconds / 1e6,
+             share.describe())  # fmt: skip
+
+
+@contextmanager
+def _paced(inv: Invocation, config: PluginConfig, direction: str, concurrency: int) -> Iterator[StreamShare]:
+    """The transfer's share of the host's bandwidth budget and back-off (:mod:`gps3async.bandwidth`).
+
+    The agent's is shared by every stream it serves; in-process the call makes
+    its own, so a limit applies to this one stream, and the log says so.
+    """
+    host = inv.bandwidth
+    if host is None:
+        host = HostBandwidth(
+            config.host_upload_limit,
+            config.host_download_limit,
+            shared_backoff=shared_backoff(os.environ),
+            max_attempts=config.max_attempts,
+        )
+        option = "host_upload_limit" if direction == UPLOAD else "host_download_limit"
+        limit = config.host_upload_limit if direction == UPLOAD else config.host_download_limit
+        if limit:
+            log.info("running in-process: %s of %d bytes/s applies to this stream alone", option, limit)
+    with host.stream(direction, concurrency) as share:
+        yield share
 
 
 def _url(config: PluginConfig, key: str) -> str:
@@ -148,17 +173,19 @@ async def _restore_fd(
 async def backup_data(inv: Invocation, config: PluginConfig, data_path: str) -> None:
     key = keys.object_key(config.folder, data_path)
     started = time.monotonic()
-    async with _backup_store(inv, config) as store:
-        size = await _upload_fd(inv, store, config, key, inv.stdin, "stdin", config.backup_concurrency)
-    _summary("backup_data", _url(config, key), size, started)
+    with _paced(inv, config, UPLOAD, config.backup_concurrency) as share:
+        async with _backup_store(inv, config) as store:
+            size = await _upload_fd(inv, store, config, key, inv.stdin, "stdin", config.backup_concurrency)
+    _summary("backup_data", _url(config, key), size, started, share)
 
 
 async def restore_data(inv: Invocation, config: PluginConfig, data_path: str) -> None:
     key = keys.object_key(config.folder, data_path)
     started = time.monotonic()
-    async with _restore_store(inv, config) as store:
-        size = await _restore_fd(inv, store, config, key, inv.stdout, "stdout", config.restore_concurrency)
-    _summary("restore_data", _url(config, key), size, started)
+    with _paced(inv, config, DOWNLOAD, config.restore_concurrency) as share:
+        async with _restore_store(inv, config) as store:
+            size = await _restore_fd(inv, store, config, key, inv.stdout, "stdout", config.restore_concurrency)
+    _summary("restore_data", _url(config, key), size, started, share)
 
 
 async def restore_data_subset(inv: Invocation, config: PluginConfig, data_path: str, offsets_path: str) -> None:
@@ -170,37 +197,38 @@ async def restore_data_subset(inv: Invocation, config: PluginConfig, data_path: 
         raise LocalIOError(f"cannot read offsets file {offsets_path}: {err}") from None
     started = time.monotonic()
     stats = DownloadStats()
-    async with _restore_store(inv, config) as store:
-        info, opening = await read_head(store, key)  # one GET: size, ETag and whether it is encrypted
-        if is_encrypted(opening):
-            size = await restore_encrypted_ranges(
-                store, key, info, opening, wanted, FdSink(inv.stdout, "stdout"), keyring=_keyring(config),
-                name=object_name(config.folder, key), chunksize=config.restore_chunksize,
-                concurrency=config.restore_concurrency, memory=inv.budget, stats=stats,
-            )  # fmt: skip
-            _summary("restore_data_subset", _url(config, key), size, started)
-            return
-        beyond = [rng for rng in wanted if rng.end > info.object_size]
-        if beyond:
-            first = beyond[0]
-            raise IntegrityError(
-                f"{_url(config, key)} has {info.object_size} bytes; offsets ask for [{first.start}, {first.end})"
+    with _paced(inv, config, DOWNLOAD, config.restore_concurrency) as share:
+        async with _restore_store(inv, config) as store:
+            info, opening = await read_head(store, key)  # one GET: size, ETag and whether it is encrypted
+            if is_encrypted(opening):
+                size = await restore_encrypted_ranges(
+                    store, key, info, opening, wanted, FdSink(inv.stdout, "stdout"), keyring=_keyring(config),
+                    name=object_name(config.folder, key), chunksize=config.restore_chunksize,
+                    concurrency=config.restore_concurrency, memory=inv.budget, stats=stats,
+                )  # fmt: skip
+                _summary("restore_data_subset", _url(config, key), size, started, share)
+                return
+            beyond = [rng for rng in wanted if rng.end > info.object_size]
+            if beyond:
+                first = beyond[0]
+                raise IntegrityError(
+                    f"{_url(config, key)} has {info.object_size} bytes; offsets ask for [{first.start}, {first.end})"
+                )
+            # Every block a GET reads whole is checked before it is written; GETs are widened to whole blocks.
+            record = await read_record(store, key, info, fits_first=False, whole=False)
+            record.check_size()
+            block_size = record.blocks.block_size if record.blocks is not None else 1
+            chunksize = align_down(config.restore_chunksize, block_size)
+            fetches = plan_fetches(
+                wanted, chunksize=chunksize, max_gap=SUBSET_MAX_GAP, block_size=block_size, object_size=info.object_size
             )
-        # Every block a GET reads whole is checked before it is written; GETs are widened to whole blocks.
-        record = await read_record(store, key, info, fits_first=False, whole=False)
-        record.check_size()
-        block_size = record.blocks.block_size if record.blocks is not None else 1
-        chunksize = align_down(config.restore_chunksize, block_size)
-        fetches = plan_fetches(
-            wanted, chunksize=chunksize, max_gap=SUBSET_MAX_GAP, block_size=block_size, object_size=info.object_size
-        )
-        async with BufferPool(config.restore_concurrency + 1, chunksize, inv.budget) as pool:
-            await download_ranges(
-                store, key, fetches, FdSink(inv.stdout, "stdout"),
-                pool=pool, concurrency=config.restore_concurrency, etag=info.etag or None, stats=stats,
-                blocks=record.blocks,
-            )  # fmt: skip
-    _summary("restore_data_subset", _url(config, key), stats.size, started)
+            async with BufferPool(config.restore_concurrency + 1, chunksize, inv.budget) as pool:
+                await download_ranges(
+                    store, key, fetches, FdSink(inv.stdout, "stdout"),
+                    pool=pool, concurrency=config.restore_concurrency, etag=info.etag or None, stats=stats,
+                    blocks=record.blocks,
+                )  # fmt: skip
+    _summary("restore_data_subset", _url(config, key), stats.size, started, share)
 
 
 async def _upload_path(
@@ -220,9 +248,10 @@ async def backup_file(inv: Invocation, config: PluginConfig, path: str) -> None:
     """Upload a local file; the file itself stays where it is."""
     key = keys.object_key(config.folder, path)
     started = time.monotonic()
-    async with _backup_store(inv, config) as store:
-        size = await _upload_path(inv, store, config, key, path, config.backup_concurrency)
-    _summary("backup_file", _url(config, key), size, started)
+    with _paced(inv, config, UPLOAD, config.backup_concurrency) as share:
+        async with _backup_store(inv, config) as store:
+            size = await _upload_path(inv, store, config, key, path, config.backup_concurrency)
+    _summary("backup_file", _url(config, key), size, started, share)
 
 
 @contextmanager
@@ -264,9 +293,10 @@ async def restore_file(inv: Invocation, config: PluginConfig, path: str) -> None
     """Download to ``path``; on any failure no file (and no temporary) is left."""
     key = keys.object_key(config.folder, path)
     started = time.monotonic()
-    async with _restore_store(inv, config) as store:
-        size = await _download_path(inv, store, config, key, path, config.restore_concurrency)
-    _summary("restore_file", _url(config, key), size, started)
+    with _paced(inv, config, DOWNLOAD, config.restore_concurrency) as share:
+        async with _restore_store(inv, config) as store:
+            size = await _download_path(inv, store, config, key, path, config.restore_concurrency)
+    _summary("restore_file", _url(config, key), size, started, share)
 
 
 async def _delete_prefix(store: S3Store, config: PluginConfig, prefix: str) -> int:
@@ -358,27 +388,29 @@ async def backup_directory(inv: Invocation, config: PluginConfig, directory: str
     files = await anyio.to_thread.run_sync(_files_below, inv, directory)
     started = time.monotonic()
     total = 0
-    async with _backup_store(inv, config) as store:
+    with _paced(inv, config, UPLOAD, _parallel(parallel)) as share:
+        async with _backup_store(inv, config) as store:
 
-        async def job(path: str) -> None:
-            nonlocal total
-            total += await _upload_path(inv, store, config, keys.directory_key(path), path, 1)
+            async def job(path: str) -> None:
+                nonlocal total
+                total += await _upload_path(inv, store, config, keys.directory_key(path), path, 1)
 
-        await _each(files, _parallel(parallel), job)
-    _summary("backup_directory", f"{directory} ({len(files)} files)", total, started)
+            await _each(files, _parallel(parallel), job)
+    _summary("backup_directory", f"{directory} ({len(files)} files)", total, started, share)
 
 
 async def restore_directory(inv: Invocation, config: PluginConfig, directory: str, parallel: str | None) -> None:
     """Download every object under the prefix ``directory`` into ``directory`` (by base name)."""
     started = time.monotonic()
     total = 0
-    async with _restore_store(inv, config) as store:
-        prefix = keys.directory_key(directory)
-        found = [item.key async for item in store.list_objects(prefix) if not _is_bookkeeping(item.key)]
+    with _paced(inv, config, DOWNLOAD, _parallel(parallel)) as share:
+        async with _restore_store(inv, config) as store:
+            prefix = keys.directory_key(directory)
+            found = [item.key async for item in store.list_objects(prefix) if not _is_bookkeeping(item.key)]
 
-        async def job(key: str) -> None:
-            nonlocal total
-            total += await _download_path(inv, store, config, key, f"{directory}/{key.rsplit('/', 1)[-1]}", 1)
+            async def job(key: str) -> None:
+                nonlocal total
+                total += await _download_path(inv, store, config, key, f"{directory}/{key.rsplit('/', 1)[-1]}", 1)
 
-        await _each(found, _parallel(parallel), job)
-    _summary("restore_directory", f"{directory} ({len(found)} files)", total, started)
+            await _each(found, _parallel(parallel), job)
+    _summary("restore_directory", f"{directory} ({len(found)} files)", total, started, share)

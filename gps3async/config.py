@@ -54,6 +54,8 @@ MAX_PART_SIZE = 5 * GIB
 DEFAULT_CHUNKSIZE = 16 * MIB
 DEFAULT_CONCURRENCY = 4
 DEFAULT_AGENT_IDLE_TIMEOUT = 30.0
+#: The lowest host_upload_limit / host_download_limit: below it a 5 MiB part takes over a minute.
+MIN_RATE = 64 * KIB
 
 _UNITS = {
     "": 1, "B": 1,
@@ -70,7 +72,7 @@ _PLUGIN_KEYS = (
     "backup_max_concurrent_requests", "backup_multipart_chunksize",
     "restore_max_concurrent_requests", "restore_multipart_chunksize",
     "max_attempts", "connect_timeout", "read_timeout",
-    "agent", "agent_idle_timeout", "host_memory_limit",
+    "agent", "agent_idle_timeout", "host_memory_limit", "host_upload_limit", "host_download_limit",
     "aws_session_token", "aws_profile", "server_side_encryption", "sse_kms_key_id", "storage_class",
     "ca_cert", "tls_verify", "addressing_style", "logger_verbosity",
     "payload_signing", "upload_checksum",
@@ -132,6 +134,10 @@ class PluginConfig:
     agent_idle_timeout: float = DEFAULT_AGENT_IDLE_TIMEOUT
     #: Bytes of part buffers all streams of one agent may hold together; ``None``: no host-wide limit.
     host_memory_limit: int | None = None
+    #: Bytes per second all uploads of one agent may send together (``None``: no limit); in-process, one stream's.
+    host_upload_limit: int | None = None
+    #: Bytes per second all downloads of one agent may receive together (``None``: no limit).
+    host_download_limit: int | None = None
     #: ``AES256``, ``aws:kms`` or empty (the bucket's default encryption applies).
     server_side_encryption: str = ""
     sse_kms_key_id: str = ""
@@ -238,6 +244,20 @@ class _Checker:
         value = self._byte_size(key)
         if value is not None and value < 2 * MIN_PART_SIZE:
             self.problems.append(f"{key} is {self.text(key)}; it must be at least 10MB (two parts of S3's 5MB minimum)")
+        return value
+
+    def rate_limit(self, key: str) -> int | None:
+        """A byte rate (bytes per second, in the units of sizes); ``None`` when unset or invalid (recorded)."""
+        raw = self.text(key)
+        if not raw:
+            return None
+        try:
+            value = parse_byte_size(raw)
+        except ValueError:
+            value = 0
+        if value < MIN_RATE:
+            self.problems.append(f"{key} must be a rate of at least 64KB (bytes per second) such as 200MB, not {raw!r}")
+            return None
         return value
 
     def size(self, key: str, default: int, minimum: int) -> int:
@@ -374,6 +394,8 @@ def parse_config(
         agent_idle_timeout=check.number("agent_idle_timeout", DEFAULT_AGENT_IDLE_TIMEOUT, integer=False),
         host_memory_limit=check.memory_limit("host_memory_limit"),
         client_encryption=parse_encryption_options(options, os.environ if environ is None else environ, problems),
+        host_upload_limit=check.rate_limit("host_upload_limit"),
+        host_download_limit=check.rate_limit("host_download_limit"),
         **_s3_options(check),
     )
     problems.extend(check.problems)

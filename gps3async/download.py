@@ -21,12 +21,14 @@ a Go plugin object's ETag MD5) is checked before the last range is written.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import crc32c
 
 from ._groups import first_failure
+from .bandwidth import paced
 from .buffers import BufferPool, MemoryBudget
 from .errors import IntegrityError
 from .integrity.blocks import BLOCK_SIZE, BadBlock, BlockList, align_down, check_span
@@ -172,7 +174,8 @@ async def download_ranges(
             stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
             try:
                 view = memoryview(slot.buf)[: slot.rng.length]
-                got = await store.get_range_into(key, slot.rng, view, if_match=etag)
+                get = partial(store.get_range_into, key, slot.rng, view, if_match=etag)
+                got = await paced(slot.rng.length, get)  # the host's budget and back-off (gps3async.bandwidth)
             finally:
                 stats.in_flight -= 1
         if got.length != slot.rng.length:
@@ -227,7 +230,7 @@ async def _restore_with(
 ) -> DownloadStats:
     stats = DownloadStats()
     first = await pool.acquire()
-    head = await store.get_range_into(key, ByteRange(0, pool.size), memoryview(first))
+    head = await paced(pool.size, partial(store.get_range_into, key, ByteRange(0, pool.size), memoryview(first)))
     stats.requests, stats.etag = 1, head.etag
     fits_first = head.object_size <= head.length
     record = await read_record(store, key, head, fits_first=fits_first)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
 
+    from .bandwidth import HostBandwidth
     from .buffers import MemoryBudget
     from .config import PluginConfig
     from .storage import S3Store
@@ -47,6 +48,8 @@ class Invocation:
     stores: StoreOpener
     #: The agent's host-wide buffer budget; ``None`` in-process (the pool alone bounds memory).
     budget: MemoryBudget | None = None
+    #: The agent's host-wide bandwidth budgets and back-off; ``None`` in-process (each call makes its own).
+    bandwidth: HostBandwidth | None = None
     #: The caller's umask for files it restores; ``None``: this process's own applies.
     umask: int | None = None
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from . import __version__
+from .bandwidth import note_answer
 from .credentials import mask_key_id
 from .errors import CredentialsError, LocalIOError
 from .logs import enabled
@@ -68,6 +69,21 @@ def _log_retry(attempts: int, operation: Any, response: Any = None, caught_excep
     else:
         return
     log.info("%s attempt %d failed (%s)", getattr(operation, "name", "request"), attempts, cause)
+
+
+def _host_backoff(response: Any = None, **_: Any) -> bool | None:
+    """The ``needs-retry`` hook of the host's back-off (:mod:`gps3async.bandwidth`).
+
+    botocore emits ``needs-retry`` after every attempt, in the task that made it,
+    so the stream it belongs to is known; every answer is reported to the host's
+    window.  Registered first, its answer is the one botocore takes: ``False``
+    for a throttled attempt the host retries itself (in its own turn, see
+    :func:`gps3async.bandwidth.paced`), otherwise ``None`` and botocore's
+    standard retry mode decides.
+    """
+    if response is None:
+        return None
+    return note_answer(int(response[0].status_code), str(response[1].get("Error", {}).get("Code", "")))
 
 
 def _strip_bucket_from_path(bucket: str) -> Any:
@@ -244,6 +260,7 @@ async def open_store(
         **credentials,
     ) as client:
         client.meta.events.register_first("needs-retry.s3", _log_retry)
+        client.meta.events.register_first("needs-retry.s3", _host_backoff)
         client.meta.events.register("before-send.s3", _log_request)
         if config.remove_duplicate_bucket:
             client.meta.events.register("before-sign.s3", _strip_bucket_from_path(config.bucket))

@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
 from ._groups import first_failure
+from .bandwidth import paced
 from .buffers import BufferPool, MemoryBudget, PoolBuffer
 from .checksums import DIGEST_SUFFIX, Crc32cChain, digest_document, digest_fields
 from .integrity.blocks import BLOCK_SIZE, BLOCK_SIZE_NAME, BlockList, BlockListBuilder, SpanDigest
@@ -134,7 +136,7 @@ async def _upload_from(
         fields = digest_fields(digest.crc32c, length)
         # A list too long for metadata goes to a companion; the block size alone in metadata says so.
         fields |= blocks.fields() if blocks.fits_metadata() else {BLOCK_SIZE_NAME: str(block_size)}
-        await store.put_object(key, body, metadata=fields, digest=digest)
+        await paced(length, partial(store.put_object, key, body, metadata=fields, digest=digest))
         if not blocks.fits_metadata():  # too long for S3's 2 KB of metadata: a companion, as a multipart object has
             await store.put_object(
                 key + DIGEST_SUFFIX, digest_document(digest.crc32c, length, blocks.fields()), metadata={}
@@ -248,8 +250,8 @@ class _MultipartUpload:
                 stats.in_flight += 1
                 stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
                 try:
-                    completed = await self.store.upload_part(self.key, self.upload_id, part.number, body, digest=digest)
-                    stats.completed.append(completed)
+                    send = partial(self.store.upload_part, self.key, self.upload_id, part.number, body, digest=digest)
+                    stats.completed.append(await paced(len(body), send))  # the host's budget and back-off
                 finally:
                     stats.in_flight -= 1
                 pool.release(part.buf)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.abc import SocketAttribute, SocketListener
 
+from ..bandwidth import HostBandwidth, shared_backoff
 from ..buffers import MemoryBudget
 from ..config import DEFAULT_AGENT_IDLE_TIMEOUT, PluginConfig, parse_config
 from ..errors import ConfigError
@@ -138,6 +139,7 @@ class Agent:
         self.allowed_uid = os.getuid() if allowed_uid is None else allowed_uid
         self.idle_timeout = DEFAULT_AGENT_IDLE_TIMEOUT
         self.budget = MemoryBudget(None, keep_idle=KEEP_IDLE_BUFFERS)
+        self.bandwidth = HostBandwidth(None, None, shared_backoff=shared_backoff(os.environ))
         self.stores = SharedStores()
         self.active = 0
         self.served = 0
@@ -184,6 +186,13 @@ class Agent:
         self.idle_timeout = config.agent_idle_timeout
         if config.host_memory_limit is not None:
             self.budget = MemoryBudget(config.host_memory_limit, keep_idle=config.host_memory_limit)
+        self.bandwidth = HostBandwidth(
+            config.host_upload_limit,
+            config.host_download_limit,
+            shared_backoff=shared_backoff(os.environ),
+            max_attempts=config.max_attempts,
+        )
+        log.info("agent %d: %s, shared by every stream it serves", os.getpid(), self.bandwidth.describe())
         log.info(
             "agent %d: idle timeout %.1f s, host memory limit %s", os.getpid(), self.idle_timeout,
             f"{config.host_memory_limit} bytes" if config.host_memory_limit else "none",
@@ -329,7 +338,7 @@ class Agent:
         self._configure(config_text)  # before the Invocation: the first call must draw from the configured budget
         umask = request.get("umask")
         inv = Invocation(fds[0], fds[1], fds[2], str(request["cwd"]), self.stores, self.budget,
-                         int(umask) if umask is not None else None)  # fmt: skip
+                         self.bandwidth, int(umask) if umask is not None else None)  # fmt: skip
         token = CALLER_PID.set(pid)
         started = time.monotonic()
         signals: list[int] = []

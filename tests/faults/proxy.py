@@ -13,8 +13,10 @@ on before the request body is.
 A test scripts faults by adding :class:`Rule` objects.  A rule matches on the
 method, a regular expression (or predicate) over the request target and,
 optionally, the presence of a header; it fires for the first ``times``
-matches, on every match, or with a ``probability`` drawn from its own seeded
-RNG.  The first rule that fires decides the request's fate:
+matches, on every match, with a ``probability`` drawn from its own seeded
+RNG, or, with ``per_second``, on the matches above that many a second (a store
+that throttles: the requests it lets through in any one-second window never
+exceed ``per_second``).  The first rule that fires decides the request's fate:
 
 * :class:`ResetRequest` -- read part of the request body, then reset (RST);
 * :class:`ResetResponse` -- forward the answer, reset after N body bytes;
@@ -47,6 +49,8 @@ import socket
 import ssl
 import struct
 import threading
+import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -263,9 +267,13 @@ class Rule:
     times: int | None = None
     probability: float | None = None
     seed: int = 0
+    #: Fault only the matches above this many a second (a throttling store); ``None``: no rate.
+    per_second: float | None = None
     matched: int = 0
     faulted: int = 0
     _rng: random.Random = field(init=False, repr=False)
+    #: When the matches let through in the last second were let through (for ``per_second``).
+    _passed: deque[float] = field(init=False, repr=False, default_factory=deque)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -283,12 +291,24 @@ class Rule:
             return bool(self.path(request))
         return True
 
+    def _under_rate(self) -> bool:
+        """Whether this match fits within ``per_second`` (then it is let through and counted)."""
+        now = time.monotonic()
+        while self._passed and self._passed[0] <= now - 1.0:
+            self._passed.popleft()
+        if len(self._passed) < (self.per_second or 0):
+            self._passed.append(now)
+            return True
+        return False
+
     def fire(self) -> Action | None:
         """Count a match; return the action to apply, or None to let the request pass."""
         self.matched += 1
         if self.times is not None and self.faulted >= self.times:
             return None
         if self.probability is not None and self._rng.random() >= self.probability:
+            return None
+        if self.per_second is not None and self._under_rate():
             return None
         self.faulted += 1
         action = self.action
@@ -579,9 +599,10 @@ class FaultProxy:
         times: int | None = None,
         probability: float | None = None,
         seed: int = 0,
+        per_second: float | None = None,
     ) -> Rule:
         """Add a rule (evaluated after the ones already there) and return it for its counters."""
-        rule = Rule(action, method, path, header, times, probability, seed)
+        rule = Rule(action, method, path, header, times, probability, seed, per_second)
         with self._lock:
             self._rules.append(rule)
         return rule
