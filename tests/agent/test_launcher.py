@@ -70,7 +70,7 @@ def served_by_agent(plugin: Plugin) -> bool:
     return " served backup_data " in log and "running in-process" not in log
 
 
-def test_the_installed_script_runs_isolated_without_site_through_the_agent(agent_plugin: Plugin, tmp_path: Path) -> None:
+def test_the_installed_script_runs_isolated_without_site(agent_plugin: Plugin, tmp_path: Path) -> None:
     argv = round_trip(plugin_executable(), agent_plugin, hijacking_env(agent_plugin, tmp_path), "gpbackup_0_plain")
     assert argv[0] == str(Path(plugin_executable()).parent / "python3")
     assert argv[1:3] == ["-IS", plugin_executable()]
