@@ -9,7 +9,7 @@ from bench.tables import CLIENT_RSS_GOAL, INVOCATION_GOAL, agent_cell, client_pe
 
 if TYPE_CHECKING:
     from bench.invocations import Burst, Cold, Invocations, Series
-    from bench.report import Report
+    from bench.results import Report
 
 
 def series_table(series: list[Series]) -> str:

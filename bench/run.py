@@ -49,7 +49,8 @@ from bench.invocations import run_invocations
 from bench.machine import machine
 from bench.modes import run_modes
 from bench.options import parse_args
-from bench.report import Report, results_text
+from bench.report import results_text
+from bench.results import Report
 from bench.segments import run_segments
 from bench.server import running_server
 from bench.singles import run_singles
