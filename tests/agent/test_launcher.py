@@ -13,11 +13,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
 import pytest
 
+import gps3async
+from gps3async.deploy import LAUNCHER_LINE
 from tests.conftest import Plugin, plugin_executable, write_config
 from tests.s3server import S3Server
 
@@ -95,6 +98,44 @@ def test_with_the_agent_off_the_call_runs_in_process_with_the_full_start_up(
     argv = round_trip(plugin_executable(), agent_plugin, hijacking_env(agent_plugin, tmp_path), "gpbackup_0_off")
     assert argv[1] == "-IS"
     assert agent_plugin.agent_pids() == []
+
+
+def deployed_launcher(tmp_path: Path, *, editable: bool) -> Path:
+    """What ``make deploy`` installs, in a prefix under ``tmp_path`` that uses this environment's packages.
+
+    ``editable``: the prefix's site-packages is this environment's (the plugin found through its ``.pth``);
+    otherwise a directory holding only a link to the ``gps3async`` package (a regular install).
+    """
+    python = Path(plugin_executable()).parent / "python"
+    prefix = tmp_path / ("editable" if editable else "regular")
+    packages = prefix / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    packages.parent.mkdir(parents=True)
+    if editable:
+        packages.symlink_to(sysconfig.get_paths()["purelib"])
+    else:
+        packages.mkdir()
+        (packages / "gps3async").symlink_to(Path(gps3async.__file__).parent)
+    launcher = prefix / "bin" / "gpbackup_s3_plugin"
+    launcher.parent.mkdir()
+    body = Path(plugin_executable()).read_bytes().split(b"\n", 1)[1]
+    launcher.write_bytes(LAUNCHER_LINE.replace(b"PREFIX", str(python.parent.parent).encode()) + body)
+    launcher.chmod(0o755)
+    return launcher
+
+
+@pytest.mark.parametrize("editable", [False, True], ids=["regular", "editable"])
+def test_the_deploy_launcher_runs_without_a_shell_also_through_a_symlink(
+    agent_plugin: Plugin, tmp_path: Path, editable: bool
+) -> None:
+    launcher = deployed_launcher(tmp_path, editable=editable)
+    link = tmp_path / "gphome" / "bin" / "gpbackup_s3_plugin"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(launcher)
+    env = hijacking_env(agent_plugin, tmp_path)
+    for number, executable in enumerate((launcher, link)):
+        argv = round_trip(str(executable), agent_plugin, env, f"gpbackup_{number}_deployed")
+        assert argv[1:3] == ["-IS", str(executable)], "the kernel ran the interpreter named on the first line"
+    assert served_by_agent(agent_plugin)
 
 
 @pytest.mark.parametrize("flags", ["-IS", "-I"])
