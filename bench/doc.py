@@ -10,7 +10,7 @@ from bench.report import results_text
 from bench.tables import table
 
 if TYPE_CHECKING:
-    from bench.report import Report
+    from bench.results import Report
 
 METHOD = """\
 Every tool uploads the same incompressible file from **stdin** and downloads it back to **stdout**,

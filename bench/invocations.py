@@ -13,28 +13,39 @@ small tables is mostly start-up.  This measures that cost with 1 KiB calls:
   the agent, then :data:`BURST` ``restore_data``; failures are counted, not
   fatal, since "none fail" is what this checks;
 - **cold**: :data:`COLD_CALLS` times, a ``backup_data`` call with no agent
-  running, which starts one: what the warm-up excludes from everything else.
+  running, which starts one: what the warm-up excludes from everything else;
+- **from both entry points users install** (:data:`ENTRY_POINTS`): the
+  sequential series through the agent run once from the pip-installed script
+  (``/bin/sh`` then ``python3 -IS``) and once from the launcher ``make deploy``
+  writes (``#!PREFIX/bin/python -IS``, built here in a prefix of its own under
+  the run's HOME whose site-packages is this environment's);
+- **the floor**: the bare interpreter, ``python3 -I -S -c pass`` and
+  ``python3 -I -c pass``, as many times, spawned the same way: what no entry
+  point can go under, and what ``site`` costs.
 
 Rendered by :func:`bench.report_invocations.invocations_section`.
 """
 
 from __future__ import annotations
 
+import sys
+import sysconfig
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bench.agentstats import charged, status_bytes
-from bench.common import BIN, KIB, progress
+from bench.agentstats import AgentHome, charged, status_bytes
+from bench.common import BIN, KIB, REPO, progress
 from bench.data import make_slice
 from bench.measure import cpu_seconds, download_endings, download_processes, upload_endings, upload_processes
 from bench.server import delete_prefix
 from bench.tools import plugin_config
+from gps3async.deploy import LAUNCHER_LINE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from bench.agentstats import AgentHome, AgentUsage
+    from bench.agentstats import AgentUsage
     from bench.data import Slice
     from bench.measure import Ending, Usage
     from bench.server import Bench
@@ -49,13 +60,20 @@ BURST_TIMESTAMP = "20261126000001"
 VERBS = ("backup_data", "restore_data")
 #: Calls that each start a new agent (it is stopped before each).
 COLD_CALLS = 5
+#: The entry points users install: pip's (``make install``, ``pip install``) and ``make deploy``'s.
+PIP_SCRIPT, DEPLOY_LAUNCHER = "pip script", "deploy launcher"
+ENTRY_POINTS = (PIP_SCRIPT, DEPLOY_LAUNCHER)
+#: The interpreter alone, without and with ``site``: the floor under every entry point.
+FLOORS = (("-I", "-S"), ("-I",))
 
 
 @dataclass(frozen=True)
 class Series:
-    """``calls`` sequential calls of one verb with ``agent`` ``mode``: each call's usage, and the agent's share."""
+    """``calls`` sequential calls of one verb with ``agent`` ``mode`` from one entry point: each call's usage, and
+    the agent's share."""
 
     mode: str
+    entry: str
     verb: str
     usages: list[Usage]
     agent: AgentUsage | None
@@ -63,9 +81,10 @@ class Series:
 
 @dataclass(frozen=True)
 class Burst:
-    """:data:`BURST` calls of one verb started at once through the agent."""
+    """:data:`BURST` calls of one verb started at once through the agent, from one entry point."""
 
     verb: str
+    entry: str
     calls: int
     wall: float
     #: The calls that succeeded; ``failures`` are the rest (non-zero exit or wrong bytes back).
@@ -85,13 +104,22 @@ class Cold:
 
 
 @dataclass(frozen=True)
+class Floor:
+    """The bare interpreter started as many times as a series' calls: ``python3`` with ``flags`` and ``-c pass``."""
+
+    flags: tuple[str, ...]
+    usages: list[Usage]
+
+
+@dataclass(frozen=True)
 class Invocations:
-    """The per-invocation measurements: sequential series (both modes, both verbs), bursts, cold starts."""
+    """The per-invocation measurements: sequential series (both modes, both verbs), bursts, cold starts, floors."""
 
     calls: int
     series: list[Series]
     bursts: list[Burst]
     colds: list[Cold]
+    floors: list[Floor]
 
 
 @dataclass(frozen=True)
@@ -101,20 +129,44 @@ class Caller:
     config: Path
     env: dict[str, str]
     agents: AgentHome | None
+    executable: str
+    entry: str
 
     def argv(self, verb: str, timestamp: str, number: int) -> list[str]:
         path = f"/x/backups/{timestamp[:8]}/{timestamp}/gpbackup_{number}_{timestamp}"
-        return [str(BIN / "gpbackup_s3_plugin"), verb, str(self.config), path]
+        return [self.executable, verb, str(self.config), path]
 
 
-def caller(bench: Bench, mode: str, folder: str) -> Caller:
-    """The config (plugin defaults, ``agent`` ``mode``) and environment of one mode's calls."""
+def deploy_launcher(bench: Bench) -> str:
+    """The launcher ``make deploy`` writes, for this environment: in a prefix of its own under the run's HOME.
+
+    Its first line is :data:`gps3async.deploy.LAUNCHER_LINE` naming this
+    environment's interpreter; the prefix's site-packages is a link to this
+    environment's, where the launcher finds the plugin as it does in a deployed
+    prefix (there, the package itself; here, the editable install's ``.pth``).
+    """
+    prefix = bench.home / "deployed"
+    packages = prefix / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    if not packages.exists():
+        packages.parent.mkdir(parents=True)
+        packages.symlink_to(sysconfig.get_paths()["purelib"])
+    launcher = prefix / "bin" / "gpbackup_s3_plugin"
+    launcher.parent.mkdir(exist_ok=True)
+    body = (REPO / "scripts" / "gpbackup_s3_plugin").read_bytes().split(b"\n", 1)[1]
+    launcher.write_bytes(LAUNCHER_LINE.replace(b"PREFIX", str(BIN.parent).encode()) + body)
+    launcher.chmod(0o755)
+    return str(launcher)
+
+
+def caller(bench: Bench, mode: str, folder: str, entry: str = PIP_SCRIPT) -> Caller:
+    """The config (plugin defaults, ``agent`` ``mode``), environment and executable of one mode's calls."""
     extra = {} if mode == "on" else {"agent": mode}
     config = plugin_config(bench, bench.home / f"{folder}.yaml", folder, None, None, **extra)
+    executable = bench.plugin.executable if entry == PIP_SCRIPT else deploy_launcher(bench)
     if mode == "on":
-        agents = bench.agent_home(folder, config)
-        return Caller(config, agents.env, agents)
-    return Caller(config, bench.plugin_env(), None)
+        agents = AgentHome(bench.agents / folder, bench.env(**bench.plugin.env), executable, config)
+        return Caller(config, agents.env, agents, executable, entry)
+    return Caller(config, bench.plugin_env(), None, executable, entry)
 
 
 def one_call(call: Caller, verb: str, number: int, source: Slice) -> Usage:
@@ -125,12 +177,23 @@ def one_call(call: Caller, verb: str, number: int, source: Slice) -> Usage:
     return usage
 
 
-def run_series(call: Caller, mode: str, verb: str, count: int, source: Slice) -> Series:
+def run_series(call: Caller, mode: str, entry: str, verb: str, count: int, source: Slice) -> Series:
     with charged(call.agents) as agent:
         usages = [one_call(call, verb, number, source) for number in range(count)]
     walls = sorted(u.wall for u in usages)
-    progress(f"  {count} x {verb}, agent {mode}: median {walls[len(walls) // 2] * 1000:.1f} ms")
-    return Series(mode, verb, usages, agent.usage)
+    cpus = sorted(u.cpu for u in usages)
+    progress(f"  {count} x {verb}, agent {mode}, {entry}: median {walls[len(walls) // 2] * 1000:.1f} ms,"
+             f" own CPU median {cpus[len(cpus) // 2] * 1000:.1f} ms")  # fmt: skip
+    return Series(mode, entry, verb, usages, agent.usage)
+
+
+def run_floor(bench: Bench, flags: tuple[str, ...], count: int, source: Slice) -> Floor:
+    """The bare interpreter ``count`` times, spawned as the calls are (an empty stdin)."""
+    argv = [str(BIN / "python3"), *flags, "-c", "pass"]
+    usages = [upload_processes([argv], bench.plugin_env(), [source])[1][0] for _ in range(count)]
+    walls = sorted(u.wall for u in usages)
+    progress(f"  {count} x python3 {' '.join(flags)} -c pass: median {walls[len(walls) // 2] * 1000:.1f} ms")
+    return Floor(flags, usages)
 
 
 def run_burst(call: Caller, verb: str, source: Slice) -> Burst:
@@ -142,7 +205,7 @@ def run_burst(call: Caller, verb: str, source: Slice) -> Burst:
     usages = [e.usage for e in endings if not e.problem and e.usage is not None]
     failed = [e.problem for e in endings if e.problem or e.usage is None]
     progress(f"  {BURST} x {verb} at once: {wall:.2f} s, {len(failed)} failed")
-    return Burst(verb, BURST, wall, usages, len(failed), failed[0] if failed else "", agent.usage)
+    return Burst(verb, call.entry, BURST, wall, usages, len(failed), failed[0] if failed else "", agent.usage)
 
 
 def run_cold(call: Caller, number: int, source: Slice) -> Cold:
@@ -161,18 +224,25 @@ def run_invocations(bench: Bench, data: Path) -> Invocations:
     series: list[Series] = []
     bursts: list[Burst] = []
     colds: list[Cold] = []
-    for mode in ("on", "off"):
+    progress(f"invocations: the bare interpreter {count} times, without and with site")
+    floors = [run_floor(bench, flags, count, make_slice(data, 0, 0)) for flags in FLOORS]
+    # --plugin-rev runs the revision's client from a script of its own: there is no deploy launcher to measure.
+    entries = ENTRY_POINTS if bench.options.plugin_rev is None else (PIP_SCRIPT,)
+    runs = [("on", entry) for entry in entries] + [("off", PIP_SCRIPT)]
+    for mode, entry in runs:
         folder = "invocations" if mode == "on" else f"invocations-agent-{mode}"
-        call = caller(bench, mode, folder)
-        progress(f"invocations: {count} sequential 1 KiB calls per verb, agent {mode}")
+        if entry == DEPLOY_LAUNCHER:
+            folder = "calls-deploy"  # no longer than "invocations": the agent's socket path must fit 107 bytes
+        call = caller(bench, mode, folder, entry)
+        progress(f"invocations: {count} sequential 1 KiB calls per verb, agent {mode}, {entry}")
         try:
-            if mode == "on":
+            if mode == "on" and entry == PIP_SCRIPT:
                 colds = [run_cold(call, number, source) for number in range(COLD_CALLS)]
                 progress(f"  {COLD_CALLS} x backup_data starting an agent: {colds[-1].usage.wall * 1000:.0f} ms")
-            series += [run_series(call, mode, verb, count, source) for verb in VERBS]
-            if mode == "on":
+            series += [run_series(call, mode, entry, verb, count, source) for verb in VERBS]
+            if mode == "on" and entry == PIP_SCRIPT:
                 progress(f"invocations: {BURST} concurrent 1 KiB calls per verb, agent on")
                 bursts = [run_burst(call, verb, source) for verb in VERBS]
         finally:
             delete_prefix(bench, bench.target.key(folder + "/"))
-    return Invocations(count, series, bursts, colds)
+    return Invocations(count, series, bursts, colds, floors)

@@ -44,7 +44,7 @@ def machine(bench: Bench) -> list[tuple[str, str]]:
         ("Memory", f"{memory_gib():.1f} GiB"),
         ("Kernel", f"{platform.system()} {platform.release()}"),
         ("Python", platform.python_version()),
-        ("gps3async", first_line([str(BIN / "gpbackup_s3_plugin"), "--version"], bench.plugin_env())),
+        ("gps3async", first_line([bench.plugin.executable, "--version"], bench.plugin_env())),
         ("gps3async code measured", bench.plugin.description),
         ("s5cmd", first_line([str(BIN / "s5cmd"), "version"], env)),
         ("aws", first_line([str(BIN / "aws"), "--version"], env)),

@@ -9,7 +9,7 @@ from bench.tables import mb_per_s, table
 
 if TYPE_CHECKING:
     from bench.bandwidth import BandwidthResult
-    from bench.report import Report
+    from bench.results import Report
 
 #: The issue's goals: the host within 5 % of its limit, each of 8 equal streams within 20 % of its share.
 HOST_GOAL = 0.05

@@ -9,7 +9,7 @@ from bench.tables import cpu_per_gib, cpu_text, mb_per_s, mib, table
 
 if TYPE_CHECKING:
     from bench.encrypted import EncryptionResult
-    from bench.report import Report
+    from bench.results import Report
 
 
 def encryption_table(results: list[EncryptionResult]) -> str:

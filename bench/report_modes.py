@@ -11,7 +11,7 @@ from bench.tables import cpu_per_gib, cpu_text, mb_per_s, mib, table
 if TYPE_CHECKING:
     from bench.blockcheck import BlockCheckResult
     from bench.modes import ModeResult
-    from bench.report import Report
+    from bench.results import Report
 
 
 def modes_table(results: list[ModeResult]) -> str:

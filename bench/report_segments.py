@@ -25,7 +25,7 @@ from gps3async.config import DEFAULT_CHUNKSIZE, DEFAULT_CONCURRENCY
 
 if TYPE_CHECKING:
     from bench.options import Options
-    from bench.report import Report
+    from bench.results import Report
     from bench.segments import Batch
 
 

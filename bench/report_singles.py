@@ -21,7 +21,7 @@ from bench.tables import (
 
 if TYPE_CHECKING:
     from bench.options import Options
-    from bench.report import Report
+    from bench.results import Report
     from bench.singles import Result
 
 

@@ -8,7 +8,7 @@ from bench.common import MIB, human
 from bench.tables import mb_per_s, table
 
 if TYPE_CHECKING:
-    from bench.report import Report
+    from bench.results import Report
     from bench.subset import SubsetResult
 
 

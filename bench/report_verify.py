@@ -8,7 +8,7 @@ from bench.common import human
 from bench.tables import cpu_per_gib, mb_per_s, table
 
 if TYPE_CHECKING:
-    from bench.report import Report
+    from bench.results import Report
 
 
 def verify_section(report: Report) -> list[str]:

@@ -26,7 +26,7 @@ tables and writes ``docs/benchmarks.md``.  The parts live beside it:
 - :mod:`bench.invocations`: the per-invocation cost of tiny calls, in sequence and 64 at once
 - :mod:`bench.agentstats`: charging gps3async's per-host agent its CPU and memory, in directories of the run's own
 - :mod:`bench.machine`: the machine and version facts
-- :mod:`bench.report`: :class:`~bench.report.Report` and the result sections in page order; each
+- :mod:`bench.results`: :class:`~bench.results.Report`; :mod:`bench.report`: the result sections in page order; each
   section's renderer in ``bench/report_<kind>.py``, the formatting they share in :mod:`bench.tables`
 - :mod:`bench.doc`: the page around them
 
@@ -58,7 +58,8 @@ from bench.invocations import run_invocations
 from bench.machine import machine
 from bench.modes import run_modes
 from bench.options import parse_args
-from bench.report import Report, results_text
+from bench.report import results_text
+from bench.results import Report
 from bench.segments import run_segments
 from bench.server import running_server
 from bench.singles import run_singles

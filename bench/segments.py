@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bench.agentstats import charged
-from bench.common import BIN, SEGMENT_SIZE, SEGMENTS, human, progress
+from bench.common import SEGMENT_SIZE, SEGMENTS, human, progress
 from bench.data import segment_slices
 from bench.measure import download_processes, upload_processes
 from bench.server import delete_prefix
@@ -73,7 +73,7 @@ def segment_tool(bench: Bench, mode: str) -> SegmentTool:
     config = plugin_config(
         bench, bench.home / f"{folder}.yaml", folder, o.segment_chunk, o.segment_concurrency, **extra
     )
-    plugin = str(BIN / "gpbackup_s3_plugin")
+    plugin = bench.plugin.executable
     paths = [gpbackup_path(content) for content in range(SEGMENTS)]
     backups = [[plugin, "backup_data", str(config), path] for path in paths]
     restores = [[plugin, "restore_data", str(config), path] for path in paths]

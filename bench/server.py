@@ -34,10 +34,11 @@ BUCKET = "bench"
 
 @dataclass(frozen=True)
 class PluginCode:
-    """Which gps3async the plugin processes run, and the environment that selects it."""
+    """Which gps3async the plugin processes run: the executable gpbackup would run, and its environment."""
 
     description: str
     env: dict[str, str]
+    executable: str = str(BIN / "gpbackup_s3_plugin")
 
 
 @dataclass
@@ -68,7 +69,7 @@ class Bench:
 
     def agent_home(self, name: str, config: Path) -> AgentHome:
         """A directory of its own for the agent of ``config``, and the plugin environment that selects it."""
-        return AgentHome(self.agents / name, self.env(**self.plugin.env), str(BIN / "gpbackup_s3_plugin"), config)
+        return AgentHome(self.agents / name, self.env(**self.plugin.env), self.plugin.executable, config)
 
     def server_cpu(self) -> float | None:
         """CPU seconds of the run's own server so far; ``None`` on the user's store."""
@@ -92,7 +93,12 @@ def plugin_code(rev: str | None, into: Path) -> PluginCode:
     into.mkdir(parents=True)
     archive = subprocess.run(["git", "-C", str(REPO), "archive", commit, "gps3async"], capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
-    return PluginCode(f"commit {commit} (`--plugin-rev {rev}`)", {"PYTHONPATH": str(into)})
+    # The installed launcher runs python -IS, which ignores PYTHONPATH: the revision's client runs from a plain
+    # script instead (with site, as the console script did before the launcher), its agent from PYTHONPATH.
+    executable = into / "gpbackup_s3_plugin"
+    executable.write_text(f"#!{BIN / 'python3'}\nfrom gps3async.agent.client import main_exit\n\nmain_exit()\n")
+    executable.chmod(0o755)
+    return PluginCode(f"commit {commit} (`--plugin-rev {rev}`)", {"PYTHONPATH": str(into)}, str(executable))
 
 
 def server_parent(options: Options) -> Path:

@@ -19,8 +19,12 @@ if TYPE_CHECKING:
 RSS_ALLOWANCE = 80 * MIB
 #: The issue's bound on the thin client that hands a call to the agent (as tests/cli/test_memory_bound.py).
 CLIENT_RSS_GOAL = 15 * MIB
-#: The issue's goal for the median wall time of one tiny call through a warm agent.
-INVOCATION_GOAL = 0.030
+#: Issue 16's goal for the median wall time of one tiny call through a warm agent: the Go plugin's, per verb
+#: (1.10.1 built with Go 1.27, median of sequential 1 KiB calls on a 2-core machine; not measured by this bench,
+#: which has no Go plugin: compare on the same machine).
+INVOCATION_GOALS = {"backup_data": 0.023, "restore_data": 0.018}
+#: Issue 16: a call's p95 at most this many times its median.
+P95_SPREAD_GOAL = 1.5
 #: The issue's goal: 8 processes through one agent cost at most this much more CPU per GiB than one stream.
 SEGMENT_CPU_GOAL = 0.10
 #: The other clients; "x fastest peer" compares against the fastest of these.

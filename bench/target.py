@@ -48,7 +48,9 @@ class Target:
 
     def server_cpu(self) -> float | None:
         """CPU seconds the local server has used; ``None`` when the server is not ours to measure."""
-        return None if self.server is None else cpu_seconds(self.server.process.pid)
+        if self.server is None or self.server.process is None:  # a remote store, or a shared RGW not started here
+            return None
+        return cpu_seconds(self.server.process.pid)
 
     def client(self) -> Any:
         """A boto3 client for checking what the tools left (path style, as every tool here uses)."""

@@ -72,7 +72,7 @@ def gps3async_tool(bench: Bench, folder: str = "gps3async", **extra: object) -> 
     another config, so another agent, of its own."""
     o = bench.options
     config = plugin_config(bench, bench.home / f"{folder}.yaml", folder, o.chunk, o.concurrency, **extra)
-    plugin, path = str(BIN / "gpbackup_s3_plugin"), gpbackup_path(0)
+    plugin, path = bench.plugin.executable, gpbackup_path(0)
     agents = bench.agent_home("singles" if folder == "gps3async" else folder, config)
     return Tool(
         "gps3async",

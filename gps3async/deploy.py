@@ -21,10 +21,14 @@ venv's interpreter starts as fast as a bare one.  The cost is that a venv
 points at its base interpreter, so every host needs the same Python at the
 same path (cluster hosts are built alike; ``push`` checks it).
 
-The plugin's launcher runs its interpreter with ``-I`` (isolated mode):
-``greenplum_path.sh``, which gpbackup sources before calling the plugin,
-exports ``PYTHONPATH`` (and on Greenplum 6 ``PYTHONHOME``) for Greenplum's own
-Python, and either would break or hijack the plugin's interpreter.
+The plugin's launcher (``scripts/gpbackup_s3_plugin``) gets the first line
+``#!PREFIX/bin/python -IS``: the kernel starts the interpreter directly (no
+shell in between), isolated (``-I``: ``greenplum_path.sh``, which gpbackup
+sources before calling the plugin, exports ``PYTHONPATH`` and on Greenplum 6
+``PYTHONHOME`` for Greenplum's own Python, and either would break or hijack the
+plugin's interpreter) and without ``site`` (``-S``: half of the interpreter's
+start-up, which the thin client does not need).  Linux passes everything after
+the interpreter as one argument, and ``-IS`` is one.
 
 Hosts come from ``--host``/``--hosts-file``, else from ``gp_segment_configuration``
 through ``psql``.  A host given as an absolute directory stands in for a host
@@ -63,6 +67,8 @@ HOSTS_QUERY = "SELECT DISTINCT hostname FROM gp_segment_configuration ORDER BY 1
 SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=15")
 #: Hosts worked on at once (ssh connections, unpacking).
 PARALLEL_HOSTS = 16
+#: The first line of the installed launcher (PREFIX replaced): the interpreter, isolated, without site.
+LAUNCHER_LINE = b"#!PREFIX/bin/python -IS\n"
 #: Modules whose import proves the compiled extensions match the interpreter.
 IMPORT_CHECK = "import gps3async.cli, gps3async.agent.server, gps3async.http, uvloop, httptools, crc32c, aiobotocore"
 
@@ -222,14 +228,14 @@ def _install_command(stage: Path, wheels: str | None) -> list[str]:
 
 
 def _relocate(stage: Path, prefix: str) -> None:
-    """Point every script at ``prefix``; the plugin's launcher runs isolated (``-I``)."""
+    """Point every script at ``prefix``; the plugin's launcher runs isolated and without site (``-IS``)."""
     old, new = str(stage).encode(), prefix.encode()
     for path in [*(stage / "bin").iterdir(), stage / "pyvenv.cfg"]:
         if path.is_symlink() or not path.is_file():
             continue
         data = path.read_bytes()
         if path.name == PLUGIN:
-            data = b"#!" + new + b"/bin/python -I\n" + data.split(b"\n", 1)[1]
+            data = LAUNCHER_LINE.replace(b"PREFIX", new) + data.split(b"\n", 1)[1]
         if old in data or path.name == PLUGIN:
             path.write_bytes(data.replace(old, new))
 

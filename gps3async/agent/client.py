@@ -13,21 +13,28 @@ agent existed, and the log says why.  Once the agent has accepted a call, the
 client never runs it again: stdin may already be consumed, so an agent that
 dies mid-call is a failure, reported in one line.
 
-Python's ``socket`` module costs several milliseconds to import (it pulls in
-``enum`` and ``selectors``); the built-in ``_socket`` has all this needs.
+Every import here is paid by every call.  The launcher
+(``scripts/gpbackup_s3_plugin``) starts the interpreter with ``-I -S``, so
+nothing beyond the interpreter's own bootstrap is loaded when this module
+starts: ``socket`` would cost several milliseconds (it pulls in ``enum`` and
+``selectors``) where the built-in ``_socket`` has all this needs, and ``os``
+(``_collections_abc``, ``stat``, ``posixpath``) about as much as the rest of the
+call, where the built-in ``posix`` has every function this uses.  Check with
+``python -I -S -X importtime``.  A call that runs in-process first runs the
+``site`` the launcher skipped, and pays the full start-up.
 """
 
 from __future__ import annotations
 
 import _socket
-import os
+import posix
 import sys
 import time
 
 from .. import API_VERSION, __version__
 from ..verbs import VERBS
 from . import wire
-from .place import PROTOCOL, Place, PlaceRefused, agent_setting, place_for
+from .place import PROTOCOL, Place, PlaceRefused, agent_setting, environment, place_for
 
 __all__ = ["main", "main_exit"]
 
@@ -47,10 +54,14 @@ class _RunHere(Exception):
 def _write(fd: int, text: str) -> None:
     data = text.encode()
     while data:
-        data = data[os.write(fd, data) :]
+        data = data[posix.write(fd, data) :]
 
 
 def _in_process(argv: list[str], why: str) -> int:
+    if "site" not in sys.modules:  # started with -S by the launcher: the full plugin needs site-packages
+        import site
+
+        site.main()
     from ..cli import main as run_here
 
     return run_here(argv, why=why or None)
@@ -65,8 +76,8 @@ def _read_config(path: str) -> str:
 
 
 def _umask() -> int:
-    mask = os.umask(0o022)  # reading the umask means setting it
-    os.umask(mask)
+    mask = posix.umask(0o022)  # reading the umask means setting it
+    posix.umask(mask)
     return mask
 
 
@@ -82,7 +93,7 @@ def _route(verb: str, args: list[str]) -> tuple[Place, bytes]:
     if setting not in ("", "on"):
         raise _RunHere("")  # an invalid value, reported in-process
     try:
-        place = place_for(text, os.environ)
+        place = place_for(text, environment())
     except PlaceRefused as refused:
         raise _RunHere(f"no agent: {refused}") from None
     request = wire.encode_request(
@@ -90,8 +101,8 @@ def _route(verb: str, args: list[str]) -> tuple[Place, bytes]:
             "protocol": PROTOCOL,
             "identity": place.identity,
             "argv": [verb, *args],
-            "cwd": os.getcwd(),
-            "pid": os.getpid(),
+            "cwd": posix.getcwd(),
+            "pid": posix.getpid(),
             "umask": _umask(),
             "config": text,
         }
@@ -112,11 +123,11 @@ def _connect(path: str) -> _socket.socket | None:
 def _standard_fds() -> list[int]:
     """stdin, stdout and stderr as the agent should see them; a closed one becomes /dev/null."""
     fds = []
-    for fd, mode in ((0, os.O_RDONLY), (1, os.O_WRONLY), (2, os.O_WRONLY)):
+    for fd, mode in ((0, posix.O_RDONLY), (1, posix.O_WRONLY), (2, posix.O_WRONLY)):
         try:
-            os.fstat(fd)
+            posix.fstat(fd)
         except OSError:
-            fd = os.open(os.devnull, mode | os.O_CLOEXEC)
+            fd = posix.open("/dev/null", mode | posix.O_CLOEXEC)
         fds.append(fd)
     return fds
 
@@ -143,11 +154,11 @@ def _try_lock(fd: int) -> bool:
 
 def _lock(path: str) -> int:
     """Take the starters' lock for one agent; another client may be starting it right now."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = posix.open(path, posix.O_RDWR | posix.O_CREAT | posix.O_CLOEXEC, 0o600)
     deadline = time.monotonic() + LOCK_TIMEOUT
     while not _try_lock(fd):
         if time.monotonic() > deadline:
-            os.close(fd)
+            posix.close(fd)
             raise _RunHere(f"no agent: another call held {path} for {LOCK_TIMEOUT:.0f} s")
         time.sleep(0.01)
     return fd
@@ -162,30 +173,30 @@ def _spawn(place: Place) -> int:
     gpbackup_helper wait for EOF on the plugin's pipes, and one stray copy kept
     by the agent would hang a backup.
     """
-    ready_read, ready_write = os.pipe()
+    ready_read, ready_write = posix.pipe()
     # An isolated client (the deployed launcher runs ``python -I``, see gps3async.deploy) starts an
     # isolated agent: the PYTHONHOME/PYTHONPATH greenplum_path.sh exports would break or hijack it.
     isolation = ["-I"] if sys.flags.isolated else []
     argv = [sys.executable, *isolation, "-m", "gps3async.agent", "--socket", place.socket, "--identity", place.identity,
             "--ready-fd", str(ready_write)]  # fmt: skip
-    pid = os.fork()
+    pid = posix.fork()
     if pid == 0:  # pragma: no cover - runs in the forked child
         try:
-            os.setsid()
-            if os.fork() != 0:
-                os._exit(0)
-            null = os.open(os.devnull, os.O_RDWR)
+            posix.setsid()
+            if posix.fork() != 0:
+                posix._exit(0)
+            null = posix.open("/dev/null", posix.O_RDWR)
             for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            os.set_inheritable(ready_write, True)
-            os.closerange(3, ready_write)
-            os.closerange(ready_write + 1, 1 << 20)
-            os.chdir("/")
-            os.execv(sys.executable, argv)
+                posix.dup2(null, fd)
+            posix.set_inheritable(ready_write, True)
+            posix.closerange(3, ready_write)
+            posix.closerange(ready_write + 1, 1 << 20)
+            posix.chdir("/")
+            posix.execv(sys.executable, argv)
         finally:
-            os._exit(127)
-    os.close(ready_write)
-    os.waitpid(pid, 0)
+            posix._exit(127)
+    posix.close(ready_write)
+    posix.waitpid(pid, 0)
     return ready_read
 
 
@@ -195,9 +206,9 @@ def _wait_ready(ready: int) -> bool:
 
     try:
         readable, _, _ = select.select([ready], [], [], START_TIMEOUT)
-        return bool(readable) and os.read(ready, 1) == b"1"
+        return bool(readable) and posix.read(ready, 1) == b"1"
     finally:
-        os.close(ready)
+        posix.close(ready)
 
 
 def _start_agent(place: Place) -> _socket.socket:
@@ -213,7 +224,7 @@ def _start_agent(place: Place) -> _socket.socket:
             raise _RunHere("no agent: the new agent's socket did not answer")
         return sock
     finally:
-        os.close(lock)
+        posix.close(lock)
 
 
 def _hand_over(sock: _socket.socket, request: bytes) -> bool:

@@ -16,17 +16,25 @@ that, so those keys still reach the verbs.
 The socket sits in a directory only the user can enter: ``$XDG_RUNTIME_DIR/
 gps3async`` or else ``<tmp>/gps3async-<uid>``, created with mode 0700, and its
 owner and mode are checked before every use.
+
+This module uses the built-in ``posix`` and never ``os``: with ``python -S``
+(the launcher, ``scripts/gpbackup_s3_plugin``) nothing has imported ``os`` yet,
+and importing it (``_collections_abc``, ``stat``, ``posixpath``) would cost the
+thin client about as many instructions as all the rest of its work.
 """
 
 from __future__ import annotations
 
-import os
-import stat
+import posix
 import sys
 
 from .. import __version__
 
-__all__ = ["IDENTITY_ENV", "Place", "PlaceRefused", "agent_setting", "identity", "place_for"]
+TYPE_CHECKING = False  # typing itself costs the thin client milliseconds at start-up
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["IDENTITY_ENV", "Place", "PlaceRefused", "agent_setting", "environment", "identity", "place_for"]
 
 #: Bumped whenever the bytes between client and agent change.
 PROTOCOL = 1
@@ -40,6 +48,8 @@ IDENTITY_ENV = (
 _PER_SEGMENT_KEYS = ("pgport:", "backup_plugin_version:")
 #: sun_path is 108 bytes on Linux, including the terminating NUL.
 _MAX_SOCKET_PATH = 107
+#: ``stat.S_IFMT`` and ``stat.S_IFDIR``, without importing ``stat``.
+_FILE_TYPE, _DIRECTORY = 0o170000, 0o040000
 
 
 class PlaceRefused(Exception):
@@ -60,7 +70,7 @@ class Place:
         self.pidfile = stem + ".pid"
 
 
-def relevant_environment(environ: dict[str, str] | os._Environ[str]) -> list[tuple[str, str]]:
+def relevant_environment(environ: Mapping[str, str]) -> list[tuple[str, str]]:
     return sorted((name, value) for name, value in environ.items() if name.startswith(IDENTITY_ENV))
 
 
@@ -77,14 +87,14 @@ def referenced_variables(config_text: str) -> list[str]:
     return sorted(set(names))
 
 
-def identity(config_text: str, environ: dict[str, str] | os._Environ[str]) -> str:
+def identity(config_text: str, environ: Mapping[str, str]) -> str:
     """The hex digest naming the agent for this config content and environment."""
     try:
         from _blake2 import blake2b  # the C module: hashlib would load OpenSSL, about 14 ms
     except ImportError:  # pragma: no cover - interpreters built without it
         from hashlib import blake2b
     shared = "\n".join(line for line in config_text.splitlines() if not line.strip().startswith(_PER_SEGMENT_KEYS))
-    material = [str(PROTOCOL), __version__, sys.executable, sys.version, str(os.getuid()), shared]
+    material = [str(PROTOCOL), __version__, sys.executable, sys.version, str(posix.getuid()), shared]
     material += [f"{name}={value}" for name, value in relevant_environment(environ)]
     # An agent expands ${NAME} from the environment it was started in: another value needs another agent.
     material += [f"${{{name}}}={environ.get(name, '')}" for name in referenced_variables(shared)]
@@ -106,41 +116,57 @@ def agent_setting(config_text: str) -> str:
     return ""
 
 
-def _checked_directory(path: str) -> str:
-    uid = os.getuid()
+def environment() -> dict[str, str]:
+    """This process's environment as text, as ``os.environ`` would give it, without importing ``os``."""
+    encoding = sys.getfilesystemencoding()
+    return {
+        name.decode(encoding, "surrogateescape"): value.decode(encoding, "surrogateescape")
+        for name, value in posix.environ.items()
+    }
+
+
+def _is_directory(path: str) -> bool:
     try:
-        os.mkdir(path, 0o700)
+        return posix.stat(path).st_mode & _FILE_TYPE == _DIRECTORY
+    except (OSError, ValueError):
+        return False
+
+
+def _checked_directory(path: str) -> str:
+    uid = posix.getuid()
+    try:
+        posix.mkdir(path, 0o700)
     except FileExistsError:
         pass
     except OSError as err:
         raise PlaceRefused(f"cannot create {path}: {err.strerror}") from None
     try:
-        info = os.lstat(path)
+        info = posix.lstat(path)
     except OSError as err:
         raise PlaceRefused(f"cannot inspect {path}: {err.strerror}") from None
-    if not stat.S_ISDIR(info.st_mode):
+    if info.st_mode & _FILE_TYPE != _DIRECTORY:
         raise PlaceRefused(f"{path} is not a directory")
     if info.st_uid != uid:
         raise PlaceRefused(f"{path} belongs to uid {info.st_uid}, not to this user (uid {uid})")
     if info.st_mode & 0o077:
-        raise PlaceRefused(f"{path} has mode {stat.S_IMODE(info.st_mode):o}; only its owner may enter it (0700)")
+        raise PlaceRefused(f"{path} has mode {info.st_mode & 0o7777:o}; only its owner may enter it (0700)")
     return path
 
 
-def socket_directory(environ: dict[str, str] | os._Environ[str]) -> str:
+def socket_directory(environ: Mapping[str, str]) -> str:
     """The directory for this user's agent sockets, created 0700 and checked.
 
     :raises PlaceRefused: when it exists with another owner or a looser mode.
     """
     runtime = environ.get("XDG_RUNTIME_DIR", "")
-    if runtime.startswith("/") and os.path.isdir(runtime):
+    if runtime.startswith("/") and _is_directory(runtime):
         return _checked_directory(runtime.rstrip("/") + "/gps3async")
     temp = environ.get("TMPDIR", "")
-    base = temp.rstrip("/") if temp.startswith("/") and os.path.isdir(temp) else "/tmp"
-    return _checked_directory(f"{base}/gps3async-{os.getuid()}")
+    base = temp.rstrip("/") if temp.startswith("/") and _is_directory(temp) else "/tmp"
+    return _checked_directory(f"{base}/gps3async-{posix.getuid()}")
 
 
-def place_for(config_text: str, environ: dict[str, str] | os._Environ[str]) -> Place:
+def place_for(config_text: str, environ: Mapping[str, str]) -> Place:
     """The agent place of a call with this config content in this environment.
 
     :raises PlaceRefused: when the directory is unusable or the socket path too long.

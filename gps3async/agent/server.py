@@ -152,8 +152,12 @@ class Agent:
     # -- set-up and tear-down ------------------------------------------------
 
     def _listen(self) -> socket.socket:
-        """Bind a new socket and move it over the path in one step (a stale socket is simply replaced)."""
-        temporary = f"{self.socket_path}.{os.getpid()}.new"
+        """Bind a new socket and move it over the path in one step (a stale socket is simply replaced).
+
+        The temporary name is shorter than the socket's own (the directory, then the pid instead of the
+        digest), so a socket path the client found short enough for a Unix socket can always be bound.
+        """
+        temporary = f"{os.path.dirname(self.socket_path)}/{os.getpid()}.new"
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

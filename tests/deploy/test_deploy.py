@@ -148,7 +148,7 @@ def test_bundle_is_a_venv_relocated_to_its_prefix(bundle: Path, prefix: str) -> 
         assert members["./bin/python3"].issym(), "the venv points at the base interpreter, not a copy of it"
         launcher = archive.extractfile("./bin/gpbackup_s3_plugin")
         assert launcher is not None
-        assert launcher.readline().decode() == f"#!{prefix}/bin/python -I\n"
+        assert launcher.readline().decode() == f"#!{prefix}/bin/python -IS\n"
         for member in members.values():
             if member.isfile():
                 content = archive.extractfile(member)
