@@ -79,7 +79,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     rgw_tests = [item for item in items if needs_rgw(item)]
     if rgw_tests:
         items[:] = [item for item in items if not needs_rgw(item)] + rgw_tests
-        rgwsession.start_in_background()
+        if not config.option.collectonly:
+            rgwsession.start_in_background()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

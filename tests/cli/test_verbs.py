@@ -325,6 +325,9 @@ def test_remove_duplicate_bucket_for_endpoints_that_name_the_bucket(
     assert ok(plugin.run("restore_data", path, config=config)) == payload
 
 
+# A forward proxy for plain-HTTP endpoints: over TLS the plugin tunnels with CONNECT, which this
+# reverse proxy does not speak (tests/http/test_tls_and_proxy.py covers CONNECT).
+@pytest.mark.stores("rclone", "rgw")
 def test_http_proxy_carries_every_request(plugin: Plugin, s3_server: Any, config_factory: Callable[..., Path]) -> None:
     """``http_proxy``: requests go to the proxy (which forwards them), not to the endpoint directly."""
     from tests.faults.proxy import FaultProxy

@@ -688,8 +688,9 @@ class FaultProxy:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        # No user-space write buffering: a fault "after N bytes" lands after N bytes.
-        writer.transport.set_write_buffer_limits(high=0)
+        # No user-space write buffering: a fault "after N bytes" lands after N bytes.  (Over TLS a limit
+        # of 0 never lets drain() return on CPython 3.11's SSL transport; 1 byte is as good.)
+        writer.transport.set_write_buffer_limits(high=0 if self._server_tls is None else 1)
         try:
             while await self._serve_one(reader, writer):
                 pass

@@ -22,7 +22,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from tests.cli.test_check import lines_by_label
-from tests.conftest import BUCKET, EVERY_STORE
+from tests.conftest import BUCKET, EVERY_STORE, RCLONE_ONLY
 from tests.faults.conftest import MIB, random_bytes
 from tests.faults.stores import PROFILES, Profile, install
 from tests.faults.test_faults import DELETE_OBJECTS, UPLOAD_PART, ok, one_stderr_line
@@ -104,6 +104,7 @@ def signed_put(proxy: FaultProxy, body: bytes, headers: dict[str, str]) -> tuple
         return int(refused.code), bytes(refused.read())
 
 
+@RCLONE_ONLY  # the proxy's own checks, whatever is behind it
 def test_the_strict_stores_catch_a_body_that_does_not_match_its_digest(proxy: FaultProxy) -> None:
     """The checks the round trips rely on can fail: a missing or wrong Content-MD5, a wrong SHA-256."""
 
