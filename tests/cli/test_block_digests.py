@@ -14,8 +14,10 @@ import pytest
 
 from gps3async.checksums import expected_digest
 from tests.cli.test_verbs import failed, ok
-from tests.conftest import BUCKET, Plugin
+from tests.conftest import BUCKET, EVERY_STORE, Plugin
 from tests.s3server import make_client, start_rclone
+
+pytestmark = EVERY_STORE
 
 MIB = 1024 * 1024
 PART = 5 * MIB + MIB // 2  # 5.5 MiB parts: every other part starts in the middle of a block

@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import BUCKET
+from tests.conftest import BUCKET, EVERY_STORE
 from tests.faults.conftest import FaultRunner, random_bytes
 from tests.faults.proxy import flip_byte
 from tests.faults.test_faults import backup, one_stderr_line, range_starts_at, timed_run
+
+pytestmark = EVERY_STORE
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -20,8 +20,10 @@ import pytest
 import yaml
 
 from gps3async.checksums import digest_fields
-from tests.conftest import BUCKET, Plugin
+from tests.conftest import BUCKET, EVERY_STORE, Plugin
 from tests.gpbackup_harness import Backup, Cluster, backup_config, coordinator_toc
+
+pytestmark = EVERY_STORE
 
 MIB = 1024 * 1024
 TIMESTAMP = "20261203101500"
