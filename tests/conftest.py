@@ -52,7 +52,8 @@ RCLONE_ONLY = pytest.mark.stores("rclone")
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "stores(*names): run the module's S3 tests against each of these stores")
     if not hasattr(config, "workerinput"):  # the session's first process: xdist's controller, or pytest alone
-        rgwsession.prepare(config._tmp_path_factory.getbasetemp() / "ceph-rgw")
+        # Not under the session's basetemp: pytest sessions of the same user prune each other's old ones.
+        rgwsession.prepare(Path(tempfile.mkdtemp(prefix="gps3-rgw-", dir="/tmp")))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -89,7 +90,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):
-        rgwsession.finish()
+        rgwsession.finish(logs_to=config._tmp_path_factory.getbasetemp() / "ceph-rgw-log")
 
 
 @pytest.fixture(scope="session")

@@ -7,14 +7,16 @@ directory (an ``O_EXCL`` file) and starts the cluster, in a background thread
 as soon as it has collected a test that needs it (:func:`start_in_background`),
 so the start overlaps the tests that do not; every other process waits for the
 endpoints file it leaves (:func:`endpoints`).  The first process stops the
-cluster when the session ends (:func:`finish`); the cluster's watchdog stops
-it too should that process die without cleaning up.
+cluster when the session ends (:func:`finish`) and keeps its logs in the
+session's basetemp (``ceph-rgw-log``); the cluster's watchdog stops it too
+should that process die without cleaning up.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -111,8 +113,13 @@ def join_starter() -> None:
         _starter.join(WAIT)
 
 
-def finish() -> None:
-    """In the session's first process, last: stop the cluster, keep its logs."""
+def finish(logs_to: Path) -> None:
+    """In the session's first process, last: stop the cluster, copy its logs to ``logs_to``, remove the rest."""
     join_starter()
-    if DIRECTORY_VARIABLE in os.environ and _directory().exists():
-        stop_cluster(_directory())
+    if DIRECTORY_VARIABLE not in os.environ or not _directory().exists():
+        return
+    directory = _directory()
+    stop_cluster(directory)
+    if (directory / "log").is_dir():
+        shutil.copytree(directory / "log", logs_to, dirs_exist_ok=True)
+    shutil.rmtree(directory, ignore_errors=True)
