@@ -437,7 +437,7 @@ class _SetCheck:
         except EncryptionKeyError as err:  # encrypted under a key none of the configured ones is
             return Finding(Kind.UNREADABLE, url, str(err).removeprefix(f"{url} ").removeprefix(f"{url}: "))
         except IntegrityError as err:  # its message says what was read and what was recorded (block or part too)
-            return Finding(Kind.CORRUPT, url, str(err).removeprefix(f"GetObject {url}: "))
+            return Finding(Kind.CORRUPT, url, str(err).removeprefix(f"GetObject {url}: ").removeprefix(f"{url}: "))
         except ObjectNotFound:
             return Finding(Kind.MISSING, url, "listed, then gone while verifying")
         except GpS3Error as err:
