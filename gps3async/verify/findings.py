@@ -6,7 +6,9 @@ recorded CRC-32C), *unchecked* (nothing was recorded to check it against, as
 for objects the Go plugin wrote; one line says so and why) or a *problem*
 (missing, a size or digest that differs, unreadable; one line each).  The
 lines go to stdout, the expected and seen values to the log, and one summary
-line ends the output.
+line ends the output.  An encrypted object verified without its key gets a
+``NO-KEY`` line besides: its stored bytes were checked against their digests,
+its authenticity was not (it still counts as checked).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ __all__ = ["Finding", "Kind", "Record", "Tally", "failure_line", "listed_finding
 
 
 class Kind(enum.Enum):
-    """The first word of a line; all but ``UNCHECKED`` are problems."""
+    """The first word of a line; all but ``UNCHECKED`` and ``NO-KEY`` are problems."""
 
     MISSING = "MISSING"
     SIZE = "SIZE"
@@ -32,6 +34,8 @@ class Kind(enum.Enum):
     UNREADABLE = "UNREADABLE"
     BACKUP = "BACKUP"
     UNCHECKED = "UNCHECKED"
+    #: An encrypted object or file checked without a key: its stored bytes may be, its authenticity is not.
+    NOKEY = "NO-KEY"
 
 
 #: Width of the first column, the longest kind.
@@ -50,7 +54,7 @@ class Finding:
 
     @property
     def problem(self) -> bool:
-        return self.kind is not Kind.UNCHECKED
+        return self.kind not in (Kind.UNCHECKED, Kind.NOKEY)
 
     def line(self) -> str:
         return f"{self.kind.value:<{_KIND_WIDTH}} {self.subject}: {self.detail}"

@@ -6,9 +6,17 @@ size and CRC-32C (a HEAD for the metadata of a single PutObject, a small GET
 for a multipart upload's companion) against the listed size.  ``--deep``
 then reads every object back whole through
 :func:`~gps3async.download.restore_object` into a sink that discards it, so
-the restore path's own checks apply (size, CRC-32C, and whatever else
-``restore_object`` verifies), several objects at once with their buffers
-drawn from one :class:`~gps3async.buffers.MemoryBudget`.
+the restore path's own checks apply (size, CRC-32C of the whole object and
+of every block, a Go-plugin object's ETag), several objects at once with
+their buffers drawn from one :class:`~gps3async.buffers.MemoryBudget`.
+
+Client-side encryption: the config and TOC files, when encrypted, are opened
+with the configured key; without one, a ``NO-KEY`` line says which checks
+that skipped.  With ``--deep`` and a key, an encrypted object is also opened
+segment by segment (:class:`~gps3async.encryption.OpeningSink`, plaintext
+discarded), so a wrong key or a tampered segment is a problem line; without
+a key its stored bytes are still checked against their digests and a
+``NO-KEY`` line says its authenticity was not.
 """
 
 from __future__ import annotations
@@ -26,7 +34,10 @@ from .._groups import first_failure
 from ..buffers import MemoryBudget
 from ..checksums import DIGEST_SUFFIX, encode_crc32c, expected_digest, parse_digest_document
 from ..download import DownloadStats, restore_object
-from ..errors import GpS3Error, IntegrityError, ObjectNotFound, UsageError
+from ..encryption import OpeningSink, load_keyring, object_name
+from ..encryption.format import MAGIC, SEGMENT_SIZE, TAG_SIZE, is_encrypted
+from ..encryption.streams import BATCH_SEGMENTS
+from ..errors import EncryptionKeyError, GpS3Error, IntegrityError, ObjectNotFound, UsageError
 from ..stdio import FdSink
 from .expect import (
     BackupSetConfig,
@@ -44,6 +55,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from ..config import PluginConfig
+    from ..encryption.keys import Keyring
     from ..invocation import Invocation
     from ..storage import S3Store
 
@@ -56,6 +68,9 @@ DEEP_FLAG = "--deep"
 OBJECTS_AT_ONCE = 8
 #: HEADs and companion GETs in flight during the shallow pass.
 SHALLOW_AT_ONCE = 16
+#: What an :class:`~gps3async.encryption.OpeningSink` allocates for an encrypted object (its plaintext
+#: batch and its carry of one stored segment), besides the restore's pool.
+OPENING_BYTES = BATCH_SEGMENTS * SEGMENT_SIZE + SEGMENT_SIZE + TAG_SIZE
 
 
 @dataclass
@@ -69,16 +84,49 @@ class _Object:
 
 
 class _DiscardSink:
-    """Counts what a deep read delivers; keeps a CRC-32C when ``restore_object`` would not check one itself."""
+    """Counts what a deep read delivers; keeps a CRC-32C when ``restore_object`` would not check one itself.
 
-    def __init__(self, *, crc: bool) -> None:
+    The stored bytes are counted and digested; with ``opening`` (a key is
+    configured) they also go through it, which authenticates an encrypted
+    object's segments and discards their plaintext.
+    """
+
+    def __init__(self, *, crc: bool, opening: OpeningSink | None) -> None:
         self.size = 0
         self.crc: int | None = 0 if crc else None
+        self.opening = opening
+        self._first = bytearray()
 
     async def write(self, data: bytearray | memoryview) -> None:
         self.size += len(data)
         if self.crc is not None:
             self.crc = crc32c.crc32c(data, self.crc)
+        if len(self._first) < len(MAGIC):
+            self._first += memoryview(data)[: len(MAGIC) - len(self._first)]
+        if self.opening is not None:
+            await self.opening.write(data)
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether the stored bytes begin as an encrypted object does."""
+        return is_encrypted(self._first)
+
+
+class _Plaintext:
+    """Collects the opened plaintext of a small encrypted file (the config or a TOC)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    async def write(self, data: bytearray | memoryview) -> None:
+        self.data += data
+
+
+class _Discard:
+    """Keeps nothing: a deep read opens an encrypted object only to authenticate it."""
+
+    async def write(self, data: bytearray | memoryview) -> None:
+        return None
 
 
 async def verify(inv: Invocation, config: PluginConfig, timestamp: str, flag: str | None) -> None:
@@ -101,9 +149,10 @@ async def verify(inv: Invocation, config: PluginConfig, timestamp: str, flag: st
         async with writing:
             await out.write(bytearray(finding.line() + "\n", "utf-8"))
 
+    keyring = load_keyring(config.client_encryption)  # a key file that cannot be used: one line, before any read
     at_once = OBJECTS_AT_ONCE if deep else 1
     async with inv.stores(config, concurrency=max(SHALLOW_AT_ONCE, at_once * config.restore_concurrency)) as store:
-        check = _SetCheck(store, config, timestamp, report, deep=deep)
+        check = _SetCheck(store, config, timestamp, report, deep=deep, keyring=keyring)
         objects = await check.shallow()
         for item in objects:
             tally.objects += 1
@@ -129,9 +178,13 @@ class _SetCheck:
         report: Callable[[Finding], Awaitable[None]],
         *,
         deep: bool,
+        keyring: Keyring | None,
     ) -> None:
         self.store, self.config, self.timestamp, self.deep = store, config, timestamp, deep
         self.report = report
+        self.keyring = keyring
+        #: Roles of the coordinator files found encrypted with no key configured (``config``, ``TOC``).
+        self.sealed: list[str] = []
         self.listed: dict[str, int] = {}
         self.listed_prefixes: set[str] = set()
         #: URLs of the objects checked (those a problem was found in are subtracted from "checked").
@@ -158,11 +211,36 @@ class _SetCheck:
         if body is None:
             await self.report(Finding(Kind.MISSING, self.store.url(key), f"the {what} file vanished while verifying"))
             return None
+        if is_encrypted(body):
+            if self.keyring is None:
+                if what not in self.sealed:
+                    self.sealed.append(what)
+                return None
+            opened = await self.open_small(key, body, what)
+            if opened is None:
+                return None
+            body = opened
         try:
             return body.decode("utf-8")
         except UnicodeDecodeError:
             await self.report(Finding(Kind.CORRUPT, self.store.url(key), f"the {what} file is not UTF-8 text"))
             return None
+
+    async def open_small(self, key: str, body: bytes, what: str) -> bytes | None:
+        """The plaintext of an encrypted coordinator file; ``None`` (after a finding) when it does not open."""
+        url = self.store.url(key)
+        plain = _Plaintext()
+        opening = OpeningSink(plain, self.keyring, object_name(self.config.folder, key), url)
+        try:
+            await opening.write(bytearray(body))
+            await opening.finish()
+        except EncryptionKeyError as err:
+            await self.report(Finding(Kind.UNREADABLE, url, f"the {what} file: {err}".replace(f"{url} ", "", 1)))
+            return None
+        except IntegrityError as err:
+            await self.report(Finding(Kind.CORRUPT, url, f"the {what} file: {str(err).removeprefix(f'{url}: ')}"))
+            return None
+        return bytes(plain.data)
 
     async def parsed(self, timestamp: str, suffix: str, what: str, parse: Callable[[str], object]) -> object | None:
         text = await self.read_file(timestamp, suffix, what)
@@ -188,6 +266,9 @@ class _SetCheck:
         else:
             for suffix, role in (("config.yaml", "config"), ("toc.yaml", "TOC")):
                 wanted.append(Expected(ts, file_name(ts, suffix), role))
+        if self.sealed:
+            await self.report_sealed()
+        elif not isinstance(backup, BackupSetConfig):
             await self.report(Finding(Kind.BACKUP, self.store.url(keys.backup_prefix(self.config.folder, ts)),
                                       "without a readable config file the data files a restore needs are unknown; "
                                       "only the objects present are checked"))  # fmt: skip
@@ -217,7 +298,7 @@ class _SetCheck:
         tocs: dict[str, list[DataEntry]] = {}
         if toc is not None:
             tocs[ts] = toc
-        elif not backup.metadata_only:
+        elif not backup.metadata_only and "TOC" not in self.sealed:
             await self.report(Finding(Kind.BACKUP, url, "without a readable TOC the data files a restore needs are "
                                       "unknown; only the objects present are checked"))  # fmt: skip
         for entry in backup.restore_plan:
@@ -238,6 +319,19 @@ class _SetCheck:
             await self.report(Finding(Kind.BACKUP, base_url, f"the restore plan takes {fqn} from here; "
                                       "this TOC does not list it"))  # fmt: skip
         return list(plan.wanted)
+
+    async def report_sealed(self) -> None:
+        """The one line for coordinator files encrypted with no key configured: the checks that were skipped."""
+        skipped = []
+        if "config" in self.sealed:
+            skipped.append("the backup's timestamp, status and restore plan")
+        if "TOC" in self.sealed:
+            skipped.append("which data files a restore needs (any missing one goes unnoticed)")
+        files = " and ".join(f"{role} file" for role in self.sealed)
+        await self.report(Finding(Kind.NOKEY, self.store.url(keys.backup_prefix(self.config.folder, self.timestamp)),
+                                  f"its {files} {'are' if len(self.sealed) > 1 else 'is'} encrypted and no "
+                                  f"client_side_encryption key is configured; not checked: {'; '.join(skipped)}; "
+                                  "the objects present are checked against their recorded digests"))  # fmt: skip
 
     async def records(self, objects: list[_Object]) -> None:
         """Each object's recorded size and CRC-32C against its listed size, :data:`SHALLOW_AT_ONCE` at a time."""
@@ -281,15 +375,21 @@ class _SetCheck:
 
         The agent's host budget is used when it has a limit; otherwise this
         call gets its own, ``host_memory_limit`` or enough for
-        :data:`OBJECTS_AT_ONCE` objects at the restore settings.
+        :data:`OBJECTS_AT_ONCE` objects at the restore settings (and, with a
+        key, their :data:`OPENING_BYTES`).
         """
         config = self.config
         chunksize, concurrency = config.restore_chunksize, config.restore_concurrency
         if budget is None or budget.limit is None:
-            limit = config.host_memory_limit or OBJECTS_AT_ONCE * (concurrency + 1) * chunksize
+            limit = config.host_memory_limit or OBJECTS_AT_ONCE * ((concurrency + 1) * chunksize + OPENING_BYTES)
             budget = MemoryBudget(limit, keep_idle=0)
         limiter = anyio.CapacityLimiter(OBJECTS_AT_ONCE)
         reading = peak = 0
+        # With a key, each object read at once may open segments: their buffers come out of the same
+        # budget, reserved once for all of them (per object, a reader holding them while its pool
+        # waits could starve the others' pools).
+        opening = OPENING_BYTES * min(OBJECTS_AT_ONCE, len(objects)) if self.keyring is not None else 0
+        await budget.reserve(opening)
 
         async def one(item: _Object) -> None:
             nonlocal reading, peak
@@ -303,10 +403,13 @@ class _SetCheck:
             if finding is not None:
                 await self.report(finding)
 
-        with first_failure():
-            async with anyio.create_task_group() as tg:
-                for item in objects:
-                    tg.start_soon(one, item)
+        try:
+            with first_failure():
+                async with anyio.create_task_group() as tg:
+                    for item in objects:
+                        tg.start_soon(one, item)
+        finally:
+            budget.release(opening)
         log.info("verify %s --deep: %d objects read, at most %d at once; buffers peaked at %d bytes of a %s-byte "
                  "budget", self.timestamp, len(objects), peak, budget.peak_reserved, budget.limit)  # fmt: skip
 
@@ -322,12 +425,19 @@ class _SetCheck:
         url = self.store.url(item.key)
         record = item.record
         own_crc = record is not None and record.source == "companion" and item.size <= chunksize
-        sink = _DiscardSink(crc=own_crc)
+        opening = None
+        if self.keyring is not None:
+            opening = OpeningSink(_Discard(), self.keyring, object_name(self.config.folder, item.key), url)
+        sink = _DiscardSink(crc=own_crc, opening=opening)
         try:
             stats = await restore_object(self.store, item.key, sink, chunksize=chunksize, concurrency=concurrency,
                                          memory=budget)  # fmt: skip
+            if opening is not None:
+                await opening.finish()  # the last segment; a truncated object fails here
+        except EncryptionKeyError as err:  # encrypted under a key none of the configured ones is
+            return Finding(Kind.UNREADABLE, url, str(err).removeprefix(f"{url} ").removeprefix(f"{url}: "))
         except IntegrityError as err:  # its message says what was read and what was recorded (block or part too)
-            return Finding(Kind.CORRUPT, url, str(err).removeprefix(f"GetObject {url}: "))
+            return Finding(Kind.CORRUPT, url, str(err).removeprefix(f"GetObject {url}: ").removeprefix(f"{url}: "))
         except ObjectNotFound:
             return Finding(Kind.MISSING, url, "listed, then gone while verifying")
         except GpS3Error as err:
@@ -343,15 +453,17 @@ class _SetCheck:
                            expected=record.describe(), seen="no record on the object read")  # fmt: skip
         if record is None and not _content_verified(stats):
             return Finding(Kind.UNCHECKED, url, no_record_reason(item.etag, deep=True))
+        if opening is None and sink.encrypted:
+            return Finding(Kind.NOKEY, url, "encrypted, and no client_side_encryption key is configured: its stored "
+                                            "bytes were checked, its authenticity was not")  # fmt: skip
         return None
 
 
 def _content_verified(stats: DownloadStats) -> bool:
     """Whether the restore path checked the content of an object without a gps3async digest.
 
-    MERGE SEAM (branch ``block-digests``): ``restore_object`` is to verify a
-    Go-plugin object's plain-MD5 or MD5-of-part-MD5s ETag; when it reports
-    that in :class:`~gps3async.download.DownloadStats`, return it here so such
-    objects count as checked on ``--deep``.  Today nothing checks them.
+    ``restore_object`` checks every digest it finds (the CRC-32C of the whole
+    object and of each block, a Go-plugin object's plain-MD5 or
+    MD5-of-part-MD5s ETag) and says in ``stats.verified`` whether one was.
     """
     return stats.verified
