@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from gps3async.encryption.format import HEADER_SIZE, MAGIC, SEGMENT_SIZE, TAG_SIZE, Layout
+from tests.cli.test_verbs import failed, ok
 from tests.conftest import BUCKET, Plugin
 from tests.s3server import open_uploads
 
@@ -26,19 +27,6 @@ STRIDE = S + TAG_SIZE
 LAYOUT = Layout(S)
 #: A plaintext size whose stored object is exactly one 5 MiB part.
 ONE_PART = next(p for p in range(4 * S, 5 * S) if LAYOUT.stored_size(p) == CHUNK)
-
-
-def ok(result: Any) -> bytes:
-    assert result.returncode == 0, result.stderr.decode()
-    assert result.stderr == b"", "a successful call must print nothing on stderr"
-    return bytes(result.stdout)
-
-
-def failed(result: Any) -> str:
-    assert result.returncode != 0
-    text = result.stderr.decode()
-    assert text.endswith("\n") and text.count("\n") == 1, f"want exactly one stderr line, got {text!r}"
-    return text
 
 
 @pytest.fixture
