@@ -1,0 +1,89 @@
+"""The file verbs: one local file up or down; a download replaces its file only after a complete, synced write."""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import keys
+from ..bandwidth import DOWNLOAD, UPLOAD
+from ..errors import LocalIOError
+from .transfer import _backup_store, _paced, _restore_fd, _restore_store, _summary, _upload_fd, _url
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from ..config import PluginConfig
+    from ..invocation import Invocation
+    from ..storage import S3Store
+
+
+async def _upload_path(
+    inv: Invocation, store: S3Store, config: PluginConfig, key: str, path: str, concurrency: int
+) -> int:
+    try:
+        fd = os.open(inv.local(path), os.O_RDONLY)
+    except OSError as err:
+        raise LocalIOError(f"cannot open {path}: {err.strerror}") from None
+    try:
+        return await _upload_fd(inv, store, config, key, fd, path, concurrency)
+    finally:
+        os.close(fd)
+
+
+async def backup_file(inv: Invocation, config: PluginConfig, path: str) -> None:
+    """Upload a local file; the file itself stays where it is."""
+    key = keys.object_key(config.folder, path)
+    started = time.monotonic()
+    with _paced(inv, config, UPLOAD, config.backup_concurrency) as share:
+        async with _backup_store(inv, config) as store:
+            size = await _upload_path(inv, store, config, key, path, config.backup_concurrency)
+    _summary("backup_file", _url(config, key), size, started, share)
+
+
+@contextmanager
+def _atomic_file(path: str, *, shown_as: str, umask: int | None) -> Iterator[int]:
+    """A temporary file beside ``path`` that replaces it only after a complete, synced write."""
+    target = Path(path)
+    path = shown_as
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".{target.name}.gps3async-{os.getpid()}.part")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        if umask is not None:  # the caller's umask, not the agent's
+            os.fchmod(fd, 0o644 & ~umask)
+    except OSError as err:
+        raise LocalIOError(f"cannot create {path}: {err.strerror}") from None
+    try:
+        yield fd
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(temp, target)
+    except BaseException as err:
+        if fd >= 0:
+            os.close(fd)
+        temp.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise LocalIOError(f"writing {path} failed: {err.strerror}") from None
+        raise
+
+
+async def _download_path(
+    inv: Invocation, store: S3Store, config: PluginConfig, key: str, path: str, concurrency: int
+) -> int:
+    with _atomic_file(inv.local(path), shown_as=path, umask=inv.umask) as fd:
+        return await _restore_fd(inv, store, config, key, fd, path, concurrency)
+
+
+async def restore_file(inv: Invocation, config: PluginConfig, path: str) -> None:
+    """Download to ``path``; on any failure no file (and no temporary) is left."""
+    key = keys.object_key(config.folder, path)
+    started = time.monotonic()
+    with _paced(inv, config, DOWNLOAD, config.restore_concurrency) as share:
+        async with _restore_store(inv, config) as store:
+            size = await _download_path(inv, store, config, key, path, config.restore_concurrency)
+    _summary("restore_file", _url(config, key), size, started, share)
