@@ -137,7 +137,8 @@ class MemoryBudget:
         if self.limit is not None and nbytes > self.limit:
             raise BudgetTooSmall(
                 f"host_memory_limit is {self.limit} bytes, less than the {nbytes} bytes one stream needs "
-                f"({ADMISSION_BUFFERS} part buffers); raise it or lower the multipart chunk size"
+                f"({ADMISSION_BUFFERS} part buffers and any fixed buffers of its own); raise it or lower the "
+                "multipart chunk size"
             )
         if not self._waiters and self._fits(nbytes):
             self._grant(nbytes)
@@ -208,10 +209,14 @@ class BufferPool:
     """Lends up to ``count`` buffers of ``size`` bytes, made on first need.
 
     With a ``budget``, use it as ``async with pool:`` (admission and return of
-    the reservation); without one, entering is optional.
+    the reservation); without one, entering is optional.  ``extra`` is memory
+    the pool's user holds beside the pool for as long as the pool is open (an
+    encrypted stream's staging buffers): it is reserved in the same step as
+    the pool's admission, since a stream holding ``extra`` while it waits to
+    be admitted could starve the streams whose buffers it waits for.
     """
 
-    def __init__(self, count: int, size: int, budget: MemoryBudget | None = None) -> None:
+    def __init__(self, count: int, size: int, budget: MemoryBudget | None = None, *, extra: int = 0) -> None:
         if count < 1 or size < 1:
             raise ValueError("a buffer pool needs at least one buffer of at least one byte")
         self._size = size
@@ -220,6 +225,7 @@ class BufferPool:
         self._free: list[PoolBuffer] = []
         self._allocated = 0
         self._granted = 0 if budget is not None else count
+        self._extra = extra
         self._in_use = 0
         self._peak = 0
         self._returned = anyio.Event()
@@ -231,7 +237,7 @@ class BufferPool:
     async def __aenter__(self) -> BufferPool:
         if self._budget is not None and self._granted == 0:
             wanted = min(ADMISSION_BUFFERS, self._count)
-            await self._budget.reserve(wanted * self._size)
+            await self._budget.reserve(wanted * self._size + self._extra)
             self._granted = wanted
         return self
 
@@ -247,7 +253,7 @@ class BufferPool:
         for buf in self._free:
             self._budget.keep(buf)
         self._free.clear()
-        self._budget.release(self._granted * self._size)
+        self._budget.release(self._granted * self._size + self._extra)
         self._granted = 0
 
     def _may_make_another(self) -> bool:

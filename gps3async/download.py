@@ -211,6 +211,7 @@ async def restore_object(
     concurrency: int,
     memory: MemoryBudget | None = None,
     block_size: int = BLOCK_SIZE,
+    extra_memory: int = 0,
 ) -> DownloadStats:
     """Stream a whole object to ``sink``, every byte checked before it is written.
 
@@ -219,9 +220,10 @@ async def restore_object(
     (``If-Match``), so an object replaced mid-restore fails instead of mixing
     two versions.  ``chunksize`` is rounded down to whole blocks of
     ``block_size`` (at least one), so every range holds whole blocks.
-    ``memory`` is the agent's host-wide budget the buffers are drawn from.
+    ``memory`` is the agent's host-wide budget the buffers are drawn from;
+    ``extra_memory`` what ``sink`` holds beside the pool (reserved with it).
     """
-    async with BufferPool(concurrency + 1, align_down(chunksize, block_size), memory) as pool:
+    async with BufferPool(concurrency + 1, align_down(chunksize, block_size), memory, extra=extra_memory) as pool:
         return await _restore_with(store, key, sink, pool, concurrency)
 
 

@@ -86,9 +86,9 @@ def _body(buf: bytearray, length: int) -> bytearray:
     return buf if length == len(buf) else PoolBuffer(memoryview(buf)[:length])
 
 
-def _tier_pool(schedule: PartSchedule, number: int, budget: int, memory: MemoryBudget | None) -> BufferPool:
+def _tier_pool(schedule: PartSchedule, number: int, budget: int, memory: MemoryBudget | None, extra: int) -> BufferPool:
     size = schedule.part_size(number)
-    return BufferPool(max(2, budget // size), size, memory)
+    return BufferPool(max(2, budget // size), size, memory, extra=extra)
 
 
 async def upload_stream(
@@ -101,16 +101,18 @@ async def upload_stream(
     schedule: PartSchedule | None = None,
     memory: MemoryBudget | None = None,
     block_size: int = BLOCK_SIZE,
+    extra_memory: int = 0,
 ) -> UploadStats:
     """Upload everything ``source`` yields to ``key``; return what it took.
 
     ``memory`` is the agent's host-wide budget the part buffers are drawn from;
-    ``block_size`` the span of each recorded block CRC-32C (tests shrink it).
+    ``block_size`` the span of each recorded block CRC-32C (tests shrink it);
+    ``extra_memory`` what ``source`` holds beside the pool (reserved with it).
     """
     schedule = schedule or PartSchedule(chunksize)
     budget = chunksize * (concurrency + 1)
-    async with _tier_pool(schedule, 1, budget, memory) as pool:
-        return await _upload_from(store, key, source, schedule, budget, pool, memory, block_size)
+    async with _tier_pool(schedule, 1, budget, memory, extra_memory) as pool:
+        return await _upload_from(store, key, source, schedule, budget, pool, memory, block_size, extra_memory)
 
 
 async def _upload_from(
@@ -122,6 +124,7 @@ async def _upload_from(
     pool: BufferPool,
     memory: MemoryBudget | None,
     block_size: int,
+    extra_memory: int,
 ) -> UploadStats:
     stats = UploadStats()
     first = await pool.acquire()
@@ -145,7 +148,7 @@ async def _upload_from(
         return stats
     upload_id = await store.create_multipart_upload(key)
     try:
-        upload = _MultipartUpload(store, key, upload_id, source, stats, memory, block_size)
+        upload = _MultipartUpload(store, key, upload_id, source, stats, memory, block_size, extra_memory)
         await upload.send_all(schedule, budget, pool, _Part(1, first, length, 0))
         parts = sorted(stats.completed, key=lambda part: part.number)
         await store.complete_multipart_upload(key, upload_id, parts)
@@ -191,6 +194,8 @@ class _MultipartUpload:
     stats: UploadStats
     memory: MemoryBudget | None
     block_size: int
+    #: What the source holds beside the pool, reserved with each tier's pool.
+    extra_memory: int
     #: Each part's block pieces, by part number, until the record is written (parts finish in any order).
     spans: dict[int, SpanDigest] = field(default_factory=dict)
 
@@ -207,7 +212,7 @@ class _MultipartUpload:
                 self.key, number - 1, schedule.part_size(number), schedule.max_parts,
             )  # fmt: skip
             pool.close()  # idempotent: hands the smaller buffers back before the larger ones are admitted
-            async with _tier_pool(schedule, number, budget, self.memory) as pool:
+            async with _tier_pool(schedule, number, budget, self.memory, self.extra_memory) as pool:
                 last = schedule.last_part_of_tier(schedule.tier_of(number))
                 number, ended = await self.send_tier(pool, None, number, last)
                 self._note_peak(pool)

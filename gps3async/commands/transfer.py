@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from ..bandwidth import UPLOAD, HostBandwidth, StreamShare, shared_backoff
 from ..download import restore_object
 from ..encryption import OpeningSink, load_keyring, object_name, sealing_source
+from ..encryption.streams import CIPHER_STREAM_BYTES
 from ..stdio import FdSink, FdSource
 from ..upload import ByteSource, upload_stream
 
@@ -87,6 +88,7 @@ async def _upload_fd(
         source = sealed = sealing_source(source, keyring, object_name(config.folder, key), store.url(key))
     stats = await upload_stream(
         store, key, source, chunksize=config.backup_chunksize, concurrency=concurrency, memory=inv.budget,
+        extra_memory=CIPHER_STREAM_BYTES if sealed is not None else 0,
     )  # fmt: skip
     return stats.size if sealed is None else sealed.plain_bytes
 
@@ -95,9 +97,11 @@ async def _restore_fd(
     inv: Invocation, store: S3Store, config: PluginConfig, key: str, fd: int, name: str, concurrency: int
 ) -> int:
     """Restore a whole object to ``fd``: a plain one as it is, an encrypted one opened (never its ciphertext)."""
-    sink = OpeningSink(FdSink(fd, name), _keyring(config), object_name(config.folder, key), store.url(key))
+    keyring = _keyring(config)
+    sink = OpeningSink(FdSink(fd, name), keyring, object_name(config.folder, key), store.url(key))
     await restore_object(
-        store, key, sink, chunksize=config.restore_chunksize, concurrency=concurrency, memory=inv.budget
-    )
+        store, key, sink, chunksize=config.restore_chunksize, concurrency=concurrency, memory=inv.budget,
+        extra_memory=CIPHER_STREAM_BYTES if keyring is not None else 0,  # only a keyring's sink opens segments
+    )  # fmt: skip
     await sink.finish()
     return sink.plain_bytes

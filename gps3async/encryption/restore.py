@@ -17,7 +17,7 @@ from ..errors import IntegrityError
 from ..plan import SUBSET_MAX_GAP, ByteRange
 from .format import HEADER_SIZE, is_encrypted
 from .ranges import plan_segment_fetches
-from .streams import OpeningSink, SubsetOpeningSink, open_cipher
+from .streams import CIPHER_STREAM_BYTES, OpeningSink, SubsetOpeningSink, open_cipher
 
 if TYPE_CHECKING:
     from ..download import ByteSink
@@ -69,7 +69,8 @@ async def restore_encrypted_ranges(
     fetches = list(plan_segment_fetches(wanted, layout, max_segments=per_get, max_gap_segments=gap))
     opening = SubsetOpeningSink(sink, cipher, plain_size, head.object_size, fetches)
     spans = [fetch.stored_range(layout, head.object_size) for fetch in fetches]
-    async with BufferPool(concurrency + 1, per_get * layout.stored_segment, memory) as pool:
+    # The opener's plaintext buffer is reserved with the pool (CIPHER_STREAM_BYTES bounds it).
+    async with BufferPool(concurrency + 1, per_get * layout.stored_segment, memory, extra=CIPHER_STREAM_BYTES) as pool:
         await download_ranges(
             store, key, spans, opening, pool=pool, concurrency=concurrency, etag=head.etag or None, stats=stats
         )

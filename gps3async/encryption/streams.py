@@ -24,7 +24,7 @@ import anyio
 
 from ..buffers import new_buffer
 from ..errors import IntegrityError
-from .format import HEADER_SIZE, MAGIC, TAG_SIZE, Header, SegmentCipher, is_encrypted
+from .format import HEADER_SIZE, MAGIC, SEGMENT_SIZE, TAG_SIZE, Header, SegmentCipher, is_encrypted
 from .keys import no_key
 
 if TYPE_CHECKING:
@@ -35,10 +35,14 @@ if TYPE_CHECKING:
     from .keys import Keyring
     from .ranges import SegmentFetch
 
-__all__ = ["BATCH_SEGMENTS", "OpeningSink", "SealingSource", "SubsetOpeningSink", "open_cipher"]
+__all__ = ["BATCH_SEGMENTS", "CIPHER_STREAM_BYTES", "OpeningSink", "SealingSource", "SubsetOpeningSink", "open_cipher"]
 
 #: Segments sealed or opened per worker-thread hop (and plaintext read per stdin read).
 BATCH_SEGMENTS = 4
+#: What one encrypted stream holds beside its transfer pool, for as long as it runs: a staging (or
+#: plaintext) buffer of :data:`BATCH_SEGMENTS` segments and a spill (or carry) of one stored segment.
+#: Reserved from the host's memory budget together with the pool's admission.
+CIPHER_STREAM_BYTES = BATCH_SEGMENTS * SEGMENT_SIZE + SEGMENT_SIZE + TAG_SIZE
 
 
 def open_cipher(

@@ -35,8 +35,8 @@ from ..buffers import MemoryBudget
 from ..checksums import DIGEST_SUFFIX, encode_crc32c, expected_digest, parse_digest_document
 from ..download import DownloadStats, restore_object
 from ..encryption import OpeningSink, load_keyring, object_name
-from ..encryption.format import MAGIC, SEGMENT_SIZE, TAG_SIZE, is_encrypted
-from ..encryption.streams import BATCH_SEGMENTS
+from ..encryption.format import MAGIC, is_encrypted
+from ..encryption.streams import CIPHER_STREAM_BYTES
 from ..errors import EncryptionKeyError, GpS3Error, IntegrityError, ObjectNotFound, UsageError
 from ..stdio import FdSink
 from .expect import (
@@ -70,7 +70,7 @@ OBJECTS_AT_ONCE = 8
 SHALLOW_AT_ONCE = 16
 #: What an :class:`~gps3async.encryption.OpeningSink` allocates for an encrypted object (its plaintext
 #: batch and its carry of one stored segment), besides the restore's pool.
-OPENING_BYTES = BATCH_SEGMENTS * SEGMENT_SIZE + SEGMENT_SIZE + TAG_SIZE
+OPENING_BYTES = CIPHER_STREAM_BYTES
 
 
 @dataclass

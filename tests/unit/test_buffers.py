@@ -84,6 +84,34 @@ async def test_a_budget_refuses_a_pool_it_can_never_admit() -> None:
             pass
 
 
+async def test_memory_held_beside_a_pool_is_reserved_with_its_admission() -> None:
+    """An encrypted stream's staging buffers (``extra``) count against the budget in the same step as
+    the pool's two buffers, so two such streams cannot each hold theirs while waiting for the other."""
+    budget = MemoryBudget(40, keep_idle=0)
+    first = BufferPool(4, 10, budget, extra=15)
+    second = BufferPool(4, 10, budget, extra=15)
+    admitted: list[str] = []
+    async with first:
+        assert budget.reserved == 35  # two buffers and the extra
+        await first.acquire()
+
+        async def enter_second() -> None:
+            async with second:
+                admitted.append("second")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(enter_second)
+            for _ in range(10):
+                await checkpoint()
+            assert admitted == [] and budget.reserved == 35, "nothing of the second stream is held while it waits"
+            first.close()
+    assert admitted == ["second"]
+    assert budget.peak_reserved <= 40 and budget.reserved == 0
+    with pytest.raises(BudgetTooSmall, match="fixed buffers"):
+        async with BufferPool(4, 10, budget, extra=25):
+            pass
+
+
 async def test_a_budget_keeps_returned_buffers_for_the_next_pool_within_its_limit() -> None:
     budget = MemoryBudget(40, keep_idle=40)
     async with BufferPool(2, 10, budget) as pool:
