@@ -19,6 +19,10 @@ small tables is mostly start-up.  This measures that cost with 1 KiB calls:
   (``/bin/sh`` then ``python3 -IS``) and once from the launcher ``make deploy``
   writes (``#!PREFIX/bin/python -IS``, built here in a prefix of its own under
   the run's HOME whose site-packages is this environment's);
+- **the Go plugin** (with ``--go-plugin PATH``): the same sequential series
+  with the Go ``gpbackup_s3_plugin`` at its defaults (a config of its own,
+  the same store, credentials from the environment), whose medians are then
+  issue 16's goal instead of the constants in :mod:`bench.tables`;
 - **the floor**: the bare interpreter, ``python3 -I -S -c pass`` and
   ``python3 -I -c pass``, as many times, spawned the same way: what no entry
   point can go under, and what ``site`` costs.
@@ -40,6 +44,7 @@ from bench.measure import cpu_seconds, download_endings, download_processes, upl
 from bench.server import delete_prefix
 from bench.tools import plugin_config
 from gps3async.deploy import LAUNCHER_LINE
+from tests.s3server import write_plugin_config
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -62,6 +67,8 @@ VERBS = ("backup_data", "restore_data")
 COLD_CALLS = 5
 #: The entry points users install: pip's (``make install``, ``pip install``) and ``make deploy``'s.
 PIP_SCRIPT, DEPLOY_LAUNCHER = "pip script", "deploy launcher"
+#: The entry point and mode of the Go plugin's series: it has no agent.
+GO_PLUGIN, GO_MODE = "Go plugin", "-"
 ENTRY_POINTS = (PIP_SCRIPT, DEPLOY_LAUNCHER)
 #: The interpreter alone, without and with ``site``: the floor under every entry point.
 FLOORS = (("-I", "-S"), ("-I",))
@@ -169,6 +176,16 @@ def caller(bench: Bench, mode: str, folder: str, entry: str = PIP_SCRIPT) -> Cal
     return Caller(config, bench.plugin_env(), None, executable, entry)
 
 
+def go_caller(bench: Bench, path: str) -> Caller:
+    """The Go plugin at its defaults on the same store: no keys in its YAML, so it takes the environment's."""
+    target = bench.target
+    config = write_plugin_config(
+        bench.home / "calls-go.yaml", path, target.endpoint, target.bucket, target.key("calls-go"),
+        region=target.region, aws_access_key_id=None, aws_secret_access_key=None,
+    )  # fmt: skip
+    return Caller(config, bench.env(), None, path, GO_PLUGIN)
+
+
 def one_call(call: Caller, verb: str, number: int, source: Slice) -> Usage:
     """One call, alone, fatal if it fails: a sequential series measures calls that work."""
     argv = [call.argv(verb, SEQUENCE_TIMESTAMP, number)]
@@ -245,4 +262,11 @@ def run_invocations(bench: Bench, data: Path) -> Invocations:
                 bursts = [run_burst(call, verb, source) for verb in VERBS]
         finally:
             delete_prefix(bench, bench.target.key(folder + "/"))
+    if bench.options.go_plugin:
+        call = go_caller(bench, bench.options.go_plugin)
+        progress(f"invocations: {count} sequential 1 KiB calls per verb, the Go plugin {bench.options.go_plugin}")
+        try:
+            series += [run_series(call, GO_MODE, GO_PLUGIN, verb, count, source) for verb in VERBS]
+        finally:
+            delete_prefix(bench, bench.target.key("calls-go/"))
     return Invocations(count, series, bursts, colds, floors)
