@@ -13,8 +13,6 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-import anyio
-
 from .checksums import DIGEST_SUFFIX
 from .errors import (
     IntegrityError,
@@ -23,6 +21,7 @@ from .errors import (
     TransientStorageError,
 )
 from .integrity.blocks import BLOCK_SIZE, SpanDigest, digest_span
+from .offload import digest_off_loop
 from .plan import ByteRange, check_content_range
 from .s3errors import error_code, is_stream_error, translate
 from .storemodes import BodyDigest, StoreModes, digest_body, refusal_fix
@@ -213,7 +212,7 @@ class S3Store:
 
     async def digest(self, body: bytes | bytearray) -> BodyDigest:
         """Every digest this store's modes need of ``body`` (its CRC-32C at least), in one worker-thread hop."""
-        return await anyio.to_thread.run_sync(digest_body, body, self.modes)
+        return await digest_off_loop(len(body), digest_body, body, self.modes)
 
     async def digest_span(
         self, body: bytes | bytearray, start: int, block_size: int = BLOCK_SIZE
@@ -222,7 +221,7 @@ class S3Store:
 
         The body's CRC-32C is folded from its blocks', so the bytes are read once for the CRCs.
         """
-        return await anyio.to_thread.run_sync(_digest_with_blocks, body, start, block_size, self.modes)
+        return await digest_off_loop(len(body), _digest_with_blocks, body, start, block_size, self.modes)
 
     def _body_args(self, digest: BodyDigest) -> dict[str, str]:
         """The checksum parameter of a body, and its SHA-256 for the signer (see :mod:`gps3async.s3signing`)."""
