@@ -10,7 +10,6 @@ from typing import Any
 import anyio
 import pytest
 
-from gps3async import stdio
 from gps3async.stdio import INLINE_BYTES, FdSink, FdSource
 
 
@@ -24,7 +23,7 @@ def no_threads(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
         hops.append(func)
         return await real(func, *args, **kwargs)
 
-    monkeypatch.setattr(stdio.anyio.to_thread, "run_sync", counted)
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
     return hops
 
 
@@ -82,7 +81,7 @@ async def test_a_small_write_to_a_pipe_with_room_makes_no_thread_hop_and_a_large
     read_end, write_end = os.pipe()
     sink = FdSink(write_end, "stdout")
     small = os.urandom(1024)
-    await sink.write(small)
+    await sink.write(bytearray(small))
     assert no_threads == []
     large = os.urandom(3 << 20)  # more than the pipe holds: the reader below makes room
     received = bytearray()
@@ -93,7 +92,7 @@ async def test_a_small_write_to_a_pipe_with_room_makes_no_thread_hop_and_a_large
 
     reader = threading.Thread(target=read_all)
     reader.start()
-    await sink.write(large)
+    await sink.write(bytearray(large))
     os.close(write_end)
     reader.join()
     assert bytes(received) == small + large
