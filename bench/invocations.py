@@ -198,10 +198,22 @@ def run_series(call: Caller, mode: str, entry: str, verb: str, count: int, sourc
     with charged(call.agents) as agent:
         usages = [one_call(call, verb, number, source) for number in range(count)]
     walls = sorted(u.wall for u in usages)
-    cpus = sorted(u.cpu for u in usages)
+    own = sum(u.cpu for u in usages) / count
+    agent_cpu = f", agent CPU {agent.usage.cpu / count * 1000:.2f} ms/call" if agent.usage else ""
     progress(f"  {count} x {verb}, agent {mode}, {entry}: median {walls[len(walls) // 2] * 1000:.1f} ms,"
-             f" own CPU median {cpus[len(cpus) // 2] * 1000:.1f} ms")  # fmt: skip
+             f" p95 {walls[min(count - 1, int(count * 0.95))] * 1000:.1f} ms, own CPU {own * 1000:.2f} ms/call"
+             f"{agent_cpu}, own peak RSS {max(u.max_rss for u in usages) / 2**20:.1f} MiB")  # fmt: skip
     return Series(mode, entry, verb, usages, agent.usage)
+
+
+def run_go_series(bench: Bench, count: int, source: Slice) -> list[Series]:
+    """The Go plugin's sequential series, both verbs, in a folder of its own."""
+    call = go_caller(bench, bench.options.go_plugin)
+    progress(f"invocations: {count} sequential 1 KiB calls per verb, the Go plugin {bench.options.go_plugin}")
+    try:
+        return [run_series(call, GO_MODE, GO_PLUGIN, verb, count, source) for verb in VERBS]
+    finally:
+        delete_prefix(bench, bench.target.key("calls-go/"))
 
 
 def run_floor(bench: Bench, flags: tuple[str, ...], count: int, source: Slice) -> Floor:
@@ -246,7 +258,12 @@ def run_invocations(bench: Bench, data: Path) -> Invocations:
     # --plugin-rev runs the revision's client from a script of its own: there is no deploy launcher to measure.
     entries = ENTRY_POINTS if bench.options.plugin_rev is None else (PIP_SCRIPT,)
     runs = [("on", entry) for entry in entries] + [("off", PIP_SCRIPT)]
+    if bench.options.go_plugin:  # right after the agent's series it is compared with, before the slow agent: off
+        runs.insert(len(entries), (GO_MODE, GO_PLUGIN))
     for mode, entry in runs:
+        if entry == GO_PLUGIN:
+            series += run_go_series(bench, count, source)
+            continue
         folder = "invocations" if mode == "on" else f"invocations-agent-{mode}"
         if entry == DEPLOY_LAUNCHER:
             folder = "calls-deploy"  # no longer than "invocations": the agent's socket path must fit 107 bytes
@@ -262,11 +279,4 @@ def run_invocations(bench: Bench, data: Path) -> Invocations:
                 bursts = [run_burst(call, verb, source) for verb in VERBS]
         finally:
             delete_prefix(bench, bench.target.key(folder + "/"))
-    if bench.options.go_plugin:
-        call = go_caller(bench, bench.options.go_plugin)
-        progress(f"invocations: {count} sequential 1 KiB calls per verb, the Go plugin {bench.options.go_plugin}")
-        try:
-            series += [run_series(call, GO_MODE, GO_PLUGIN, verb, count, source) for verb in VERBS]
-        finally:
-            delete_prefix(bench, bench.target.key("calls-go/"))
     return Invocations(count, series, bursts, colds, floors)
