@@ -16,6 +16,8 @@ HOSTS_FILE ?=
 # make bench ENDPOINT=https://... BUCKET=... S3_PREFIX=...: measure on that S3 store (credentials from AWS_*).
 # (Not PREFIX: that is where make deploy installs the plugin.)
 BENCH_TARGET = $(if $(ENDPOINT),--endpoint $(ENDPOINT) --bucket $(BUCKET) --prefix $(S3_PREFIX))
+# make bench GO_PLUGIN=/path/to/gpbackup_s3_plugin: the Go plugin's tiny calls in the same per-invocation table.
+BENCH_TARGET += $(if $(GO_PLUGIN),--go-plugin $(GO_PLUGIN))
 
 .DEFAULT_GOAL := help
 .PHONY: help build wheels install deploy test lint fmt typecheck check demo bench bench-4g clean
@@ -66,7 +68,7 @@ check: lint test ## lint, then test
 demo: $(STAMP) ## backup and restore round trip through the plugin against an embedded local S3 server
 	$(BIN)/python -m bench.demo
 
-bench: $(STAMP) ## gps3async vs s5cmd, aws s3 cp and rclone on 1 GiB (ENDPOINT= BUCKET= S3_PREFIX= for your S3)
+bench: $(STAMP) ## gps3async vs s5cmd, aws s3 cp and rclone on 1 GiB (ENDPOINT= BUCKET= S3_PREFIX= for your S3, GO_PLUGIN=)
 	$(BIN)/python -m bench.run --size 1GiB $(BENCH_TARGET)
 
 bench-4g: $(STAMP) ## the same with 4 GiB

@@ -19,6 +19,10 @@ small tables is mostly start-up.  This measures that cost with 1 KiB calls:
   (``/bin/sh`` then ``python3 -IS``) and once from the launcher ``make deploy``
   writes (``#!PREFIX/bin/python -IS``, built here in a prefix of its own under
   the run's HOME whose site-packages is this environment's);
+- **the Go plugin** (with ``--go-plugin PATH``): the same sequential series
+  with the Go ``gpbackup_s3_plugin`` at its defaults (a config of its own,
+  the same store, credentials from the environment), whose medians are then
+  issue 16's goal instead of the constants in :mod:`bench.tables`;
 - **the floor**: the bare interpreter, ``python3 -I -S -c pass`` and
   ``python3 -I -c pass``, as many times, spawned the same way: what no entry
   point can go under, and what ``site`` costs.
@@ -40,6 +44,7 @@ from bench.measure import cpu_seconds, download_endings, download_processes, upl
 from bench.server import delete_prefix
 from bench.tools import plugin_config
 from gps3async.deploy import LAUNCHER_LINE
+from tests.s3server import write_plugin_config
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -62,6 +67,8 @@ VERBS = ("backup_data", "restore_data")
 COLD_CALLS = 5
 #: The entry points users install: pip's (``make install``, ``pip install``) and ``make deploy``'s.
 PIP_SCRIPT, DEPLOY_LAUNCHER = "pip script", "deploy launcher"
+#: The entry point and mode of the Go plugin's series: it has no agent.
+GO_PLUGIN, GO_MODE = "Go plugin", "-"
 ENTRY_POINTS = (PIP_SCRIPT, DEPLOY_LAUNCHER)
 #: The interpreter alone, without and with ``site``: the floor under every entry point.
 FLOORS = (("-I", "-S"), ("-I",))
@@ -169,6 +176,16 @@ def caller(bench: Bench, mode: str, folder: str, entry: str = PIP_SCRIPT) -> Cal
     return Caller(config, bench.plugin_env(), None, executable, entry)
 
 
+def go_caller(bench: Bench, path: str) -> Caller:
+    """The Go plugin at its defaults on the same store: no keys in its YAML, so it takes the environment's."""
+    target = bench.target
+    config = write_plugin_config(
+        bench.home / "calls-go.yaml", path, target.endpoint, target.bucket, target.key("calls-go"),
+        region=target.region, aws_access_key_id=None, aws_secret_access_key=None,
+    )  # fmt: skip
+    return Caller(config, bench.env(), None, path, GO_PLUGIN)
+
+
 def one_call(call: Caller, verb: str, number: int, source: Slice) -> Usage:
     """One call, alone, fatal if it fails: a sequential series measures calls that work."""
     argv = [call.argv(verb, SEQUENCE_TIMESTAMP, number)]
@@ -181,10 +198,22 @@ def run_series(call: Caller, mode: str, entry: str, verb: str, count: int, sourc
     with charged(call.agents) as agent:
         usages = [one_call(call, verb, number, source) for number in range(count)]
     walls = sorted(u.wall for u in usages)
-    cpus = sorted(u.cpu for u in usages)
+    own = sum(u.cpu for u in usages) / count
+    agent_cpu = f", agent CPU {agent.usage.cpu / count * 1000:.2f} ms/call" if agent.usage else ""
     progress(f"  {count} x {verb}, agent {mode}, {entry}: median {walls[len(walls) // 2] * 1000:.1f} ms,"
-             f" own CPU median {cpus[len(cpus) // 2] * 1000:.1f} ms")  # fmt: skip
+             f" p95 {walls[min(count - 1, int(count * 0.95))] * 1000:.1f} ms, own CPU {own * 1000:.2f} ms/call"
+             f"{agent_cpu}, own peak RSS {max(u.max_rss for u in usages) / 2**20:.1f} MiB")  # fmt: skip
     return Series(mode, entry, verb, usages, agent.usage)
+
+
+def run_go_series(bench: Bench, count: int, source: Slice) -> list[Series]:
+    """The Go plugin's sequential series, both verbs, in a folder of its own."""
+    call = go_caller(bench, bench.options.go_plugin)
+    progress(f"invocations: {count} sequential 1 KiB calls per verb, the Go plugin {bench.options.go_plugin}")
+    try:
+        return [run_series(call, GO_MODE, GO_PLUGIN, verb, count, source) for verb in VERBS]
+    finally:
+        delete_prefix(bench, bench.target.key("calls-go/"))
 
 
 def run_floor(bench: Bench, flags: tuple[str, ...], count: int, source: Slice) -> Floor:
@@ -229,7 +258,12 @@ def run_invocations(bench: Bench, data: Path) -> Invocations:
     # --plugin-rev runs the revision's client from a script of its own: there is no deploy launcher to measure.
     entries = ENTRY_POINTS if bench.options.plugin_rev is None else (PIP_SCRIPT,)
     runs = [("on", entry) for entry in entries] + [("off", PIP_SCRIPT)]
+    if bench.options.go_plugin:  # right after the agent's series it is compared with, before the slow agent: off
+        runs.insert(len(entries), (GO_MODE, GO_PLUGIN))
     for mode, entry in runs:
+        if entry == GO_PLUGIN:
+            series += run_go_series(bench, count, source)
+            continue
         folder = "invocations" if mode == "on" else f"invocations-agent-{mode}"
         if entry == DEPLOY_LAUNCHER:
             folder = "calls-deploy"  # no longer than "invocations": the agent's socket path must fit 107 bytes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -64,6 +65,8 @@ class Options:
     region: str = ""
     #: Whether to measure host bandwidth limits and the shared back-off (:mod:`bench.bandwidth`).
     bandwidth: bool = False
+    #: A Go ``gpbackup_s3_plugin`` binary whose tiny calls join the per-invocation table; empty: none.
+    go_plugin: str = ""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -99,6 +102,12 @@ def _parser() -> argparse.ArgumentParser:
         help="1 KiB calls in sequence per verb and mode (default 200)",
     )
     parser.add_argument("--skip-invocations", action="store_true", help="no per-invocation table")
+    parser.add_argument(
+        "--go-plugin",
+        default="",
+        metavar="PATH",
+        help="a Go gpbackup_s3_plugin binary: its 1 KiB calls join the per-invocation table and set the goal",
+    )
     parser.add_argument("--skip-modes", action="store_true", help="no upload per store mode")
     parser.add_argument("--skip-verify", action="store_true", help="no verify --deep row")
     parser.add_argument("--skip-encryption", action="store_true", help="no plain/encrypted comparison")
@@ -168,6 +177,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     if args.size < SEGMENT_SIZE and segments:
         parser.error(f"segment mode reads {human(SEGMENT_SIZE)} slices: use --size {human(SEGMENT_SIZE)} or more")
     _check_target(parser, args)
+    if args.go_plugin and not os.access(args.go_plugin, os.X_OK):
+        parser.error(f"--go-plugin {args.go_plugin}: not an executable file")
     return Options(
         size=args.size,
         chunk=chunk,
@@ -195,6 +206,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         plugin_rev=args.plugin_rev,
         argv=tuple(sys.argv[1:] if argv is None else argv),
         endpoint=args.endpoint,
+        go_plugin=args.go_plugin,
         bucket=args.bucket,
         prefix=args.prefix.strip("/"),
         region=args.region,

@@ -32,6 +32,7 @@ from .bandwidth import paced
 from .buffers import BufferPool, MemoryBudget
 from .errors import IntegrityError
 from .integrity.blocks import BLOCK_SIZE, BadBlock, BlockList, align_down, check_span
+from .offload import digest_off_loop
 from .plan import ByteRange, Fetch, plan_ranges
 from .restorecheck import WholeObjectCheck, bad_block_error, read_record
 
@@ -107,18 +108,18 @@ async def _examine(
     One worker-thread pass computes the range's CRC-32C and its blocks'.
     """
     if blocks is not None:
-        found = await anyio.to_thread.run_sync(check_span, blocks, view, slot.rng.start)
+        found = await digest_off_loop(len(view), check_span, blocks, view, slot.rng.start)
         slot.crc32c, slot.bad = found.crc32c, found.bad
         stats.blocks_checked += found.checked
     elif want_crc:
-        slot.crc32c = await anyio.to_thread.run_sync(crc32c.crc32c, view)
+        slot.crc32c = await digest_off_loop(len(view), crc32c.crc32c, view)
     keep = slot.keep
     if slot.bad is not None:  # the verified blocks before the bad one may still be written
         keep = _before(keep or (slot.rng,), slot.bad.start)
     if keep is not None:
         view = view[: _gather(view, slot.rng.start, keep)]
         if want_crc and slot.bad is None:  # only a first range cut short of a block size it was not rounded to
-            slot.crc32c = await anyio.to_thread.run_sync(crc32c.crc32c, view)
+            slot.crc32c = await digest_off_loop(len(view), crc32c.crc32c, view)
     slot.length = len(view)
 
 

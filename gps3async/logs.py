@@ -111,6 +111,8 @@ class DailyFileHandler(logging.Handler):
         super().__init__()
         self._path: Path | None = None
         self._stream: IO[str] | None = None
+        #: The day (``YYYYMMDD``) of the open file: the path is rebuilt only when it changes.
+        self._day = ""
 
     def _stream_for(self, path: Path) -> IO[str] | None:
         if path != self._path:
@@ -125,7 +127,11 @@ class DailyFileHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            stream = self._stream_for(log_path(record.created))
+            day = time.strftime("%Y%m%d", time.localtime(record.created))
+            if day != self._day:  # building the path (HOME, pathlib) was most of a record's cost
+                self._stream_for(log_path(record.created))
+                self._day = day
+            stream = self._stream
             if stream is not None:
                 stream.write(self.format(record) + "\n")
                 stream.flush()
@@ -136,6 +142,7 @@ class DailyFileHandler(logging.Handler):
         if self._stream is not None:
             self._stream.close()
             self._stream = None
+        self._path, self._day = None, ""
 
     def close(self) -> None:
         self.close_stream()

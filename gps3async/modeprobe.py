@@ -185,10 +185,13 @@ class ModeChooser:
     async def choose(self, config: PluginConfig) -> Choice:
         key = store_key(config)
         lock = self._locks.setdefault(key, anyio.Lock())
+        kept = self._kept.get(key)
+        if kept is not None and time.monotonic() < kept.until:
+            return kept.choice  # every call after the first: no lock, no probe, no log line
         async with lock:  # calls that arrive together wait for one set of probes
             kept = self._kept.get(key)
             if kept is not None and time.monotonic() < kept.until:
-                return kept.choice
+                return kept.choice  # another call probed while this one waited, and logged the choice
             findings = aws_findings() if is_aws(config.endpoint_url) else await self._probe(config)
             choice = choose(findings, config.payload_signing, config.upload_checksum,
                             sha_accelerated=sha_accelerated())  # fmt: skip

@@ -6,10 +6,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 from ..errors import IntegrityError
 from ..integrity.blocks import BLOCK_SIZE, SpanDigest, digest_span
+from ..offload import digest_off_loop
 from ..s3errors import error_code, translate
 from ..storemodes import BodyDigest, StoreModes, digest_body, refusal_fix
 from ..verifiedmodes import MISMATCH_CODES, ProbeAnswer
@@ -27,7 +26,7 @@ class S3Writes(S3Base):
 
     async def digest(self, body: bytes | bytearray) -> BodyDigest:
         """Every digest this store's modes need of ``body`` (its CRC-32C at least), in one worker-thread hop."""
-        return await anyio.to_thread.run_sync(digest_body, body, self.modes)
+        return await digest_off_loop(len(body), digest_body, body, self.modes)
 
     async def digest_span(
         self, body: bytes | bytearray, start: int, block_size: int = BLOCK_SIZE
@@ -36,7 +35,7 @@ class S3Writes(S3Base):
 
         The body's CRC-32C is folded from its blocks', so the bytes are read once for the CRCs.
         """
-        return await anyio.to_thread.run_sync(_digest_with_blocks, body, start, block_size, self.modes)
+        return await digest_off_loop(len(body), _digest_with_blocks, body, start, block_size, self.modes)
 
     def _body_args(self, digest: BodyDigest) -> dict[str, str]:
         """The checksum parameter of a body, and its SHA-256 for the signer (see :mod:`gps3async.s3signing`)."""
