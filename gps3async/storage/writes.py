@@ -25,7 +25,7 @@ class S3Writes(S3Base):
     """The writes of :class:`~gps3async.storage.S3Store`."""
 
     async def digest(self, body: bytes | bytearray) -> BodyDigest:
-        """Every digest this store's modes need of ``body`` (its CRC-32C at least), off the event loop when it is large (gps3async.offload)."""
+        """Every digest this store's modes need of ``body`` (its CRC-32C at least), off the loop when large."""
         return await digest_off_loop(len(body), digest_body, body, self.modes)
 
     async def digest_span(
