@@ -6,8 +6,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
-# make test runs on this many pytest-xdist workers (the slow tests mostly wait: two workers on two cores pay).
-TEST_WORKERS ?= 2
+# make test runs on this many pytest-xdist workers (many tests wait on stalls, retries and timeouts:
+# three workers keep two cores busy).
+TEST_WORKERS ?= 3
 # make wheels / make deploy (docs/operators-guide.md): where the wheels go, where the plugin goes, and on which hosts.
 WHEELS ?= wheels
 PREFIX ?= /usr/local/gps3async

@@ -51,6 +51,9 @@ RCLONE_ONLY = pytest.mark.stores("rclone")
 @pytest.hookimpl(trylast=True)  # after pytest's own tmp_path plugin has set up the session's base directory
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "stores(*names): run the module's S3 tests against each of these stores")
+    config.addinivalue_line(
+        "markers", "agent_only: the test's in-process variant is left out (its calls are covered in-process elsewhere)"
+    )
     if not hasattr(config, "workerinput"):  # the session's first process: xdist's controller, or pytest alone
         # Not under the session's basetemp: pytest sessions of the same user prune each other's old ones.
         rgwsession.prepare(Path(tempfile.mkdtemp(prefix="gps3-rgw-", dir="/tmp")))
@@ -72,11 +75,19 @@ def needs_rgw(item: pytest.Item) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests that need the RGW run last, and its start begins now, in the background, beside the others."""
-    in_process_on_rgw = [item for item in items if needs_rgw(item) and _param(item, "plugin", "") == "in-process"]
-    if in_process_on_rgw:
-        config.hook.pytest_deselected(items=in_process_on_rgw)
-        items[:] = [item for item in items if item not in in_process_on_rgw]
+    """Tests that need the RGW run last, and its start begins now, in the background, beside the others.
+
+    In-process variants are left out on the RGW, and for tests marked ``agent_only``: long flows of
+    dozens of plugin calls, where each in-process call starts Python and imports botocore (about
+    0.8 s of CPU), whose calls the rest of the suite already runs in-process one by one.
+    """
+    left_out = [
+        item for item in items
+        if (needs_rgw(item) or item.get_closest_marker("agent_only")) and _param(item, "plugin", "") == "in-process"
+    ]  # fmt: skip
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if item not in left_out]
     rgw_tests = [item for item in items if needs_rgw(item)]
     if rgw_tests:
         items[:] = [item for item in items if not needs_rgw(item)] + rgw_tests

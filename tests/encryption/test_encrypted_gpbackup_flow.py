@@ -21,6 +21,10 @@ from tests.conftest import BUCKET, Plugin
 from tests.gpbackup_harness import Cluster
 from tests.harness.test_gpbackup_flow import assert_nothing_left, keys_of, tables_for
 
+#: Dozens of plugin processes per test: through the agent only (the plain harness flows and the
+#: encrypted verbs run in-process too).
+pytestmark = pytest.mark.agent_only
+
 
 @pytest.fixture
 def key(monkeypatch: pytest.MonkeyPatch) -> str:

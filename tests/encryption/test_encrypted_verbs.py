@@ -60,6 +60,7 @@ def replace(s3: Any, key: str, body: bytes) -> None:
 SIZES = [0, 1, S - 1, S, S + 1, 3 * S, ONE_PART - 1, ONE_PART, ONE_PART + 1, CHUNK + 1, 2 * CHUNK + 3 * S]
 
 
+@pytest.mark.agent_only  # the format at many sizes and tamperings, not the front door
 @pytest.mark.parametrize("size", SIZES, ids=[str(size) for size in SIZES])
 def test_round_trip_at_segment_and_part_boundaries(plugin: Plugin, s3: Any, encrypted: Path, size: int) -> None:
     payload = os.urandom(size)
@@ -172,6 +173,7 @@ TAMPERING = [
 ]  # fmt: skip
 
 
+@pytest.mark.agent_only  # the format at many sizes and tamperings, not the front door
 @pytest.mark.parametrize("how", TAMPERING)
 def test_tampering_fails_before_the_bad_segment_is_written(
     plugin: Plugin, s3: Any, encrypted: Path, tmp_path: Path, how: str

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import BUCKET, EVERY_STORE, RCLONE_ONLY, wait_for
+from tests.conftest import BUCKET, RCLONE_ONLY, wait_for
 from tests.faults.conftest import MIB, FaultRunner, random_bytes
 from tests.faults.proxy import (
     Action,
@@ -36,7 +36,14 @@ from tests.faults.proxy import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-pytestmark = EVERY_STORE
+#: rclone and RGW over HTTP; over TLS to RGW, the tests whose faults live in the transport (a reset,
+#: a body cut short, a stall, a flipped byte, a signal mid-upload) run too (``OVER_TLS``).
+pytestmark = pytest.mark.stores("rclone", "rgw")
+OVER_TLS = pytest.mark.stores("rclone", "rgw", "rgw-tls")
+#: Retries, resumes and digest checks happen inside the S3 layer that both front doors share: those
+#: tests run through the agent only. What the in-process door owns itself (aborting uploads on
+#: failure and on signals, one stderr line, no partial file, a reader that closes early) runs both ways.
+AGENT_ONLY = pytest.mark.agent_only
 
 #: Subprocess timeout for a command that must fail: a hang is a failure, not a wait.
 FAIL_WITHIN = 60.0
@@ -100,6 +107,8 @@ def timed_run(
 # --------------------------------------------------------------------------- transient: backup
 
 
+@OVER_TLS
+@AGENT_ONLY
 @pytest.mark.parametrize(
     ("method", "path", "action", "times"),
     [
@@ -125,6 +134,7 @@ def test_backup_data_multipart_recovers(
     assert restored(runner, local) == data
 
 
+@AGENT_ONLY
 def test_backup_data_put_object_recovers(runner: FaultRunner, s3: Any) -> None:
     data = random_bytes(100_000, 2)
     rule = runner.proxy.add(error(500, "InternalError"), method="PUT", path=r"^/[^?]*$", times=2)
@@ -139,6 +149,8 @@ def test_backup_data_put_object_recovers(runner: FaultRunner, s3: Any) -> None:
 # --------------------------------------------------------------------------- transient: restore
 
 
+@OVER_TLS
+@AGENT_ONLY
 @pytest.mark.parametrize(
     ("action", "times", "resumed"),
     [
@@ -161,6 +173,8 @@ def test_restore_data_recovers(runner: FaultRunner, action: Action, times: int, 
         assert "resuming at byte" in runner.log_text()
 
 
+@OVER_TLS
+@AGENT_ONLY
 def test_restore_data_resume_keeps_progress(runner: FaultRunner) -> None:
     """Every ranged GET breaks off after 300000 bytes: a resumed GET must start where the last one stopped,
     so each 1 MiB range completes on its 4th request (within the 6 allowed) instead of never."""
@@ -173,6 +187,7 @@ def test_restore_data_resume_keeps_progress(runner: FaultRunner) -> None:
     assert any(int(offset) % MIB for offset in resumed), "resumes must not restart at a range boundary"
 
 
+@AGENT_ONLY
 def test_restore_data_digest_object_500_recovers(runner: FaultRunner) -> None:
     data = random_bytes(RESTORE_SIZE, 17)
     local, _ = backup(runner, "gpbackup_0_20261126101500_21.gz", data)
@@ -184,6 +199,7 @@ def test_restore_data_digest_object_500_recovers(runner: FaultRunner) -> None:
 # --------------------------------------------------------------------------- transient: files and delete
 
 
+@AGENT_ONLY
 def test_backup_file_recovers(runner: FaultRunner, s3: Any) -> None:
     data = random_bytes(12 * MIB, 4)
     path = runner.data_path("gpbackup_20261126101500_report")
@@ -196,6 +212,7 @@ def test_backup_file_recovers(runner: FaultRunner, s3: Any) -> None:
     assert runner.uploads(s3) == []
 
 
+@AGENT_ONLY
 def test_restore_file_recovers(runner: FaultRunner, tmp_path: Path) -> None:
     data = random_bytes(RESTORE_SIZE, 5)
     source = runner.data_path("gpbackup_20261126101500_toc.yaml")
@@ -210,6 +227,7 @@ def test_restore_file_recovers(runner: FaultRunner, tmp_path: Path) -> None:
     assert "resuming at byte" in runner.log_text()
 
 
+@AGENT_ONLY
 def test_delete_backup_recovers(runner: FaultRunner, s3: Any) -> None:
     for number in range(3):
         backup(runner, f"gpbackup_{number}_20261126101500_20.gz", random_bytes(10_000, number))
@@ -250,6 +268,7 @@ def test_upload_part_403_aborts(runner: FaultRunner, s3: Any) -> None:
     assert runner.uploads(s3) == []
 
 
+@AGENT_ONLY
 @pytest.mark.parametrize("verb", ["backup_data", "restore_data"])
 def test_access_denied_everywhere(runner: FaultRunner, s3: Any, verb: str) -> None:
     data = random_bytes(BACKUP_SIZE, 8)
@@ -313,6 +332,7 @@ def test_connection_refused(runner: FaultRunner, verb: str) -> None:
     assert runner.proxy.seen == []
 
 
+@AGENT_ONLY
 @RCLONE_ONLY
 def test_get_stalls_always(runner: FaultRunner) -> None:
     data = random_bytes(RESTORE_SIZE, 11)
@@ -355,6 +375,8 @@ def range_starts_at(offset: int) -> Any:
     return lambda request: (request.header("Range") or "").startswith(f"bytes={offset}-")
 
 
+@OVER_TLS
+@AGENT_ONLY
 @pytest.mark.parametrize("range_start", [0, 4 * MIB], ids=["first-range", "fifth-range"])
 def test_flipped_byte_fails_restore_data(runner: FaultRunner, range_start: int) -> None:
     data = random_bytes(RESTORE_SIZE, 13)
@@ -384,6 +406,7 @@ def test_flipped_byte_fails_restore_file(runner: FaultRunner, tmp_path: Path) ->
 # --------------------------------------------------------------------------- signals
 
 
+@OVER_TLS
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_aborts_multipart_backup(runner: FaultRunner, s3: Any, signum: signal.Signals) -> None:
     path = runner.data_path("gpbackup_0_20261126101500_50.gz")
@@ -431,6 +454,7 @@ def test_restore_data_reader_closes_early(runner: FaultRunner) -> None:
 # --------------------------------------------------------------------------- load
 
 
+@AGENT_ONLY
 @RCLONE_ONLY
 @pytest.mark.slow
 def test_load_with_random_faults(runner: FaultRunner, s3: Any) -> None:

@@ -20,10 +20,12 @@ import pytest
 import yaml
 
 from gps3async.checksums import digest_fields
-from tests.conftest import BUCKET, EVERY_STORE, Plugin
+from tests.conftest import BUCKET, Plugin
 from tests.gpbackup_harness import Backup, Cluster, backup_config, coordinator_toc
 
-pytestmark = EVERY_STORE
+#: The verify logic does not depend on the transport: rclone and RGW over HTTP (TLS to RGW is
+#: covered by the round-trip, store-mode, integrity and fault tests).
+pytestmark = pytest.mark.stores("rclone", "rgw")
 
 MIB = 1024 * 1024
 TIMESTAMP = "20261203101500"
@@ -75,6 +77,7 @@ def data_objects(s3: Any, plugin: Plugin) -> dict[str, int]:
     return {item["Key"]: item["Size"] for item in listed if not item["Key"].endswith(".gps3async-crc32c")}
 
 
+@pytest.mark.agent_only  # a backup set of dozens of calls; the Go-plugin case and bad command lines run in-process too
 @pytest.mark.parametrize("single_data_file", [True, False], ids=["single-data-file", "per-table"])
 def test_a_backup_written_the_gpbackup_way_verifies_clean(
     cluster: Cluster, plugin: Plugin, s3: Any, single_data_file: bool
@@ -91,6 +94,7 @@ def test_a_backup_written_the_gpbackup_way_verifies_clean(
     assert re.search(r"read \d+ bytes at [\d.]+ MB/s", lines[0]) and f"read {sum(objects.values())} bytes" in lines[0]
 
 
+@pytest.mark.agent_only  # a backup set of dozens of calls; the Go-plugin case and bad command lines run in-process too
 def test_a_deleted_data_file_is_named(cluster: Cluster, plugin: Plugin, s3: Any) -> None:
     harness_backup(cluster, single_data_file=False)
     gone = f"{prefix(plugin)}gpbackup_2_{TIMESTAMP}_16384"
@@ -107,6 +111,7 @@ def test_a_deleted_data_file_is_named(cluster: Cluster, plugin: Plugin, s3: Any)
     )
 
 
+@pytest.mark.agent_only  # a backup set of dozens of calls; the Go-plugin case and bad command lines run in-process too
 def test_missing_config_and_toc(cluster: Cluster, plugin: Plugin, s3: Any) -> None:
     harness_backup(cluster, single_data_file=True)
     toc = f"{prefix(plugin)}gpbackup_{TIMESTAMP}_toc.yaml"
@@ -123,6 +128,7 @@ def test_missing_config_and_toc(cluster: Cluster, plugin: Plugin, s3: Any) -> No
     assert any(line.startswith("BACKUP") and "without a readable config file" in line for line in lines)
 
 
+@pytest.mark.agent_only  # a backup set of dozens of calls; the Go-plugin case and bad command lines run in-process too
 def test_a_config_or_toc_gprestore_could_not_read(cluster: Cluster, plugin: Plugin, s3: Any) -> None:
     harness_backup(cluster, single_data_file=True)
     toc = f"{prefix(plugin)}gpbackup_{TIMESTAMP}_toc.yaml"
@@ -133,6 +139,7 @@ def test_a_config_or_toc_gprestore_could_not_read(cluster: Cluster, plugin: Plug
     assert any(line.startswith(f"CORRUPT    s3://{BUCKET}/{toc}: gprestore could not read it") for line in lines)
 
 
+@pytest.mark.agent_only  # a backup set of dozens of calls; the Go-plugin case and bad command lines run in-process too
 def test_an_overwritten_multipart_object_is_caught(cluster: Cluster, plugin: Plugin, s3: Any) -> None:
     harness_backup(cluster, single_data_file=False)
     victim = f"{prefix(plugin)}gpbackup_1_{TIMESTAMP}_16393"
@@ -159,6 +166,7 @@ def test_an_overwritten_multipart_object_is_caught(cluster: Cluster, plugin: Plu
     ]
 
 
+@pytest.mark.agent_only  # a backup set of dozens of calls; the Go-plugin case and bad command lines run in-process too
 def test_a_single_put_object_rotting_under_its_metadata_is_caught_by_deep(
     cluster: Cluster, plugin: Plugin, s3: Any
 ) -> None:
@@ -232,6 +240,7 @@ def test_a_go_plugin_backup_says_what_it_could_not_check(plugin: Plugin, s3: Any
                              for line in lines)  # fmt: skip
 
 
+@pytest.mark.agent_only  # a backup set of dozens of calls; the Go-plugin case and bad command lines run in-process too
 def test_deep_reads_hundreds_of_objects_in_parallel_within_the_memory_budget(
     plugin: Plugin, s3: Any, config_factory: Callable[..., Path]
 ) -> None:
@@ -274,6 +283,7 @@ def test_bad_verify_command_lines(plugin: Plugin) -> None:
     assert result.returncode == 2 and b"verify CONFIG TIMESTAMP [--deep]" in result.stderr
 
 
+@pytest.mark.agent_only  # a backup set of dozens of calls; the Go-plugin case and bad command lines run in-process too
 def test_an_incremental_backup_needs_the_data_of_its_base(plugin: Plugin, s3: Any) -> None:
     """The restore plan takes public.t16384 from the base backup: its files there are part of the set."""
     base_ts = "20261201101500"
