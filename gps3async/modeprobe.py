@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from .errors import GpS3Error
+from .errors import GpS3Error, ObjectNotFound
 from .keys import folder_prefix
 from .storemodes import BodyDigest, StoreModes, digest_body
 from .verifiedmodes import (
@@ -109,29 +109,52 @@ def _wrong_digest(digest: str, modes: StoreModes) -> BodyDigest:
 
 
 async def _probe(config: PluginConfig, digest: str, modes: StoreModes, key: str) -> Finding:
-    """One probe: PutObject with a wrong ``digest`` in ``modes``, then DeleteObject of ``key`` whatever happened."""
+    """One probe: PutObject with a wrong ``digest`` in ``modes`` (its scratch object is removed by the caller)."""
     from .s3client import open_store
 
     async with open_store(config, concurrency=1, modes=modes) as store:
         answer = ProbeAnswer(0, "", f"no answer within {PROBE_SECONDS:g} s")
-        try:
-            with anyio.move_on_after(PROBE_SECONDS):
-                answer = await store.probe_put(key, PROBE_BODY, _wrong_digest(digest, modes))
-        finally:
-            await _remove(store, key)
+        with anyio.move_on_after(PROBE_SECONDS):
+            answer = await store.probe_put(key, PROBE_BODY, _wrong_digest(digest, modes))
     return classify(answer, modes)
 
 
-async def _remove(store: S3Store, key: str) -> None:
+async def _remove_all(config: PluginConfig, keys: list[str]) -> None:
+    """Delete the probes' scratch objects, present or not, once every probe has had its answer.
+
+    Not beside each probe: a store that keeps objects as files (rclone) may still be writing one
+    probe's refused body into the shared scratch directory while another probe's delete removes
+    that directory, and the late write then lands after its own delete.  Each object is looked up
+    after its delete and deleted again while it is still there.
+    """
+    from .s3client import open_store
+
     with anyio.move_on_after(30, shield=True) as scope:
+        async with open_store(
+            config, concurrency=1, modes=read_modes(config.payload_signing, config.upload_checksum)
+        ) as store:
+            for key in keys:
+                problem = await _remove(store, key)
+                if problem:
+                    log.warning(
+                        "store mode probe: could not remove %s (%s): remove it by hand", store.url(key), problem
+                    )
+    if scope.cancelled_caught:
+        log.warning("store mode probe: removing the scratch objects %s timed out: remove them by hand", ", ".join(keys))
+
+
+async def _remove(store: S3Store, key: str) -> str:
+    """Delete ``key`` until a lookup no longer finds it (three tries); what went wrong, or ``""``."""
+    for attempt in range(3):
         try:
             await store.delete_object(key)
-            return
+            await store.head_object(key)
+        except ObjectNotFound:
+            return ""
         except GpS3Error as err:
-            problem = str(err)
-    if scope.cancelled_caught:
-        problem = "DeleteObject timed out"
-    log.warning("store mode probe: could not remove %s (%s): remove it by hand", store.url(key), problem)
+            return str(err)
+        await anyio.sleep(0.1 * (attempt + 1))
+    return "still there after three deletes"
 
 
 async def probe_findings(config: PluginConfig) -> Findings:
@@ -140,17 +163,24 @@ async def probe_findings(config: PluginConfig) -> Findings:
     found: dict[str, Finding] = {}
     unsigned_refused = False
 
+    written: list[str] = []
+
     async def one(digest: str, modes: StoreModes, signed: StoreModes | None) -> None:
         nonlocal unsigned_refused
+        written.append(scratch + digest)
         finding = await _probe(config, digest, modes, scratch + digest)
         if signed is not None and refuses_unsigned(finding):
             unsigned_refused = True
+            written.append(scratch + digest + "-signed")
             finding = await _probe(config, digest, signed, scratch + digest + "-signed")
         found[digest] = finding
 
-    async with anyio.create_task_group() as tg:
-        for digest, modes, signed in _PROBES:
-            tg.start_soon(one, digest, modes, signed)
+    try:
+        async with anyio.create_task_group() as tg:
+            for digest, modes, signed in _PROBES:
+                tg.start_soon(one, digest, modes, signed)
+    finally:
+        await _remove_all(config, written)
     return Findings(found, unsigned_refused)
 
 

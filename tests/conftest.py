@@ -3,8 +3,9 @@
 A test that runs the plugin runs twice: through the per-host agent (the
 default) and in-process (``agent: "off"``), since both front doors must keep
 the same guarantees; tests marked ``agent_only`` (long flows, recoveries inside
-the shared S3 layer) and every test on the RGW go through the agent alone.  Each test gets its own agent socket directory, so its
-agents are its own, and they are stopped when it ends.
+the shared S3 layer) and every test on the RGW go through the agent alone.
+Each test gets its own agent socket directory, so its agents are its own, and
+they are stopped when it ends.
 
 ``s3_server`` is the local rclone server unless a module asks for more stores
 with one line, ``pytestmark = EVERY_STORE``: its S3 tests then run against

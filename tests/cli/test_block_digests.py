@@ -15,7 +15,7 @@ import pytest
 from gps3async.checksums import expected_digest
 from tests.cli.test_verbs import failed, ok
 from tests.conftest import BUCKET, EVERY_STORE, Plugin
-from tests.s3server import make_client, start_rclone
+from tests.s3server import S3Server, make_client, start_rclone
 
 pytestmark = EVERY_STORE
 
@@ -131,7 +131,7 @@ def _go_multipart(s3: Any, key: str, data: bytes, part: int) -> None:
     s3.complete_multipart_upload(Bucket=BUCKET, Key=key, UploadId=upload["UploadId"], MultipartUpload={"Parts": parts})
 
 
-def test_go_plugin_objects_are_checked_against_their_etags(plugin: Plugin, s3: Any) -> None:
+def test_go_plugin_objects_are_checked_against_their_etags(plugin: Plugin, s3: Any, s3_server: S3Server) -> None:
     directory = plugin.backup_dir()
     single, multi = os.urandom(300_000), os.urandom(2 * 5 * MIB + 17)
     s3.put_object(Bucket=BUCKET, Key=plugin.key(directory / "single"), Body=single)
@@ -139,7 +139,11 @@ def test_go_plugin_objects_are_checked_against_their_etags(plugin: Plugin, s3: A
     assert ok(plugin.run("restore_data", str(directory / "single"))) == single
     assert ok(plugin.run("restore_data", str(directory / "multi"))) == multi
     text = "".join(file.read_text() for file in (plugin.home / "gpAdminLogs").glob("*.log"))
-    assert text.count("at the end (no digests of ours: a Go plugin backup)") == 2
+    if s3_server.store == "rclone":  # a multipart ETag that is the MD5 of the whole, or HEAD ?partNumber= answered
+        assert text.count("at the end (no digests of ours: a Go plugin backup)") == 2
+    else:  # Ceph RGW 16 ignores partNumber: the part sizes of the "<md5>-3" ETag cannot be known
+        assert text.count("at the end (no digests of ours: a Go plugin backup)") == 1
+        assert "the sizes of the 3 parts its ETag covers are unknown" in text
     # The server's ETag of the multipart object is the MD5 of the whole (rclone) or of the part MD5s (S3, RGW):
     etag = s3.head_object(Bucket=BUCKET, Key=plugin.key(directory / "multi"))["ETag"].strip('"')
     assert etag == hashlib.md5(multi).hexdigest() or etag.endswith("-3")

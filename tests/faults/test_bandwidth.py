@@ -115,10 +115,9 @@ def test_a_bad_limit_gets_one_line_naming_the_option(runner: FaultRunner, option
     assert runner.proxy.count() == 0
 
 
+@pytest.mark.agent_only  # one back-off per host needs the agent: in-process each call is its own host
 def test_a_throttling_store_is_met_by_one_back_off_for_the_host(runner: FaultRunner) -> None:
     """A store that answers 503 SlowDown above 4 part uploads a second: the window shrinks once, every stream ends."""
-    if runner.mode != "agent":
-        pytest.skip("one back-off per host needs the agent; in-process each call is its own host")
     rule = runner.proxy.add(error(503, "SlowDown"), method="PUT", path=UPLOAD_PART, per_second=4)
     config = runner.make_config("throttled.yaml", max_attempts=10)
     datas = [random_bytes(4 * 5 * MIB, 70 + i) for i in range(4)]
