@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from .errors import GpS3Error, ObjectNotFound
+from .errors import GpS3Error
 from .keys import folder_prefix
 from .storemodes import BodyDigest, StoreModes, digest_body
 from .verifiedmodes import (
@@ -119,42 +119,26 @@ async def _probe(config: PluginConfig, digest: str, modes: StoreModes, key: str)
     return classify(answer, modes)
 
 
-async def _remove_all(config: PluginConfig, keys: list[str]) -> None:
+async def _remove_all(config: PluginConfig, written: list[tuple[str, StoreModes]]) -> None:
     """Delete the probes' scratch objects, present or not, once every probe has had its answer.
 
     Not beside each probe: a store that keeps objects as files (rclone) may still be writing one
     probe's refused body into the shared scratch directory while another probe's delete removes
-    that directory, and the late write then lands after its own delete.  Each object is looked up
-    after its delete and deleted again while it is still there.
+    that directory, and the late write then lands after its own delete.  Each object is deleted
+    in the mode it was written in (a store that refuses unsigned payloads refuses unsigned deletes).
     """
     from .s3client import open_store
 
     with anyio.move_on_after(30, shield=True) as scope:
-        async with open_store(
-            config, concurrency=1, modes=read_modes(config.payload_signing, config.upload_checksum)
-        ) as store:
-            for key in keys:
-                problem = await _remove(store, key)
-                if problem:
-                    log.warning(
-                        "store mode probe: could not remove %s (%s): remove it by hand", store.url(key), problem
-                    )
+        for key, modes in written:
+            async with open_store(config, concurrency=1, modes=modes) as store:
+                try:
+                    await store.delete_object(key)
+                except GpS3Error as err:
+                    log.warning("store mode probe: could not remove %s (%s): remove it by hand", store.url(key), err)
     if scope.cancelled_caught:
-        log.warning("store mode probe: removing the scratch objects %s timed out: remove them by hand", ", ".join(keys))
-
-
-async def _remove(store: S3Store, key: str) -> str:
-    """Delete ``key`` until a lookup no longer finds it (three tries); what went wrong, or ``""``."""
-    for attempt in range(3):
-        try:
-            await store.delete_object(key)
-            await store.head_object(key)
-        except ObjectNotFound:
-            return ""
-        except GpS3Error as err:
-            return str(err)
-        await anyio.sleep(0.1 * (attempt + 1))
-    return "still there after three deletes"
+        keys = ", ".join(key for key, _ in written)
+        log.warning("store mode probe: removing the scratch objects %s timed out: remove them by hand", keys)
 
 
 async def probe_findings(config: PluginConfig) -> Findings:
@@ -163,15 +147,15 @@ async def probe_findings(config: PluginConfig) -> Findings:
     found: dict[str, Finding] = {}
     unsigned_refused = False
 
-    written: list[str] = []
+    written: list[tuple[str, StoreModes]] = []
 
     async def one(digest: str, modes: StoreModes, signed: StoreModes | None) -> None:
         nonlocal unsigned_refused
-        written.append(scratch + digest)
+        written.append((scratch + digest, modes))
         finding = await _probe(config, digest, modes, scratch + digest)
         if signed is not None and refuses_unsigned(finding):
             unsigned_refused = True
-            written.append(scratch + digest + "-signed")
+            written.append((scratch + digest + "-signed", signed))
             finding = await _probe(config, digest, signed, scratch + digest + "-signed")
         found[digest] = finding
 
