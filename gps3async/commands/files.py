@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING
 from .. import keys
 from ..bandwidth import DOWNLOAD, UPLOAD
 from ..errors import LocalIOError
-from .transfer import _backup_store, _paced, _restore_fd, _restore_store, _summary, _upload_fd, _url
+from .transfer import _one_object, _restore_fd, _upload_fd
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -37,11 +36,11 @@ async def _upload_path(
 async def backup_file(inv: Invocation, config: PluginConfig, path: str) -> None:
     """Upload a local file; the file itself stays where it is."""
     key = keys.object_key(config.folder, path)
-    started = time.monotonic()
-    with _paced(inv, config, UPLOAD, config.backup_concurrency) as share:
-        async with _backup_store(inv, config) as store:
-            size = await _upload_path(inv, store, config, key, path, config.backup_concurrency)
-    _summary("backup_file", _url(config, key), size, started, share)
+
+    async def move(store: S3Store, concurrency: int) -> int:
+        return await _upload_path(inv, store, config, key, path, concurrency)
+
+    await _one_object(inv, config, "backup_file", key, UPLOAD, move)
 
 
 @contextmanager
@@ -82,8 +81,8 @@ async def _download_path(
 async def restore_file(inv: Invocation, config: PluginConfig, path: str) -> None:
     """Download to ``path``; on any failure no file (and no temporary) is left."""
     key = keys.object_key(config.folder, path)
-    started = time.monotonic()
-    with _paced(inv, config, DOWNLOAD, config.restore_concurrency) as share:
-        async with _restore_store(inv, config) as store:
-            size = await _download_path(inv, store, config, key, path, config.restore_concurrency)
-    _summary("restore_file", _url(config, key), size, started, share)
+
+    async def move(store: S3Store, concurrency: int) -> int:
+        return await _download_path(inv, store, config, key, path, concurrency)
+
+    await _one_object(inv, config, "restore_file", key, DOWNLOAD, move)

@@ -18,29 +18,30 @@ from ..integrity.blocks import align_down
 from ..plan import SUBSET_MAX_GAP, parse_offsets, plan_fetches
 from ..restorecheck import read_record
 from ..stdio import FdSink
-from .transfer import _backup_store, _keyring, _paced, _restore_fd, _restore_store, _summary, _upload_fd, _url
+from .transfer import _keyring, _one_object, _paced, _restore_fd, _restore_store, _summary, _upload_fd, _url
 
 if TYPE_CHECKING:
     from ..config import PluginConfig
     from ..invocation import Invocation
+    from ..storage import S3Store
 
 
 async def backup_data(inv: Invocation, config: PluginConfig, data_path: str) -> None:
     key = keys.object_key(config.folder, data_path)
-    started = time.monotonic()
-    with _paced(inv, config, UPLOAD, config.backup_concurrency) as share:
-        async with _backup_store(inv, config) as store:
-            size = await _upload_fd(inv, store, config, key, inv.stdin, "stdin", config.backup_concurrency)
-    _summary("backup_data", _url(config, key), size, started, share)
+
+    async def move(store: S3Store, concurrency: int) -> int:
+        return await _upload_fd(inv, store, config, key, inv.stdin, "stdin", concurrency)
+
+    await _one_object(inv, config, "backup_data", key, UPLOAD, move)
 
 
 async def restore_data(inv: Invocation, config: PluginConfig, data_path: str) -> None:
     key = keys.object_key(config.folder, data_path)
-    started = time.monotonic()
-    with _paced(inv, config, DOWNLOAD, config.restore_concurrency) as share:
-        async with _restore_store(inv, config) as store:
-            size = await _restore_fd(inv, store, config, key, inv.stdout, "stdout", config.restore_concurrency)
-    _summary("restore_data", _url(config, key), size, started, share)
+
+    async def move(store: S3Store, concurrency: int) -> int:
+        return await _restore_fd(inv, store, config, key, inv.stdout, "stdout", concurrency)
+
+    await _one_object(inv, config, "restore_data", key, DOWNLOAD, move)
 
 
 async def restore_data_subset(inv: Invocation, config: PluginConfig, data_path: str, offsets_path: str) -> None:

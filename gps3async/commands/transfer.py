@@ -17,7 +17,7 @@ from ..stdio import FdSink, FdSource
 from ..upload import ByteSource, upload_stream
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
     from ..config import PluginConfig
     from ..encryption.keys import Keyring
@@ -54,6 +54,24 @@ def _paced(inv: Invocation, config: PluginConfig, direction: str, concurrency: i
             log.info("running in-process: %s of %d bytes/s applies to this stream alone", option, limit)
     with host.stream(direction, concurrency) as share:
         yield share
+
+
+async def _one_object(
+    inv: Invocation,
+    config: PluginConfig,
+    verb: str,
+    key: str,
+    direction: str,
+    move: Callable[[S3Store, int], Awaitable[int]],
+) -> None:
+    """One whole-object transfer: its bandwidth share, its store, ``move(store, concurrency)``, its summary line."""
+    upload = direction == UPLOAD
+    concurrency = config.backup_concurrency if upload else config.restore_concurrency
+    started = time.monotonic()
+    with _paced(inv, config, direction, concurrency) as share:
+        async with _backup_store(inv, config) if upload else _restore_store(inv, config) as store:
+            size = await move(store, concurrency)
+    _summary(verb, _url(config, key), size, started, share)
 
 
 def _url(config: PluginConfig, key: str) -> str:
