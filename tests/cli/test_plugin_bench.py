@@ -12,6 +12,8 @@ import random
 import string
 from pathlib import Path
 
+import pytest
+
 from tests.cli.test_verbs import failed, ok
 from tests.conftest import Plugin
 
@@ -31,6 +33,7 @@ def scoped(plugin: Plugin, verb: str, directory: Path) -> None:
     ok(plugin.run(verb, str(directory), "segment", '"0"'))
 
 
+@pytest.mark.agent_only  # the same verbs as tests/cli/test_verbs.py, which runs both doors
 def test_plugin_bench_sequence(plugin: Plugin, tmp_path: Path) -> None:
     rng = random.Random(20261126)
     api = ok(plugin.run("plugin_api_version")).decode().strip()

@@ -81,6 +81,7 @@ def _offsets(tmp_path: Path, wanted: list[tuple[int, int]]) -> str:
     return str(offsets)
 
 
+@pytest.mark.agent_only  # the format, not the door; the key's absence from logs and errors runs both ways
 def test_restore_data_subset_of_an_encrypted_object(plugin: Plugin, encrypted: Path, tmp_path: Path) -> None:
     payload = os.urandom(6 * S + 4321)  # multipart; the last segment is short
     path = data_path(plugin)
@@ -105,6 +106,7 @@ def test_restore_data_subset_of_an_encrypted_object(plugin: Plugin, encrypted: P
     assert "offsets ask for" in line and str(size) in line
 
 
+@pytest.mark.agent_only  # the format, not the door; the key's absence from logs and errors runs both ways
 def test_wrong_missing_and_rotated_keys(
     plugin: Plugin, config_factory: Callable[..., Path], encrypted: Path, keys: dict[str, str], tmp_path: Path
 ) -> None:
@@ -135,6 +137,7 @@ def test_wrong_missing_and_rotated_keys(
     assert ok(plugin.run("restore_data", fresh, config=other)) == payload
 
 
+@pytest.mark.agent_only  # the format, not the door; the key's absence from logs and errors runs both ways
 def test_unencrypted_backups_restore_with_encryption_configured(
     plugin: Plugin, encrypted: Path, tmp_path: Path
 ) -> None:
@@ -200,6 +203,7 @@ def test_tampering_fails_before_the_bad_segment_is_written(
         assert result.stdout in (b"", payload[3:9])
 
 
+@pytest.mark.agent_only  # the format, not the door; the key's absence from logs and errors runs both ways
 def test_a_changed_header_or_name_fails_at_once(plugin: Plugin, s3: Any, encrypted: Path) -> None:
     payload = os.urandom(S + 10)
     path = data_path(plugin)
@@ -219,6 +223,7 @@ def test_a_changed_header_or_name_fails_at_once(plugin: Plugin, s3: Any, encrypt
     assert "failed authentication" in failed(result) and result.stdout == b""
 
 
+@pytest.mark.agent_only  # the format, not the door; the key's absence from logs and errors runs both ways
 def test_metadata_files_through_backup_file_and_restore_file(
     plugin: Plugin, s3: Any, encrypted: Path, config_factory: Callable[..., Path]
 ) -> None:
@@ -310,6 +315,7 @@ def test_key_options_are_checked(
     assert "GPS3_NO_SUCH_KEY" in failed(plugin.run("backup_data", path, stdin=b"x", config=unset))
 
 
+@pytest.mark.agent_only  # the format, not the door; the key's absence from logs and errors runs both ways
 def test_backup_and_restore_directory_encrypted_and_listed_at_stored_size(
     plugin: Plugin, s3: Any, encrypted: Path, tmp_path: Path
 ) -> None:

@@ -62,6 +62,7 @@ def url(key: str) -> str:
     return f"s3://{BUCKET}/{key}"
 
 
+@pytest.mark.agent_only  # an encrypted set of dozens of calls; verify's in-process door runs in test_verify_verb
 def test_an_encrypted_set_verifies_clean_with_the_key(
     plugin: Plugin, encrypted_set: dict[str, int], keyed: Path
 ) -> None:
@@ -74,7 +75,7 @@ def test_an_encrypted_set_verifies_clean_with_the_key(
                           "checked": len(encrypted_set), "unchecked": 0, "problems": 0}  # fmt: skip
 
 
-@pytest.mark.agent_only  # an encrypted backup set of dozens of calls; the clean case runs in-process too
+@pytest.mark.agent_only  # an encrypted backup set of dozens of calls; verify's in-process door runs in test_verify_verb
 def test_without_the_key_verify_says_what_it_could_not_check(
     plugin: Plugin, encrypted_set: dict[str, int], keyless: Path
 ) -> None:
@@ -107,7 +108,7 @@ def tamper(s3: Any, key: str, *, keep_digests: bool) -> None:
     s3.put_object(Bucket=BUCKET, Key=key, Body=bytes(body), Metadata=metadata)
 
 
-@pytest.mark.agent_only  # an encrypted backup set of dozens of calls; the clean case runs in-process too
+@pytest.mark.agent_only  # an encrypted backup set of dozens of calls; verify's in-process door runs in test_verify_verb
 def test_a_tampered_encrypted_object_with_matching_digests_fails_authentication(
     plugin: Plugin, s3: Any, encrypted_set: dict[str, int], keyed: Path, keyless: Path
 ) -> None:
@@ -123,7 +124,7 @@ def test_a_tampered_encrypted_object_with_matching_digests_fails_authentication(
     assert code == 0 and not any(line.startswith("CORRUPT") for line in lines)
 
 
-@pytest.mark.agent_only  # an encrypted backup set of dozens of calls; the clean case runs in-process too
+@pytest.mark.agent_only  # an encrypted backup set of dozens of calls; verify's in-process door runs in test_verify_verb
 def test_a_tampered_encrypted_object_is_caught_by_its_stored_digests_without_the_key(
     plugin: Plugin, s3: Any, encrypted_set: dict[str, int], keyed: Path, keyless: Path
 ) -> None:
@@ -136,7 +137,7 @@ def test_a_tampered_encrypted_object_is_caught_by_its_stored_digests_without_the
         assert len(corrupt) == 1 and corrupt[0].startswith(f"CORRUPT    {url(victim)}: "), lines
 
 
-@pytest.mark.agent_only  # an encrypted backup set of dozens of calls; the clean case runs in-process too
+@pytest.mark.agent_only  # an encrypted backup set of dozens of calls; verify's in-process door runs in test_verify_verb
 def test_a_set_encrypted_under_another_key_is_named(
     plugin: Plugin, encrypted_set: dict[str, int], config_factory: Callable[..., Path]
 ) -> None:
