@@ -49,6 +49,8 @@ DEFAULT_MAX_ATTEMPTS = 5
 DOWNLOAD = "download"
 #: Bytes the budget may grant at once after an idle spell, as a fraction of a second of the rate.
 BURST_SECONDS = 0.1
+#: While backing off, how often a request waiting for its turn looks again at the rate answers have raised.
+RECHECK_SECONDS = 0.05
 #: Error codes with which S3 and compatible stores ask a client to slow down.
 THROTTLING_CODES = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
                               "TooManyRequests", "RequestThrottled", "ServiceUnavailable"})  # fmt: skip
@@ -127,6 +129,8 @@ class RequestWindow:
         self.in_flight = 0
         self.throttled_answers = 0
         self._waiters: deque[anyio.Event] = deque()
+        #: Requests waiting for their turn of the schedule queue here, first come first served.
+        self._turns = anyio.Lock()
 
     def _has_room(self) -> bool:
         limit = self.aimd.limit
@@ -168,9 +172,17 @@ class RequestWindow:
         return self.shared_backoff and self.aimd.limit is not None
 
     async def wait_turn(self) -> None:
-        """While backing off, wait for this request's slot of the host's schedule."""
-        if self.backing_off:
-            await anyio.sleep(self.schedule.delay(anyio.current_time()))
+        """While backing off, wait until the host's schedule lets this request go (in the order they came)."""
+        if not self.backing_off:
+            return
+        async with self._turns:
+            while self.backing_off:
+                now = anyio.current_time()
+                wait = self.schedule.turn_at(now) - now
+                if wait <= 0:
+                    break
+                await anyio.sleep(min(wait, RECHECK_SECONDS))  # answers may raise the rate meanwhile: look again
+            self.schedule.went(anyio.current_time())
 
     def note(self, status: int, code: str, *, paced: bool) -> bool:
         """An answer (one attempt) arrived: throttling cuts the window, success grows it.

@@ -69,17 +69,22 @@ class RequestSchedule:
     A store that throttles accepts so many requests a second.  Sent faster,
     the surplus is refused and retried; retried after botocore's random
     exponential sleeps, requests holding a place in the window sit idle.  So
-    while the window is cut, every request of the host, new or retried, takes
-    the next slot of one schedule whose spacing is the rate of successful
-    answers over the last ``span`` seconds, times ``probe`` (a little more, so
-    the rate can grow back) once ``span`` seconds passed without a throttling
-    answer, never below ``floor`` requests a second.
+    while the window is cut, every request of the host, new or retried, goes
+    one spacing after the one before it, the spacing being the rate of
+    successful answers over the last ``span`` seconds, times ``probe`` (a
+    little more, so the rate can grow back) once ``span`` seconds passed
+    without a throttling answer, never below ``floor`` requests a second.
+
+    The spacing is worked out when a request is due to go, not when it starts
+    waiting: slots handed out in advance at the rate known at a cut (when few
+    answers have come back) would hold requests back long after the answers
+    showed the store accepts more.
     """
 
     def __init__(self, *, span: float = 2.0, probe: float = 1.25, floor: float = 0.5) -> None:
         self.span, self.probe, self.floor = span, probe, floor
         self._successes: deque[float] = deque()
-        self._next = -math.inf
+        self._last_sent = -math.inf
         self._last_throttled = -math.inf
 
     def _forget_before(self, now: float) -> None:
@@ -99,8 +104,10 @@ class RequestSchedule:
         probe = self.probe if now - self._last_throttled >= self.span else 1.0
         return max(len(self._successes) / self.span * probe, self.floor)
 
-    def delay(self, now: float) -> float:
-        """Seconds until the next free slot, which this request takes."""
-        slot = max(now, self._next)
-        self._next = slot + 1.0 / self.rate(now)
-        return slot - now
+    def turn_at(self, now: float) -> float:
+        """When the next request may go, at the rate known ``now`` (``now`` itself if it may go at once)."""
+        return max(now, self._last_sent + 1.0 / self.rate(now))
+
+    def went(self, now: float) -> None:
+        """A request went at ``now``: the next one waits a spacing after it."""
+        self._last_sent = now

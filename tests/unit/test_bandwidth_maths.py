@@ -134,18 +134,34 @@ def test_schedule_spaces_requests_a_little_above_the_accepted_rate() -> None:
         schedule.succeeded(i * 0.25)
     now = 2.0
     assert schedule.rate(now) == pytest.approx(3.5 * 1.25)  # the one at 0.0 is older than the span
-    delays = [schedule.delay(now) for _ in range(5)]
-    assert delays[0] == 0.0
-    gaps = [b - a for a, b in zip(delays, delays[1:])]
+    turns = []
+    for _ in range(5):
+        at = schedule.turn_at(now)
+        schedule.went(at)
+        turns.append(at)
+    assert turns[0] == now
+    gaps = [b - a for a, b in zip(turns, turns[1:])]
     assert all(gap == pytest.approx(1 / (3.5 * 1.25)) for gap in gaps)
+
+
+def test_a_waiting_request_goes_sooner_when_answers_raise_the_rate() -> None:
+    """The spacing is the rate when a request is due, not the rate when it began to wait."""
+    schedule = RequestSchedule(span=2.0, probe=1.25, floor=0.5)
+    schedule.throttled(0.0)
+    schedule.went(0.0)
+    assert schedule.turn_at(0.1) == pytest.approx(2.0)  # nothing accepted yet: the floor, one every 2 s
+    for i in range(8):  # then 8 answers succeed within 0.2 s
+        schedule.succeeded(0.1 + i * 0.025)
+    assert schedule.turn_at(0.3) == pytest.approx(0.3)  # 4 a second now: the 0.25 s spacing has passed
 
 
 def test_schedule_never_stops_and_forgets_old_successes() -> None:
     schedule = RequestSchedule(span=2.0, probe=1.25, floor=0.5)
     schedule.succeeded(0.0)
     assert schedule.rate(10.0) == 0.5
-    assert schedule.delay(10.0) == 0.0
-    assert schedule.delay(10.0) == pytest.approx(2.0)
+    assert schedule.turn_at(10.0) == 10.0
+    schedule.went(10.0)
+    assert schedule.turn_at(10.0) == pytest.approx(12.0)
 
 
 def test_schedule_does_not_probe_above_the_accepted_rate_right_after_a_refusal() -> None:
