@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from bench.agentstats import AgentHome, charged
 from bench.common import BIN, SEGMENT_SIZE, SEGMENTS, BenchError, human, progress
 from bench.data import ensure_data, make_slice
+from bench.iorate import IoSampler, window_rates
 from bench.measure import download_processes, upload_endings, upload_processes
 from bench.server import delete_prefix
 from bench.tools import gpbackup_path, plugin_config
@@ -40,12 +41,15 @@ from gps3async.config import DEFAULT_CHUNKSIZE, parse_byte_size
 from tests.faults.proxy import FaultProxy, error
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from bench.data import Slice
     from bench.measure import Usage
     from bench.server import Bench
 
+#: The window over which the host must stay within 5 % of its limit.
+WINDOW_SECONDS = 10.0
 #: The part uploads the throttling proxy counts (and refuses above its rate).
 UPLOAD_PART = r"[?&]partNumber="
 
@@ -59,6 +63,12 @@ class LimitBatch:
     nbytes: int
     wall: float
     usages: list[Usage]
+    #: The windows' length: 10 s, or the time all the streams ran if that was shorter.
+    span: float
+    #: The host's rate over every ``span`` window while all the streams ran (bytes/s).
+    busy_windows: list[float]
+    #: The host's highest rate over any ``span`` window of the batch (bytes/s).
+    peak_window: float
 
     @property
     def stream_rates(self) -> list[float]:
@@ -104,20 +114,38 @@ def _commands(config: Path, verb: str) -> list[list[str]]:
     return [[str(BIN / "gpbackup_s3_plugin"), verb, str(config), gpbackup_path(n)] for n in range(SEGMENTS)]
 
 
+def _sampled(
+    home: AgentHome, direction: str, limit: int | None, nbytes: int,
+    run: Callable[[], tuple[float, list[Usage]]],
+) -> LimitBatch:  # fmt: skip
+    """Run one batch through the warm agent of ``home``, sampling what the agent moves on the link."""
+    (pid,) = home.pids()
+    with IoSampler(pid, "wchar" if direction == "upload" else "rchar") as sampler:
+        wall, usages = run()
+    samples = sampler.samples
+    start = samples[0].at
+    busy_until = start + min(usage.wall for usage in usages)
+    span = min(WINDOW_SECONDS, busy_until - start - sampler.every)  # a short batch: one window as long as it
+    every = window_rates(samples, span, start, samples[-1].at)
+    busy = window_rates(samples, span, start, busy_until)
+    return LimitBatch(direction, limit, nbytes, wall, usages, span, busy, max(every))
+
+
 def _limit_batches(bench: Bench, sources: list[Slice], name: str, up: int | None, down: int | None) -> list[LimitBatch]:
     extra = {"host_upload_limit": up, "host_download_limit": down}
     config = plugin_config(bench, bench.home / f"{name}.yaml", name, None, None, **extra)
     home = _agent(bench, name, config)
     nbytes = sum(source.length for source in sources)
     try:
+        uploads, downloads = _commands(config, "backup_data"), _commands(config, "restore_data")
         with charged(home):
-            wall, usages = upload_processes(_commands(config, "backup_data"), home.env, sources)
-        upload = LimitBatch("upload", up, nbytes, wall, usages)
-        progress(f"  {name} upload: {wall:.2f} s")
+            upload = _sampled(home, "upload", up, nbytes, lambda: upload_processes(uploads, home.env, sources))
+        progress(f"  {name} upload: {upload.wall:.2f} s")
         with charged(home):
-            wall, usages = download_processes(_commands(config, "restore_data"), home.env, sources)
-        download = LimitBatch("download", down, nbytes, wall, usages)
-        progress(f"  {name} download: {wall:.2f} s (verified)")
+            download = _sampled(
+                home, "download", down, nbytes, lambda: download_processes(downloads, home.env, sources)
+            )
+        progress(f"  {name} download: {download.wall:.2f} s (verified)")
     finally:
         home.stop()
         delete_prefix(bench, bench.target.key(name + "/"))
