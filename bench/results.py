@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from bench.bandwidth import BandwidthResult
-    from bench.blockcheck import BlockCheckResult
+    from bench.blockcheck import BlockCheckResult, CheckWork
     from bench.encrypted import EncryptionResult
     from bench.invocations import Invocations
     from bench.modes import ModeResult
@@ -47,6 +47,7 @@ class Report:
     subsets: list[SubsetResult] = field(default_factory=list)
     modes: list[ModeResult] = field(default_factory=list)
     block_checks: list[BlockCheckResult] = field(default_factory=list)
+    block_check_work: CheckWork | None = None
     verifies: list[VerifyResult] = field(default_factory=list)
     encryption: list[EncryptionResult] = field(default_factory=list)
     invocations: Invocations | None = None

@@ -49,7 +49,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from bench.bandwidth import run_bandwidth
-from bench.blockcheck import run_block_check
+from bench.blockcheck import check_work, run_block_check
 from bench.common import DOC, REPO, BenchError, human, progress
 from bench.data import ensure_data, make_slice
 from bench.doc import render_doc
@@ -107,6 +107,7 @@ def run(options: Options, data: Path) -> Report:
         if options.modes:
             report.modes = run_modes(bench, make_slice(data, 0, options.size))
             report.block_checks = run_block_check(bench, make_slice(data, 0, options.size))
+            report.block_check_work = check_work(make_slice(data, 0, options.size), options.chunk)
         if options.verify:
             report.verifies = run_verify(bench, make_slice(data, 0, options.size))
         if options.encryption:
