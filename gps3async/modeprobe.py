@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from .errors import GpS3Error
+from .errors import GpS3Error, ObjectNotFound
 from .keys import folder_prefix
 from .storemodes import BodyDigest, StoreModes, digest_body
 from .verifiedmodes import (
@@ -70,6 +70,8 @@ _OTHER_BODY = PROBE_BODY[:-1] + bytes([PROBE_BODY[-1] ^ 1])
 FAIL_SAFE_SECONDS = 60.0
 #: A probe that takes longer is given up (its client's own timeouts and retries bound it too).
 PROBE_SECONDS = 60.0
+#: Deletes of one probe object, each followed by a lookup, 0.1 s, 0.2 s, ... apart (about 3 s in all).
+REMOVE_TRIES = 5
 
 #: Each probe: the digest it tests, the mode it is sent in, and the mode of its signed second try.
 _PROBES = (
@@ -125,20 +127,39 @@ async def _remove_all(config: PluginConfig, written: list[tuple[str, StoreModes]
     Not beside each probe: a store that keeps objects as files (rclone) may still be writing one
     probe's refused body into the shared scratch directory while another probe's delete removes
     that directory, and the late write then lands after its own delete.  Each object is deleted
-    in the mode it was written in (a store that refuses unsigned payloads refuses unsigned deletes).
+    in the mode it was written in (a store that refuses unsigned payloads refuses unsigned deletes),
+    and looked up afterwards (:func:`_remove`).
     """
     from .s3client import open_store
 
     with anyio.move_on_after(30, shield=True) as scope:
         for key, modes in written:
             async with open_store(config, concurrency=1, modes=modes) as store:
-                try:
-                    await store.delete_object(key)
-                except GpS3Error as err:
-                    log.warning("store mode probe: could not remove %s (%s): remove it by hand", store.url(key), err)
+                problem = await _remove(store, key)
+                if problem:
+                    url = store.url(key)
+                    log.warning("store mode probe: could not remove %s (%s): remove it by hand", url, problem)
     if scope.cancelled_caught:
         keys = ", ".join(key for key, _ in written)
         log.warning("store mode probe: removing the scratch objects %s timed out: remove them by hand", keys)
+
+
+async def _remove(store: S3Store, key: str) -> str:
+    """Delete ``key`` until a lookup no longer finds it; what went wrong, or ``""``.
+
+    A delete of an absent key succeeds too, so only a lookup tells whether a
+    late write (rclone under load) has brought the object back after it.
+    """
+    for attempt in range(REMOVE_TRIES):
+        try:
+            await store.delete_object(key)
+            await store.head_object(key)
+        except ObjectNotFound:
+            return ""
+        except GpS3Error as err:
+            return str(err)
+        await anyio.sleep(0.1 * 2**attempt)
+    return f"still there after {REMOVE_TRIES} deletes"
 
 
 async def probe_findings(config: PluginConfig) -> Findings:
