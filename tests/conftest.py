@@ -56,7 +56,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "agent_only: the test's in-process variant is left out (its calls are covered in-process elsewhere)"
     )
-    config.addinivalue_line("markers", "long: a test of a minute or more, started first so no worker ends on it")
     if not hasattr(config, "workerinput"):  # the session's first process: xdist's controller, or pytest alone
         # Not under the session's basetemp: pytest sessions of the same user prune each other's old ones.
         rgwsession.prepare(Path(tempfile.mkdtemp(prefix="gps3-rgw-", dir="/tmp")))
@@ -80,8 +79,6 @@ def needs_rgw(item: pytest.Item) -> bool:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests that need the RGW run last, and its start begins now, in the background, beside the others.
 
-    Within each group, tests marked ``long`` go first (the sort is stable: otherwise collection order).
-
     In-process variants are left out on the RGW, and for tests marked ``agent_only``: long flows of
     dozens of plugin calls, where each in-process call starts Python and imports botocore (about
     0.8 s of CPU), whose calls the rest of the suite already runs in-process one by one.
@@ -93,11 +90,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if left_out:
         config.hook.pytest_deselected(items=left_out)
         items[:] = [item for item in items if item not in left_out]
-    # xdist hands tests out in this order: long ones first, spread over the workers while the many
-    # short ones fill the gaps, instead of one worker still on a long test while the others idle.
-    items.sort(key=lambda item: (needs_rgw(item), item.get_closest_marker("long") is None))
-    if any(needs_rgw(item) for item in items) and not config.option.collectonly:
-        rgwsession.start_in_background()
+    rgw_tests = [item for item in items if needs_rgw(item)]
+    if rgw_tests:
+        items[:] = [item for item in items if not needs_rgw(item)] + rgw_tests
+        if not config.option.collectonly:
+            rgwsession.start_in_background()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

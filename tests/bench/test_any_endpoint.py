@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 
     from tests.s3server import S3Server
 
-pytestmark = pytest.mark.long  # started first: see tests/conftest.py
-
 REPO = Path(__file__).resolve().parents[2]
 BUCKET = "their-bucket"
 

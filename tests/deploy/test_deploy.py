@@ -26,8 +26,6 @@ from gps3async import __version__
 from tests.conftest import alive, wait_for
 from tests.s3server import S3Server, write_plugin_config
 
-pytestmark = pytest.mark.long  # started first: see tests/conftest.py
-
 REPO = Path(__file__).resolve().parents[2]
 VERSION_LINE = f"gpbackup_s3_plugin version {__version__}"
 #: The build's scratch venv (tempfile.TemporaryDirectory(prefix="gps3async-build-") / "venv").

@@ -20,8 +20,6 @@ from tests.conftest import BUCKET, Plugin
 from tests.gpbackup_harness import COORDINATOR, Backup, Cluster, PluginCallFailed
 from tests.s3server import open_uploads
 
-pytestmark = pytest.mark.long  # started first: see tests/conftest.py
-
 MIB = 1024 * 1024
 #: Table oids; 16390 is empty on every segment, 16393 is larger than one 5 MiB part on segment 1.
 OIDS = (16384, 16390, 16391, 16393)
