@@ -8,8 +8,10 @@ check alone, as for a backup taken by an earlier release).  All restores go
 through the same agent, charged its CPU like the single-stream table; each
 kind's figure is its least client CPU of ``max(--repeat, 5)`` runs, and the
 difference in client CPU s/GiB is the per-block check's cost.  Taken five at a
-time, one kind after the other, the two differed by up to 0.2 CPU s/GiB on a
-quiet machine where in turn they differ by a few hundredths.  Rendered by
+time, one kind after the other, the block check came out at +0.17 and +0.22
+CPU s/GiB; taken in turn on the same quiet machine, at -0.11: whole restores
+through a pipe vary by about 0.1 CPU s/GiB, so :func:`check_work` also times
+the digest work alone, which resolves the check's own cost.  Rendered by
 :func:`bench.report_modes.block_check_table`.
 """
 
@@ -26,6 +28,7 @@ from bench.server import delete_prefix
 from bench.singles import download_once, upload_once
 from bench.tools import gps3async_tool
 from gps3async.integrity.blocks import BlockListBuilder, check_span, digest_span
+from gps3async.plan import ByteRange, plan_ranges
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -68,7 +71,7 @@ class CheckWork:
 def check_work(source: Slice, span: int, passes: int = 3) -> CheckWork:
     """Time both digests over ``source`` in ``span``-byte (GET-sized) pieces, least of ``passes``; reads not timed."""
     builder = BlockListBuilder()
-    pieces = list(_spans(source, span))
+    pieces = plan_ranges(ByteRange(0, source.length), span)  # as a restore cuts its GETs
     for start, view in _read(source, pieces):
         builder.add(digest_span(view, start))
     blocks = builder.finish()
@@ -89,20 +92,15 @@ def check_work(source: Slice, span: int, passes: int = 3) -> CheckWork:
     return CheckWork(whole_only / gib, every_block / gib)
 
 
-def _spans(source: Slice, span: int) -> Iterator[tuple[int, int]]:
-    for start in range(0, source.length, span):
-        yield start, min(span, source.length - start)
-
-
-def _read(source: Slice, pieces: list[tuple[int, int]]) -> Iterator[tuple[int, memoryview]]:
-    buffer = bytearray(max(length for _, length in pieces))
+def _read(source: Slice, pieces: list[ByteRange]) -> Iterator[tuple[int, memoryview]]:
+    buffer = bytearray(max(piece.length for piece in pieces))
     with open(source.path, "rb") as file:
-        for start, length in pieces:
-            view = memoryview(buffer)[:length]
-            file.seek(source.offset + start)
-            if file.readinto(view) != length:
-                raise BenchError(f"{source.path} ended before {source.offset + start + length} bytes")
-            yield start, view
+        for piece in pieces:
+            view = memoryview(buffer)[: piece.length]
+            file.seek(source.offset + piece.start)
+            if file.readinto(view) != piece.length:
+                raise BenchError(f"{source.path} ended before {source.offset + piece.end} bytes")
+            yield piece.start, view
 
 
 def run_block_check(bench: Bench, source: Slice) -> list[BlockCheckResult]:

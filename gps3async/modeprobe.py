@@ -70,7 +70,7 @@ _OTHER_BODY = PROBE_BODY[:-1] + bytes([PROBE_BODY[-1] ^ 1])
 FAIL_SAFE_SECONDS = 60.0
 #: A probe that takes longer is given up (its client's own timeouts and retries bound it too).
 PROBE_SECONDS = 60.0
-#: Deletes of one probe object, each followed by a lookup, 0.1 s, 0.2 s, ... apart (about 3 s in all).
+#: Deletes of one probe object, each followed by a lookup, 0.1 s, 0.2 s, 0.4 s, 0.8 s apart.
 REMOVE_TRIES = 5
 
 #: Each probe: the digest it tests, the mode it is sent in, and the mode of its signed second try.
@@ -151,6 +151,8 @@ async def _remove(store: S3Store, key: str) -> str:
     late write (rclone under load) has brought the object back after it.
     """
     for attempt in range(REMOVE_TRIES):
+        if attempt:
+            await anyio.sleep(0.1 * 2 ** (attempt - 1))
         try:
             await store.delete_object(key)
             await store.head_object(key)
@@ -158,7 +160,6 @@ async def _remove(store: S3Store, key: str) -> str:
             return ""
         except GpS3Error as err:
             return str(err)
-        await anyio.sleep(0.1 * 2**attempt)
     return f"still there after {REMOVE_TRIES} deletes"
 
 

@@ -51,7 +51,7 @@ FAIL_WITHIN = 60.0
 MAX_ATTEMPTS = FAULT_OPTIONS["max_attempts"]
 
 
-def sent_once(runner: FaultRunner, why: str, *, since: int = 0) -> None:
+def not_retried(runner: FaultRunner, why: str, *, since: int = 0) -> None:
     """Failing fast: the error answer was not retried (after the first ``since`` requests the proxy saw).
 
     Counted at the proxy rather than timed (a loaded machine makes any call slow).  A request may
@@ -297,7 +297,7 @@ def test_access_denied_everywhere(runner: FaultRunner, s3: Any, verb: str) -> No
     assert result.returncode != 0
     assert result.stdout == b""
     one_stderr_line(result, runner.key(path), "access denied")
-    sent_once(runner, "403 is not retryable", since=before)
+    not_retried(runner, "403 is not retryable", since=before)
     assert runner.uploads(s3) == []
 
 
@@ -307,7 +307,7 @@ def test_restore_missing_key_fails_fast(runner: FaultRunner) -> None:
     assert result.returncode != 0
     assert result.stdout == b""
     one_stderr_line(result, runner.key(path), "not found")
-    sent_once(runner, "a missing key is not retried")
+    not_retried(runner, "a missing key is not retried")
 
 
 def test_restore_file_missing_key_leaves_nothing(runner: FaultRunner) -> None:
@@ -315,7 +315,7 @@ def test_restore_file_missing_key_leaves_nothing(runner: FaultRunner) -> None:
     result, _ = timed_run(runner, "restore_file", str(path))
     assert result.returncode != 0
     one_stderr_line(result, runner.key(path), "not found")
-    sent_once(runner, "a missing key is not retried")
+    not_retried(runner, "a missing key is not retried")
     assert leftovers(path.parent) == []
 
 
@@ -328,7 +328,7 @@ def test_wrong_bucket(runner: FaultRunner, verb: str) -> None:
     result = runner.run(verb, str(path), stdin=stdin, config=config, timeout=FAIL_WITHIN)
     assert result.returncode != 0
     one_stderr_line(result, bucket, "bucket does not exist")
-    sent_once(runner, "a missing bucket is not retried")
+    not_retried(runner, "a missing bucket is not retried")
 
 
 @RCLONE_ONLY
