@@ -827,7 +827,11 @@ class FaultProxy:
             return keep_alive
         try:
             lines = [line for name, line in zip(head.headers, head.lines) if name[0].lower() not in _HOP_BY_HOP]
-            up_writer.write(b"\r\n".join([head.first.encode("latin-1"), *lines, b"Connection: close", b"", b""]))
+            # Kept alive upstream, though used once: a store that answers before the body (RGW's 404 for
+            # a missing bucket) closes a ``Connection: close`` socket at once, and the rest of the body
+            # relayed after it would meet a reset, not the answer.  Kept alive, the store reads it and
+            # throws it away; the socket is closed below.
+            up_writer.write(b"\r\n".join([head.first.encode("latin-1"), *lines, b"", b""]))
             body_sent = not expect
             if body is not None:
                 up_writer.write(body)  # an interim 100 Continue upstream is skipped below

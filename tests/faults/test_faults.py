@@ -60,7 +60,7 @@ def not_retried(runner: FaultRunner, why: str, *, since: int = 0) -> None:
     """
     sent = Counter((seen.method, seen.target) for seen in runner.proxy.seen[since:])
     retried = {request: count for request, count in sent.items() if count >= MAX_ATTEMPTS}
-    assert retried == {}, why
+    assert retried == {}, f"{why}; the plugin's log ends:\n{runner.log_text()[-4000:]}"
 
 
 UPLOAD_PART = r"[?&]partNumber="
