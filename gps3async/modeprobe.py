@@ -70,6 +70,10 @@ _OTHER_BODY = PROBE_BODY[:-1] + bytes([PROBE_BODY[-1] ^ 1])
 FAIL_SAFE_SECONDS = 60.0
 #: A probe that takes longer is given up (its client's own timeouts and retries bound it too).
 PROBE_SECONDS = 60.0
+#: The least read timeout of a probe's client.  A probe attempt given up for a late answer is sent
+#: again, and the store may still store the first one after the scratch objects were removed (rclone
+#: under load did): so a probe waits for its answer, up to this, even under a short ``read_timeout``.
+PROBE_READ_TIMEOUT = 30.0
 #: Deletes of one probe object, each followed by a lookup, 0.1 s, 0.2 s, 0.4 s, 0.8 s apart.
 REMOVE_TRIES = 5
 
@@ -114,7 +118,8 @@ async def _probe(config: PluginConfig, digest: str, modes: StoreModes, key: str)
     """One probe: PutObject with a wrong ``digest`` in ``modes`` (its scratch object is removed by the caller)."""
     from .s3client import open_store
 
-    async with open_store(config, concurrency=1, modes=modes) as store:
+    patient = dataclasses.replace(config, read_timeout=max(config.read_timeout, PROBE_READ_TIMEOUT))
+    async with open_store(patient, concurrency=1, modes=modes) as store:
         answer = ProbeAnswer(0, "", f"no answer within {PROBE_SECONDS:g} s")
         with anyio.move_on_after(PROBE_SECONDS):
             answer = await store.probe_put(key, PROBE_BODY, _wrong_digest(digest, modes))

@@ -133,6 +133,17 @@ class Stall:
 
 
 @dataclass(frozen=True)
+class Delay:
+    """Hold the request ``seconds``, then forward it whole, whether or not the client is still waiting.
+
+    A store slow to take a request: a client that gives up and sends it again
+    has two copies on the way, and the late one still lands.
+    """
+
+    seconds: float
+
+
+@dataclass(frozen=True)
 class FlipByte:
     """Invert the response body byte at ``offset`` (the length stays the same)."""
 
@@ -193,8 +204,9 @@ class IgnoreDigests:
 
 
 Action = Union[
-    ResetRequest, ResetResponse, Error, Truncate, Stall, FlipByte, FlipUpload, OneOf, Reply, VerifyBody, IgnoreDigests
-]
+    ResetRequest, ResetResponse, Error, Truncate, Stall, Delay, FlipByte, FlipUpload, OneOf, Reply, VerifyBody,
+    IgnoreDigests,
+]  # fmt: skip
 
 
 def reset_request(after_bytes: int = 64 * 1024) -> ResetRequest:
@@ -215,6 +227,10 @@ def truncate(after_bytes: int) -> Truncate:
 
 def stall(seconds: float, after_bytes: int | None = None) -> Stall:
     return Stall(seconds, after_bytes)
+
+
+def delay(seconds: float) -> Delay:
+    return Delay(seconds)
 
 
 def flip_byte(offset: int) -> FlipByte:
@@ -742,6 +758,8 @@ class FaultProxy:
             writer.write(_error_response(action, request, number, keep_alive))
             await writer.drain()
             return keep_alive
+        if isinstance(action, Delay):
+            await asyncio.sleep(action.seconds)
         if isinstance(action, IgnoreDigests):
             return await self._ignore_digests(request, head, reader, writer, number, expect=expect,
                                               keep_alive=keep_alive)  # fmt: skip

@@ -23,6 +23,7 @@ import base64
 import dataclasses
 import hashlib
 import re
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -30,7 +31,7 @@ import pytest
 from tests.cli.test_check import lines_by_label
 from tests.conftest import BUCKET
 from tests.faults.conftest import MIB, random_bytes
-from tests.faults.proxy import FaultProxy, FlipUpload, IgnoreDigests, Request
+from tests.faults.proxy import FaultProxy, FlipUpload, IgnoreDigests, Request, delay
 from tests.faults.test_faults import UPLOAD_PART, ok, one_stderr_line
 
 if TYPE_CHECKING:
@@ -171,6 +172,23 @@ def test_check_reports_per_mode_what_the_store_accepts_and_verifies(runner: Faul
         "ok", "payload_signing: unsigned, upload_checksum: md5, the cheapest mode the store verifies (auto picks it)"
     )  # fmt: skip
     assert listed(s3, runner.folder) == [] and runner.uploads(s3) == []
+
+
+def test_a_probe_slow_to_answer_is_waited_for_not_sent_twice(runner: FaultRunner, s3: Any) -> None:
+    """A probe held past the fault options' 2 s ``read_timeout`` is answered, once: given up and sent again,
+    its first copy would land after the scratch objects were removed and stay in the bucket."""
+    config = auto_config(runner)
+    crc_probe = re.compile(PROBE + r"[0-9a-f]+/crc32c$")
+    held = runner.proxy.add(delay(3.0), method="PUT", path=crc_probe.pattern, times=1)
+    result = runner.run("check", config=config)
+    ok(result)
+    assert held.faulted == 1
+    assert lines_by_label(result.stdout)["probe crc32c"] == (
+        "info", "a wrong x-amz-checksum-crc32c: accepts, does not verify (200)"
+    )  # fmt: skip
+    sent = Counter(seen.target for seen in runner.proxy.seen if seen.method == "PUT" and crc_probe.search(seen.target))
+    assert sent and set(sent.values()) == {1}  # check probes once for its table and once to choose its modes
+    assert listed(s3, runner.folder) == []
 
 
 def test_an_explicit_mode_keeps_its_meaning_and_check_says_it_is_not_verified(runner: FaultRunner) -> None:
