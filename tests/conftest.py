@@ -48,6 +48,9 @@ EVERY_STORE = pytest.mark.stores(*STORES)
 #: On one test of such a module: what it checks does not depend on the store (a stall, a refused
 #: connection, retries running out) and it mostly waits, so it runs on rclone alone.
 RCLONE_ONLY = pytest.mark.stores("rclone")
+#: On a test, or on one case of it (``pytest.param(..., marks=AGENT_ONLY)``): what it checks lives in the
+#: S3 layer both front doors share, so it runs through the agent alone (see the module docstring).
+AGENT_ONLY = pytest.mark.agent_only
 
 
 @pytest.hookimpl(trylast=True)  # after pytest's own tmp_path plugin has set up the session's base directory

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.cli.test_verbs import failed, ok
-from tests.conftest import BUCKET, Plugin, write_config
+from tests.conftest import AGENT_ONLY, BUCKET, Plugin, write_config
 from tests.s3server import make_client, open_uploads, start_rclone
 
 if TYPE_CHECKING:
@@ -104,6 +104,7 @@ def crowded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[S
         server.stop()
 
 
+@AGENT_ONLY  # paging lives in the shared S3 layer
 @pytest.mark.parametrize("verb", ["delete_backup", "delete_directory"])
 def test_list_and_delete_page_past_a_thousand_keys(
     plugin: Plugin, tmp_path: Path, crowded_server: tuple[S3Server, str], verb: str

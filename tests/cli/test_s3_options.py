@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.cli.test_verbs import CHUNK, failed, ok
-from tests.conftest import BUCKET, write_config
+from tests.conftest import AGENT_ONLY, BUCKET, write_config
 from tests.faults.proxy import FaultProxy
 from tests.s3server import self_signed_certificate, start_rclone
 
@@ -57,6 +57,7 @@ def requests_by_kind(seen: list[Seen], key: str) -> dict[str, list[Seen]]:
     return kinds
 
 
+@AGENT_ONLY  # the write options are set in the shared S3 layer
 @pytest.mark.parametrize(
     ("options", "expected"),
     [

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BUCKET, EVERY_STORE, Plugin
+from tests.conftest import AGENT_ONLY, BUCKET, EVERY_STORE, Plugin
 from tests.s3server import SECRET_KEY, open_uploads
 
 pytestmark = EVERY_STORE
@@ -142,6 +142,7 @@ def test_restore_data_subset_streams_the_listed_ranges(plugin: Plugin, tmp_path:
     assert "offsets ask for" in failed(plugin.run("restore_data_subset", path, str(offsets)))
 
 
+@AGENT_ONLY  # delete_backup in-process: tests/faults/test_s3_answers.py
 def test_delete_backup_removes_one_backup_and_spares_its_sibling(plugin: Plugin, s3: Any) -> None:
     first, second = "20261126235959", "20261127000000"  # one second apart, different date directories
     for timestamp in (first, second):

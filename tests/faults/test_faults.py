@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import BUCKET, RCLONE_ONLY, wait_for
+from tests.conftest import AGENT_ONLY, BUCKET, RCLONE_ONLY, wait_for
 from tests.faults.conftest import FAULT_OPTIONS, MIB, FaultRunner, random_bytes
 from tests.faults.proxy import (
     Action,
@@ -44,7 +44,6 @@ OVER_TLS = pytest.mark.stores("rclone", "rgw", "rgw-tls")
 #: Retries, resumes and digest checks happen inside the S3 layer that both front doors share: those
 #: tests run through the agent only. What the in-process door owns itself (aborting uploads on
 #: failure and on signals, one stderr line, no partial file, a reader that closes early) runs both ways.
-AGENT_ONLY = pytest.mark.agent_only
 
 #: Subprocess timeout for a command that must fail: a hang is a failure, not a wait.
 FAIL_WITHIN = 60.0

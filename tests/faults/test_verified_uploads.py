@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.cli.test_check import lines_by_label
-from tests.conftest import BUCKET
+from tests.conftest import AGENT_ONLY, BUCKET
 from tests.faults.conftest import MIB, random_bytes
 from tests.faults.proxy import FaultProxy, FlipUpload, IgnoreDigests, Request, delay
 from tests.faults.test_faults import UPLOAD_PART, ok, one_stderr_line
@@ -94,6 +94,7 @@ def test_a_flipped_put_object_is_refused_sent_again_and_stored_intact(runner: Fa
     assert [seen.header("Content-MD5") for seen in writes] == [sent, sent]
 
 
+@AGENT_ONLY  # a refused part is sent again by the shared S3 layer; PutObject runs both ways above
 def test_a_flipped_upload_part_is_refused_and_never_stored(runner: FaultRunner, s3: Any) -> None:
     """Sent again and stored intact where the store keeps the upload open after a refused part (S3, Ceph RGW);
     a clean failure naming the part where it fails the whole upload (rclone: "a part was rejected after it had
@@ -135,6 +136,7 @@ def test_a_put_flipped_on_every_attempt_fails_cleanly_naming_the_object(runner: 
     assert f"sent Content-MD5 {expected}" in log and "the store did not say what it computed" in log
 
 
+@AGENT_ONLY  # what the probes conclude is the same from either door; the next tests count probes per door
 def test_auto_on_a_store_that_ignores_every_digest_is_not_taken_for_verified(runner: FaultRunner, s3: Any) -> None:
     """200 to a wrong CRC-32C, Content-MD5 and SHA-256, each echoed in the answer: uploads are said unverified."""
     ignoring = runner.proxy.add(IgnoreDigests(), path=lambda request: request.method == "PUT")
