@@ -9,7 +9,10 @@ under the configured folder that is deleted afterwards whatever happened:
 * ``sha256``: signed, with a wrong payload SHA-256 in the signature.
 
 A store that refuses unsigned payloads refuses the first two for that; they
-are then sent again signed (with the right SHA-256).  The three run at once.
+are then sent again signed (with the right SHA-256).  The three run one after
+another, each once its predecessor is answered: a store that keeps objects as
+files (rclone) can lose track of an object written beside a refused one at the
+same moment, and then answers its delete without removing it.
 :mod:`gps3async.verifiedmodes` reads the answers and chooses.  AWS S3 itself
 is not probed: it verifies all three.
 
@@ -68,7 +71,8 @@ PROBE_BODY = b"gps3async verification probe: the digest sent with this body is d
 _OTHER_BODY = PROBE_BODY[:-1] + bytes([PROBE_BODY[-1] ^ 1])
 #: How long a fail-safe choice (probes that could not run) is kept before the next write probes again.
 FAIL_SAFE_SECONDS = 60.0
-#: A probe that takes longer is given up (its client's own timeouts and retries bound it too).
+#: Probes still unanswered this long after the first was sent are given up (their client's own timeouts
+#: and retries bound each one too).
 PROBE_SECONDS = 60.0
 #: The least read timeout of a probe's client.  A probe attempt given up for a late answer is sent
 #: again, and the store may still store the first one after the scratch objects were removed (rclone
@@ -114,14 +118,15 @@ def _wrong_digest(digest: str, modes: StoreModes) -> BodyDigest:
     return dataclasses.replace(right, **{digest: getattr(wrong, digest)})
 
 
-async def _probe(config: PluginConfig, digest: str, modes: StoreModes, key: str) -> Finding:
-    """One probe: PutObject with a wrong ``digest`` in ``modes`` (its scratch object is removed by the caller)."""
+async def _probe(config: PluginConfig, digest: str, modes: StoreModes, key: str, deadline: float) -> Finding:
+    """One probe: PutObject with a wrong ``digest`` in ``modes``, unless ``deadline`` (of
+    :func:`anyio.current_time`) passes first (its scratch object is removed by the caller)."""
     from .s3client import open_store
 
     patient = dataclasses.replace(config, read_timeout=max(config.read_timeout, PROBE_READ_TIMEOUT))
     async with open_store(patient, concurrency=1, modes=modes) as store:
         answer = ProbeAnswer(0, "", f"no answer within {PROBE_SECONDS:g} s")
-        with anyio.move_on_after(PROBE_SECONDS):
+        with anyio.move_on_at(deadline):
             answer = await store.probe_put(key, PROBE_BODY, _wrong_digest(digest, modes))
     return classify(answer, modes)
 
@@ -129,11 +134,9 @@ async def _probe(config: PluginConfig, digest: str, modes: StoreModes, key: str)
 async def _remove_all(config: PluginConfig, written: list[tuple[str, StoreModes]]) -> None:
     """Delete the probes' scratch objects, present or not, once every probe has had its answer.
 
-    Not beside each probe: a store that keeps objects as files (rclone) may still be writing one
-    probe's refused body into the shared scratch directory while another probe's delete removes
-    that directory, and the late write then lands after its own delete.  Each object is deleted
-    in the mode it was written in (a store that refuses unsigned payloads refuses unsigned deletes),
-    and looked up afterwards (:func:`_remove`).
+    Each object is deleted in the mode it was written in (a store that refuses
+    unsigned payloads refuses unsigned deletes), and looked up afterwards
+    (:func:`_remove`).
     """
     from .s3client import open_store
 
@@ -169,27 +172,23 @@ async def _remove(store: S3Store, key: str) -> str:
 
 
 async def probe_findings(config: PluginConfig) -> Findings:
-    """Run the three probes (at once) against the store of ``config``; what it verifies, accepts and refuses."""
+    """Run the three probes (one after another) against the store of ``config``; what it verifies, accepts
+    and refuses."""
     scratch = f"{folder_prefix(config.folder)}gps3async-probe-{secrets.token_hex(6)}/"
     found: dict[str, Finding] = {}
     unsigned_refused = False
 
     written: list[tuple[str, StoreModes]] = []
-
-    async def one(digest: str, modes: StoreModes, signed: StoreModes | None) -> None:
-        nonlocal unsigned_refused
-        written.append((scratch + digest, modes))
-        finding = await _probe(config, digest, modes, scratch + digest)
-        if signed is not None and refuses_unsigned(finding):
-            unsigned_refused = True
-            written.append((scratch + digest + "-signed", signed))
-            finding = await _probe(config, digest, signed, scratch + digest + "-signed")
-        found[digest] = finding
-
+    deadline = anyio.current_time() + PROBE_SECONDS
     try:
-        async with anyio.create_task_group() as tg:
-            for digest, modes, signed in _PROBES:
-                tg.start_soon(one, digest, modes, signed)
+        for digest, modes, signed in _PROBES:
+            written.append((scratch + digest, modes))
+            finding = await _probe(config, digest, modes, scratch + digest, deadline)
+            if signed is not None and refuses_unsigned(finding):
+                unsigned_refused = True
+                written.append((scratch + digest + "-signed", signed))
+                finding = await _probe(config, digest, signed, scratch + digest + "-signed", deadline)
+            found[digest] = finding
     finally:
         await _remove_all(config, written)
     return Findings(found, unsigned_refused)

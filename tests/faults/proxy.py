@@ -341,6 +341,8 @@ class Seen:
     target: str
     fault: str | None
     headers: tuple[tuple[str, str], ...] = ()
+    #: When it arrived (:func:`time.monotonic`).
+    at: float = 0.0
 
     def header(self, name: str) -> str | None:
         return header_value(self.headers, name)
@@ -697,7 +699,7 @@ class FaultProxy:
                     if chosen is not None:
                         break
             fault = None if chosen is None else _describe(chosen)
-            self._seen.append(Seen(request.method, request.target, fault, request.headers))
+            self._seen.append(Seen(request.method, request.target, fault, request.headers, time.monotonic()))
             return chosen, self._number
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -176,12 +176,16 @@ def test_check_reports_per_mode_what_the_store_accepts_and_verifies(runner: Faul
     assert listed(s3, runner.folder) == [] and runner.uploads(s3) == []
 
 
+HELD = 3.0
+
+
 def test_a_probe_slow_to_answer_is_waited_for_not_sent_twice(runner: FaultRunner, s3: Any) -> None:
     """A probe held past the fault options' 2 s ``read_timeout`` is answered, once: given up and sent again,
-    its first copy would land after the scratch objects were removed and stay in the bucket."""
+    its first copy would land after the scratch objects were removed and stay in the bucket.  The next probe
+    waits for its answer: rclone can lose an object written beside a refused one at the same moment."""
     config = auto_config(runner)
     crc_probe = re.compile(PROBE + r"[0-9a-f]+/crc32c$")
-    held = runner.proxy.add(delay(3.0), method="PUT", path=crc_probe.pattern, times=1)
+    held = runner.proxy.add(delay(HELD), method="PUT", path=crc_probe.pattern, times=1)
     result = runner.run("check", config=config)
     ok(result)
     assert held.faulted == 1
@@ -190,6 +194,10 @@ def test_a_probe_slow_to_answer_is_waited_for_not_sent_twice(runner: FaultRunner
     )  # fmt: skip
     sent = Counter(seen.target for seen in runner.proxy.seen if seen.method == "PUT" and crc_probe.search(seen.target))
     assert sent and set(sent.values()) == {1}  # check probes once for its table and once to choose its modes
+    first = next(seen for seen in runner.proxy.seen if seen.fault is not None)
+    scratch = first.target.rsplit("/", 1)[0] + "/"
+    others = [seen.at - first.at for seen in runner.proxy.seen if seen.target.startswith(scratch) and seen is not first]
+    assert others and min(others) >= HELD, "the other probes went after the held one was answered"
     assert listed(s3, runner.folder) == []
 
 
