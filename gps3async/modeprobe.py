@@ -118,35 +118,27 @@ def _wrong_digest(digest: str, modes: StoreModes) -> BodyDigest:
     return dataclasses.replace(right, **{digest: getattr(wrong, digest)})
 
 
-async def _probe(config: PluginConfig, digest: str, modes: StoreModes, key: str, deadline: float) -> Finding:
-    """One probe: PutObject with a wrong ``digest`` in ``modes``, unless ``deadline`` (of
+async def _probe(store: S3Store, digest: str, key: str, deadline: float) -> Finding:
+    """One probe: PutObject with a wrong ``digest`` in the store's modes, unless ``deadline`` (of
     :func:`anyio.current_time`) passes first (its scratch object is removed by the caller)."""
-    from .s3client import open_store
-
-    patient = dataclasses.replace(config, read_timeout=max(config.read_timeout, PROBE_READ_TIMEOUT))
-    async with open_store(patient, concurrency=1, modes=modes) as store:
-        answer = ProbeAnswer(0, "", f"no answer within {PROBE_SECONDS:g} s")
-        with anyio.move_on_at(deadline):
-            answer = await store.probe_put(key, PROBE_BODY, _wrong_digest(digest, modes))
-    return classify(answer, modes)
+    answer = ProbeAnswer(0, "", f"no answer within {PROBE_SECONDS:g} s")
+    with anyio.move_on_at(deadline):
+        answer = await store.probe_put(key, PROBE_BODY, _wrong_digest(digest, store.modes))
+    return classify(answer, store.modes)
 
 
-async def _remove_all(config: PluginConfig, written: list[tuple[str, StoreModes]]) -> None:
+async def _remove_all(written: list[tuple[str, S3Store]]) -> None:
     """Delete the probes' scratch objects, present or not, once every probe has had its answer.
 
-    Each object is deleted in the mode it was written in (a store that refuses
-    unsigned payloads refuses unsigned deletes), and looked up afterwards
-    (:func:`_remove`).
+    Each object is deleted by the client that wrote it, in its modes (a store
+    that refuses unsigned payloads refuses unsigned deletes), and looked up
+    afterwards (:func:`_remove`).
     """
-    from .s3client import open_store
-
     with anyio.move_on_after(30, shield=True) as scope:
-        for key, modes in written:
-            async with open_store(config, concurrency=1, modes=modes) as store:
-                problem = await _remove(store, key)
-                if problem:
-                    url = store.url(key)
-                    log.warning("store mode probe: could not remove %s (%s): remove it by hand", url, problem)
+        for key, store in written:
+            problem = await _remove(store, key)
+            if problem:
+                log.warning("store mode probe: could not remove %s (%s): remove it by hand", store.url(key), problem)
     if scope.cancelled_caught:
         keys = ", ".join(key for key, _ in written)
         log.warning("store mode probe: removing the scratch objects %s timed out: remove them by hand", keys)
@@ -174,23 +166,29 @@ async def _remove(store: S3Store, key: str) -> str:
 async def probe_findings(config: PluginConfig) -> Findings:
     """Run the three probes (one after another) against the store of ``config``; what it verifies, accepts
     and refuses."""
+    from .s3client import open_store
+
     scratch = f"{folder_prefix(config.folder)}gps3async-probe-{secrets.token_hex(6)}/"
+    patient = dataclasses.replace(config, read_timeout=max(config.read_timeout, PROBE_READ_TIMEOUT))
     found: dict[str, Finding] = {}
     unsigned_refused = False
-
-    written: list[tuple[str, StoreModes]] = []
+    written: list[tuple[str, S3Store]] = []
     deadline = anyio.current_time() + PROBE_SECONDS
-    try:
-        for digest, modes, signed in _PROBES:
-            written.append((scratch + digest, modes))
-            finding = await _probe(config, digest, modes, scratch + digest, deadline)
-            if signed is not None and refuses_unsigned(finding):
-                unsigned_refused = True
-                written.append((scratch + digest + "-signed", signed))
-                finding = await _probe(config, digest, signed, scratch + digest + "-signed", deadline)
-            found[digest] = finding
-    finally:
-        await _remove_all(config, written)
+    # One client per mode (a client signs and checksums in one mode), kept open for the clean-up.
+    async with contextlib.AsyncExitStack() as clients:
+        try:
+            for digest, modes, signed in _PROBES:
+                store = await clients.enter_async_context(open_store(patient, concurrency=1, modes=modes))
+                written.append((scratch + digest, store))
+                finding = await _probe(store, digest, scratch + digest, deadline)
+                if signed is not None and refuses_unsigned(finding):
+                    unsigned_refused = True
+                    store = await clients.enter_async_context(open_store(patient, concurrency=1, modes=signed))
+                    written.append((scratch + digest + "-signed", store))
+                    finding = await _probe(store, digest, scratch + digest + "-signed", deadline)
+                found[digest] = finding
+        finally:
+            await _remove_all(written)
     return Findings(found, unsigned_refused)
 
 
