@@ -147,8 +147,11 @@ async def _remove_all(written: list[tuple[str, S3Store]]) -> None:
 async def _remove(store: S3Store, key: str) -> str:
     """Delete ``key`` until a lookup no longer finds it; what went wrong, or ``""``.
 
-    A delete of an absent key succeeds too, so only a lookup tells whether a
-    late write (rclone under load) has brought the object back after it.
+    A delete of an absent key succeeds too, so only a lookup tells whether the
+    object is gone: a write that lands after the delete brings it back, and a
+    store can answer a delete without removing anything (rclone, once it has
+    lost track of the object: see the module docstring), which the warning of
+    :func:`_remove_all` then reports.
     """
     for attempt in range(REMOVE_TRIES):
         if attempt:
@@ -176,16 +179,18 @@ async def probe_findings(config: PluginConfig) -> Findings:
     deadline = anyio.current_time() + PROBE_SECONDS
     # One client per mode (a client signs and checksums in one mode), kept open for the clean-up.
     async with contextlib.AsyncExitStack() as clients:
+
+        async def probe(digest: str, modes: StoreModes, key: str) -> Finding:
+            store = await clients.enter_async_context(open_store(patient, concurrency=1, modes=modes))
+            written.append((key, store))
+            return await _probe(store, digest, key, deadline)
+
         try:
             for digest, modes, signed in _PROBES:
-                store = await clients.enter_async_context(open_store(patient, concurrency=1, modes=modes))
-                written.append((scratch + digest, store))
-                finding = await _probe(store, digest, scratch + digest, deadline)
+                finding = await probe(digest, modes, scratch + digest)
                 if signed is not None and refuses_unsigned(finding):
                     unsigned_refused = True
-                    store = await clients.enter_async_context(open_store(patient, concurrency=1, modes=signed))
-                    written.append((scratch + digest + "-signed", store))
-                    finding = await _probe(store, digest, scratch + digest + "-signed", deadline)
+                    finding = await probe(digest, signed, scratch + digest + "-signed")
                 found[digest] = finding
         finally:
             await _remove_all(written)

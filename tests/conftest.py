@@ -84,7 +84,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     In-process variants are left out on the RGW, and for tests marked ``agent_only``: long flows of
     dozens of plugin calls, where each in-process call starts Python and imports botocore (about
-    0.8 s of CPU), whose calls the rest of the suite already runs in-process one by one.
+    1.2 s of CPU), whose calls the rest of the suite already runs in-process one by one.
     """
     left_out = [
         item for item in items

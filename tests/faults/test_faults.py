@@ -41,9 +41,9 @@ if TYPE_CHECKING:
 #: a body cut short, a stall, a flipped byte, a signal mid-upload) run too (``OVER_TLS``).
 pytestmark = pytest.mark.stores("rclone", "rgw")
 OVER_TLS = pytest.mark.stores("rclone", "rgw", "rgw-tls")
-#: Retries, resumes and digest checks happen inside the S3 layer that both front doors share: those
-#: tests run through the agent only. What the in-process door owns itself (aborting uploads on
-#: failure and on signals, one stderr line, no partial file, a reader that closes early) runs both ways.
+# Retries, resumes and digest checks happen inside the S3 layer that both front doors share: those
+# tests are marked AGENT_ONLY. What the in-process door owns itself (aborting uploads on failure and
+# on signals, one stderr line, no partial file, a reader that closes early) runs both ways.
 
 #: Subprocess timeout for a command that must fail: a hang is a failure, not a wait.
 FAIL_WITHIN = 60.0
