@@ -36,8 +36,8 @@ from bench.iorate import IoSampler, window_rates
 from bench.measure import download_processes, upload_endings, upload_processes
 from bench.server import delete_prefix
 from bench.tools import gpbackup_path, plugin_config
-from gps3async.bandwidth.host import BACKOFF_ENV
-from gps3async.config import DEFAULT_CHUNKSIZE, parse_byte_size
+from gps3async.core.config import DEFAULT_CHUNKSIZE, parse_byte_size
+from gps3async.runtime.bandwidth import BACKOFF_ENV
 from tests.faults.proxy import FaultProxy, error
 
 if TYPE_CHECKING:

@@ -27,8 +27,8 @@ from bench.common import GIB, BenchError, progress
 from bench.server import delete_prefix
 from bench.singles import download_once, upload_once
 from bench.tools import gps3async_tool
-from gps3async.integrity.blocks import BlockListBuilder, check_span, digest_span
-from gps3async.plan import ByteRange, plan_ranges
+from gps3async.core.integrity.blocks import BlockListBuilder, check_span, digest_span
+from gps3async.core.plan import ByteRange, plan_ranges
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -20,7 +20,7 @@ from bench.measure import upload_processes
 from bench.server import delete_prefix, object_size
 from bench.singles import Result, best, download_once
 from bench.tools import gps3async_tool
-from gps3async.encryption.format import SEGMENT_SIZE, Layout
+from gps3async.core.encryption.format import SEGMENT_SIZE, Layout
 
 if TYPE_CHECKING:
     from bench.data import Slice

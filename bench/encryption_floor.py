@@ -8,9 +8,9 @@ worker threads) per GiB of plaintext, the least of ``--runs``:
   segment over and over (cache-hot), and ``streaming``: over consecutive
   segments of 64 MiB buffers, each byte read and written once as in a
   transfer (the floor through the ``cryptography`` binding);
-* ``layer``: :class:`~gps3async.encryption.SealingSource` filling 16 MiB part
+* ``layer``: :class:`~gps3async.core.encryption.SealingSource` filling 16 MiB part
   buffers from a plaintext source, and
-  :class:`~gps3async.encryption.OpeningSink` fed the stored object in 16 MiB
+  :class:`~gps3async.core.encryption.OpeningSink` fed the stored object in 16 MiB
   GET buffers, each minus the same pipeline without encryption (the source
   read straight into the part buffer; the GET buffers handed to the sink).
 
@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from gps3async.buffers import new_buffer
-from gps3async.encryption import OpeningSink, SealingSource
-from gps3async.encryption.format import SALT_SIZE, SEGMENT_SIZE, TAG_SIZE, Header, SegmentCipher
-from gps3async.encryption.keys import SecretKey, keyring_of
+from gps3async.core.encryption.format import SALT_SIZE, SEGMENT_SIZE, TAG_SIZE, Header, SegmentCipher
+from gps3async.core.encryption.keys import SecretKey, keyring_of
+from gps3async.runtime.buffers import new_buffer
+from gps3async.transfer.encryption.streams import OpeningSink, SealingSource
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -8,7 +8,7 @@ to the transfer like the single-stream table's, each the fastest of
 ``--repeat`` runs and each checked by stored size.  Restores do not change with
 the mode (a signed GET carries the constant hash of an empty body), so only
 uploads are measured.  Before the uploads, the plugin's own probes
-(:func:`gps3async.modeprobe.probe_findings`: one upload with a deliberately
+(:func:`gps3async.s3.storemodes.probe.probe_findings`: one upload with a deliberately
 wrong digest each) find which modes the server verifies, and a last row
 uploads with ``auto`` (the default), which picks the cheapest verified mode.
 Rendered by :func:`bench.report_modes.modes_section`.
@@ -25,10 +25,10 @@ from bench.common import progress
 from bench.server import delete_prefix
 from bench.singles import best, upload_once
 from bench.tools import gps3async_tool, plugin_config
-from gps3async.config import load_config
-from gps3async.modeprobe import probe_findings, sha_accelerated
-from gps3async.storemodes import StoreModes
-from gps3async.verifiedmodes import Findings, choose, mode_accepted, mode_verified
+from gps3async.core.config import load_config
+from gps3async.core.storemodes.settings import StoreModes
+from gps3async.core.storemodes.verified import Findings, choose, mode_accepted, mode_verified
+from gps3async.s3.storemodes.probe import probe_findings, sha_accelerated
 
 if TYPE_CHECKING:
     from bench.data import Slice
@@ -58,7 +58,7 @@ class ModeResult:
 
 
 def server_findings(bench: Bench) -> Findings:
-    """What the server verifies, by the plugin's own probes (:mod:`gps3async.modeprobe`)."""
+    """What the server verifies, by the plugin's own probes (:mod:`gps3async.s3.storemodes.probe`)."""
     path = plugin_config(bench, bench.home / "m-probe.yaml", "m-probe", None, None)
     config = load_config(str(path), environ=bench.env())
     return anyio.run(probe_findings, config)

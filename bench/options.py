@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bench.common import DOC, GIB, KIB, MIB, REPO, SEGMENT_SIZE, human
-from gps3async.config import MIN_PART_SIZE
+from gps3async.core.config import MIN_PART_SIZE
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

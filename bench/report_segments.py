@@ -21,7 +21,7 @@ from bench.tables import (
     verdict,
     within,
 )
-from gps3async.config import DEFAULT_CHUNKSIZE, DEFAULT_CONCURRENCY
+from gps3async.core.config import DEFAULT_CHUNKSIZE, DEFAULT_CONCURRENCY
 
 if TYPE_CHECKING:
     from bench.options import Options

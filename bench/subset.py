@@ -30,7 +30,7 @@ from bench.common import KIB, MIB, progress
 from bench.data import Slice
 from bench.measure import download_processes, upload_processes
 from bench.server import delete_prefix
-from gps3async.plan import SUBSET_MAX_GAP, ByteRange, plan_fetches
+from gps3async.core.plan import SUBSET_MAX_GAP, ByteRange, plan_fetches
 
 if TYPE_CHECKING:
     from pathlib import Path

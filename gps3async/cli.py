@@ -18,8 +18,8 @@ import signal
 import sys
 
 from . import API_VERSION, __version__
-from .execute import BROKEN_PIPE_EXIT, Interrupted, check_arguments, report, run_verb
-from .logs import PROGRAM, setup_logging
+from .commands.execute import BROKEN_PIPE_EXIT, Interrupted, check_arguments, report, run_verb
+from .runtime.logs import PROGRAM, setup_logging
 
 __all__ = ["main", "main_exit"]
 
@@ -35,8 +35,8 @@ async def _run(verb: str, args: list[str]) -> None:
     """Run one verb; SIGINT or SIGTERM cancels it (so uploads abort) and becomes :class:`Interrupted`."""
     import anyio
 
-    from .invocation import Invocation
-    from .modeprobe import open_call_store
+    from .commands.invocation import Invocation
+    from .s3.storemodes.probe import open_call_store
 
     received: list[int] = []
 
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None, *, why: str | None = None) -> int:
         log.debug("%s %s", verb, " ".join(args))
         import anyio
 
-        from ._malloc import tune_malloc
+        from .runtime.malloc import tune_malloc
 
         tune_malloc()
 

@@ -70,7 +70,7 @@ PARALLEL_HOSTS = 16
 #: The first line of the installed launcher (PREFIX replaced): the interpreter, isolated, without site.
 LAUNCHER_LINE = b"#!PREFIX/bin/python -IS\n"
 #: Modules whose import proves the compiled extensions match the interpreter.
-IMPORT_CHECK = "import gps3async.cli, gps3async.agent.server, gps3async.http, uvloop, httptools, crc32c, aiobotocore"
+IMPORT_CHECK = "import gps3async.cli, gps3async.agent.server, gps3async.s3.http, uvloop, httptools, crc32c, aiobotocore"
 
 
 class DeployError(Exception):

@@ -6,7 +6,7 @@ interpreter, aiobotocore's imports and a new S3 connection.  Instead, the
 library only) that passes its argv, working directory and standard descriptors
 over a Unix socket to an agent (:mod:`.server`) that keeps the event loop, the
 S3 client and its warm connections.  The agent runs the very same
-:mod:`gps3async.commands` as the in-process path, which stays for
+:mod:`gps3async.commands.plugin` as the in-process path, which stays for
 ``agent: "off"`` and for every case where no agent can answer.
 
 :mod:`.place` says where an agent lives and which one a call belongs to;

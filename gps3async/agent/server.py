@@ -2,7 +2,7 @@
 
 One agent runs per user, host and identity (:mod:`.place`).  It listens on its
 socket, accepts only its own user (``SO_PEERCRED``), and runs each call with
-:func:`gps3async.execute.run_verb`, the code the in-process path runs, on the
+:func:`gps3async.commands.execute.run_verb`, the code the in-process path runs, on the
 descriptors the client passed.  Per call it watches the connection: a
 forwarded SIGINT/SIGTERM cancels the call and it ends as an in-process call
 would (exit 130/143, one stderr line); a connection that closes (the client
@@ -11,7 +11,7 @@ closes its copies of a call's descriptors before it sends the exit code, so
 whoever reads the plugin's stdout sees EOF when the client exits.
 
 All calls share the agent's S3 client (its connections stay warm between
-calls) and one :class:`~gps3async.buffers.MemoryBudget` (``host_memory_limit``).
+calls) and one :class:`~gps3async.runtime.buffers.MemoryBudget` (``host_memory_limit``).
 The agent exits after ``agent_idle_timeout`` seconds without a call, as soon
 as it is idle after a ``cleanup_plugin_for_*`` hook, and on SIGTERM/SIGINT
 (cancelling what is in progress).
@@ -34,13 +34,13 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.abc import SocketAttribute, SocketListener
 
-from ..bandwidth import HostBandwidth, shared_backoff
-from ..buffers import MemoryBudget
-from ..config import DEFAULT_AGENT_IDLE_TIMEOUT, PluginConfig, parse_config
-from ..errors import ConfigError
-from ..execute import Interrupted, check_arguments, fail, report, run_verb
-from ..invocation import Invocation
-from ..logs import CALLER_PID, setup_logging
+from ..commands.execute import Interrupted, check_arguments, fail, report, run_verb
+from ..commands.invocation import Invocation
+from ..core.config import DEFAULT_AGENT_IDLE_TIMEOUT, PluginConfig, parse_config
+from ..core.errors import ConfigError
+from ..runtime.bandwidth import HostBandwidth, shared_backoff
+from ..runtime.buffers import MemoryBudget
+from ..runtime.logs import CALLER_PID, setup_logging
 from . import wire
 from .place import PROTOCOL
 
@@ -49,8 +49,8 @@ if TYPE_CHECKING:
 
     from anyio.abc import SocketStream
 
-    from ..storage import S3Store
-    from ..storemodes import StoreModes
+    from ..core.storemodes.settings import StoreModes
+    from ..s3.storage import S3Store
 
 __all__ = ["Agent", "main", "peer_uid"]
 
@@ -95,12 +95,12 @@ class SharedStores:
     Every call of an agent has the same identity, so the same endpoint,
     credentials, proxy and timeouts: one client per store mode serves them all
     (with ``auto`` modes, one for uploads, in the mode the agent's
-    :class:`~gps3async.modeprobe.ModeChooser` picked once, and one for restores
+    :class:`~gps3async.s3.storemodes.probe.ModeChooser` picked once, and one for restores
     and deletes, which never probe).
     """
 
     def __init__(self) -> None:
-        from ..modeprobe import ModeChooser
+        from ..s3.storemodes.probe import ModeChooser
 
         self._stack = AsyncExitStack()
         self._stores: dict[StoreModes, S3Store] = {}
@@ -115,7 +115,7 @@ class SharedStores:
         modes = await self.chooser.modes_for(config, uploads=uploads)
         store = self._stores.get(modes)
         if store is None:
-            from ..s3client import open_store
+            from ..s3.client import open_store
 
             async with self._lock:
                 store = self._stores.get(modes)
@@ -408,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     _name_process()
     setup_logging()
-    from .._malloc import tune_malloc
+    from ..runtime.malloc import tune_malloc
 
     # Part buffers (5 MiB and more) are mmapped, so the memory of a finished call goes back to the system.
     tune_malloc(mmap_threshold=4 << 20)

@@ -12,7 +12,7 @@ from typing import Any
 import crc32c
 import pytest
 
-from gps3async.checksums import expected_digest
+from gps3async.core.integrity.checksums import expected_digest
 from tests.cli.test_verbs import failed, ok
 from tests.conftest import AGENT_ONLY, BUCKET, EVERY_STORE, Plugin
 from tests.s3server import S3Server, make_client, start_rclone

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from gps3async.encryption.format import MAGIC
+from gps3async.core.encryption.format import MAGIC
 from tests.conftest import BUCKET, Plugin
 from tests.gpbackup_harness import Cluster
 from tests.harness.test_gpbackup_flow import assert_nothing_left, keys_of, tables_for

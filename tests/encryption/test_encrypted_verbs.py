@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from gps3async.encryption.format import HEADER_SIZE, MAGIC, SEGMENT_SIZE, TAG_SIZE, Layout
+from gps3async.core.encryption.format import HEADER_SIZE, MAGIC, SEGMENT_SIZE, TAG_SIZE, Layout
 from tests.cli.test_verbs import failed, ok
 from tests.conftest import BUCKET, Plugin
 from tests.s3server import open_uploads

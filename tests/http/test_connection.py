@@ -1,4 +1,4 @@
-"""The HTTP/1.1 protocol of :mod:`gps3async.http` against a real socket server on 127.0.0.1."""
+"""The HTTP/1.1 protocol of :mod:`gps3async.s3.http` against a real socket server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -18,15 +18,15 @@ from botocore.exceptions import (
     ResponseStreamingError,
 )
 
-from gps3async.http import BufferedHttpSession
-from gps3async.http.body import ResponseBody
-from gps3async.http.connection import Connection
-from gps3async.http.dial import Dialer, Route
-from gps3async.http.errors import ConnectFailed, ReadTimeout
-from gps3async.http.pool import ConnectionPool
-from gps3async.http.request import request_head
-from gps3async.http.response import ResponseHead
-from gps3async.s3errors import is_stream_error
+from gps3async.s3.errors import is_stream_error
+from gps3async.s3.http import BufferedHttpSession
+from gps3async.s3.http.body import ResponseBody
+from gps3async.s3.http.connection import Connection
+from gps3async.s3.http.dial import Dialer, Route
+from gps3async.s3.http.errors import ConnectFailed, ReadTimeout
+from gps3async.s3.http.pool import ConnectionPool
+from gps3async.s3.http.request import request_head
+from gps3async.s3.http.response import ResponseHead
 from tests.http.wire import ScriptedServer, read_request, response
 
 MIB = 1024 * 1024

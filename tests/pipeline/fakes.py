@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 import anyio
 import crc32c
 
-from gps3async.errors import BrokenOutput, StorageError
-from gps3async.integrity.blocks import BLOCK_SIZE, SpanDigest, digest_span
-from gps3async.plan import ByteRange
-from gps3async.storage import CompletedPart, PartHead, RangeRead
-from gps3async.storemodes import BodyDigest, StoreModes, digest_body
+from gps3async.core.errors import BrokenOutput, StorageError
+from gps3async.core.integrity.blocks import BLOCK_SIZE, SpanDigest, digest_span
+from gps3async.core.plan import ByteRange
+from gps3async.core.storemodes.settings import BodyDigest, StoreModes, digest_body
+from gps3async.s3.storage import CompletedPart, PartHead, RangeRead
 
 
 @dataclass

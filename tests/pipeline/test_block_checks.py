@@ -8,13 +8,13 @@ import os
 import crc32c
 import pytest
 
-from gps3async.buffers import BufferPool
-from gps3async.checksums import DIGEST_SUFFIX, encode_crc32c, expected_digest, parse_document_fields
-from gps3async.download import DownloadStats, download_ranges, restore_object
-from gps3async.errors import IntegrityError
-from gps3async.integrity.blocks import METADATA_MAX_BLOCKS, BlockList
-from gps3async.plan import ByteRange, plan_fetches
-from gps3async.upload import upload_stream
+from gps3async.core.errors import IntegrityError
+from gps3async.core.integrity.blocks import METADATA_MAX_BLOCKS, BlockList
+from gps3async.core.integrity.checksums import DIGEST_SUFFIX, encode_crc32c, expected_digest, parse_document_fields
+from gps3async.core.plan import ByteRange, plan_fetches
+from gps3async.runtime.buffers import BufferPool
+from gps3async.transfer.download import DownloadStats, download_ranges, restore_object
+from gps3async.transfer.upload import upload_stream
 from tests.pipeline.fakes import FakeStore, RecordingSink, TrickleSource
 
 BS = 4096

@@ -5,11 +5,11 @@ import random
 
 import pytest
 
-from gps3async.buffers import BufferPool
-from gps3async.download import DownloadStats, download_ranges, restore_object
-from gps3async.errors import BrokenOutput, IntegrityError
-from gps3async.plan import ByteRange, plan_fetches, split
-from gps3async.upload import upload_stream
+from gps3async.core.errors import BrokenOutput, IntegrityError
+from gps3async.core.plan import ByteRange, plan_fetches, split
+from gps3async.runtime.buffers import BufferPool
+from gps3async.transfer.download import DownloadStats, download_ranges, restore_object
+from gps3async.transfer.upload import upload_stream
 from tests.pipeline.fakes import FakeStore, RecordingSink, TrickleSource
 
 CHUNK = 64 * 1024

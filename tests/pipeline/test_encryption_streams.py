@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gps3async.encryption.format import Header, Layout, SegmentCipher
-from gps3async.encryption.keys import SecretKey, keyring_of
-from gps3async.encryption.ranges import plan_segment_fetches
-from gps3async.encryption.streams import OpeningSink, SealingSource, SubsetOpeningSink
-from gps3async.errors import EncryptionKeyError, IntegrityError
-from gps3async.plan import ByteRange
+from gps3async.core.encryption.format import Header, Layout, SegmentCipher
+from gps3async.core.encryption.keys import SecretKey, keyring_of
+from gps3async.core.encryption.ranges import plan_segment_fetches
+from gps3async.core.errors import EncryptionKeyError, IntegrityError
+from gps3async.core.plan import ByteRange
+from gps3async.transfer.encryption.streams import OpeningSink, SealingSource, SubsetOpeningSink
 
 S = 4096
 KEY = SecretKey(os.urandom(32))
@@ -131,9 +131,9 @@ def test_subset_sink_writes_the_wanted_pieces(size: int, fractions: list[tuple[f
 
 
 def test_authenticate_object_checks_every_segment_without_writing() -> None:
-    from gps3async.encryption import sealing_source
-    from gps3async.encryption.restore import authenticate_object
-    from gps3async.upload import upload_stream
+    from gps3async.transfer.encryption.restore import authenticate_object
+    from gps3async.transfer.encryption.streams import sealing_source
+    from gps3async.transfer.upload import upload_stream
     from tests.pipeline.fakes import FakeStore
 
     store, keyring = FakeStore(), keyring_of(KEY, [])

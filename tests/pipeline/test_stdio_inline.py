@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 import pytest
 
-from gps3async.stdio import INLINE_BYTES, FdSink, FdSource
+from gps3async.transfer.stdio import INLINE_BYTES, FdSink, FdSource
 
 
 @pytest.fixture

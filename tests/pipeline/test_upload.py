@@ -5,9 +5,9 @@ import os
 import anyio
 import pytest
 
-from gps3async.errors import PartLimitExceeded, StorageError
-from gps3async.plan import PartSchedule
-from gps3async.upload import upload_stream
+from gps3async.core.errors import PartLimitExceeded, StorageError
+from gps3async.core.plan import PartSchedule
+from gps3async.transfer.upload import upload_stream
 from tests.pipeline.fakes import FailingSource, FakeStore, TrickleSource
 
 CHUNK = 64 * 1024

@@ -1,4 +1,4 @@
-"""The host limiter's waiting (:mod:`gps3async.bandwidth.host`) on a real event loop, without S3.
+"""The host limiter's waiting (:mod:`gps3async.runtime.bandwidth`) on a real event loop, without S3.
 
 What these check is structural (who waits, who holds what at the moment a
 stream ends), so no assertion depends on how fast a loaded machine runs.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from gps3async.bandwidth import DOWNLOAD, UPLOAD, HostBandwidth, StreamShare, note_answer, paced, paced_request
+from gps3async.runtime.bandwidth import DOWNLOAD, UPLOAD, HostBandwidth, StreamShare, note_answer, paced, paced_request
 
 MIB = 1024 * 1024
 

@@ -1,4 +1,4 @@
-"""The pure maths of :mod:`gps3async.bandwidth`: a fair share of one rate, and the AIMD window.
+"""The pure maths of :mod:`gps3async.runtime.bandwidth`: a fair share of one rate, and the AIMD window.
 
 Time is passed in, so every test runs a simulated clock and is exact.
 """
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from gps3async.bandwidth.fairshare import Demand, FairShare
-from gps3async.bandwidth.window import AimdWindow, RequestSchedule, WindowChange
+from gps3async.core.bandwidth.fairshare import Demand, FairShare
+from gps3async.core.bandwidth.window import AimdWindow, RequestSchedule, WindowChange
 
 MIB = 1024 * 1024
 

@@ -4,7 +4,7 @@ import anyio
 import pytest
 from anyio.lowlevel import checkpoint
 
-from gps3async.buffers import BudgetTooSmall, BufferPool, MemoryBudget, PoolBuffer, new_buffer
+from gps3async.runtime.buffers import BudgetTooSmall, BufferPool, MemoryBudget, PoolBuffer, new_buffer
 
 
 async def test_pool_lends_at_most_count_buffers() -> None:

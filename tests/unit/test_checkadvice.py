@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from gps3async.checkadvice import MIB, LinkSample, likely_fix, mode_settings, suggest
-from gps3async.errors import AccessDenied, BucketNotFound, CredentialsError, ModeRefused, TransientStorageError
-from gps3async.storemodes import StoreModes
+from gps3async.core.checkadvice import MIB, LinkSample, likely_fix, mode_settings, suggest
+from gps3async.core.errors import AccessDenied, BucketNotFound, CredentialsError, ModeRefused, TransientStorageError
+from gps3async.core.storemodes.settings import StoreModes
 
 
 def sample(mb_per_s: float, streams: int) -> LinkSample:

@@ -4,7 +4,7 @@ import crc32c
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gps3async.checksums import Crc32cChain, crc32c_combine, decode_crc32c, encode_crc32c
+from gps3async.core.integrity.checksums import Crc32cChain, crc32c_combine, decode_crc32c, encode_crc32c
 
 
 @given(st.binary(max_size=300), st.binary(max_size=300))

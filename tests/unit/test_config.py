@@ -5,8 +5,15 @@ from typing import Any
 
 import pytest
 
-from gps3async.config import DEFAULT_CHUNKSIZE, DEFAULT_CONCURRENCY, MIB, load_config, parse_byte_size, parse_config
-from gps3async.errors import ConfigError
+from gps3async.core.config import (
+    DEFAULT_CHUNKSIZE,
+    DEFAULT_CONCURRENCY,
+    MIB,
+    load_config,
+    parse_byte_size,
+    parse_config,
+)
+from gps3async.core.errors import ConfigError
 
 BASE = """\
 executablepath: /usr/local/greenplum-db/bin/gpbackup_s3_plugin
@@ -219,7 +226,7 @@ def test_missing_file_is_a_config_error(tmp_path: object) -> None:
     ],
 )
 def test_certificate_checks_are_skipped_only_where_no_connection_uses_tls(options: dict[str, str], tls: bool) -> None:
-    from gps3async.s3client import _uses_tls
+    from gps3async.s3.client import _uses_tls
 
     assert _uses_tls(parse_config(config_with(**options))) is tls
 

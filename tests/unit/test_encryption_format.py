@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gps3async.config import parse_config
-from gps3async.encryption.format import HEADER_SIZE, TAG_SIZE, Header, Layout, SegmentCipher, object_name
-from gps3async.encryption.keys import SecretKey, parse_encryption_options
-from gps3async.encryption.ranges import plan_segment_fetches
-from gps3async.errors import ConfigError, IntegrityError
-from gps3async.plan import ByteRange, coalesce
+from gps3async.core.config import parse_config
+from gps3async.core.encryption.format import HEADER_SIZE, TAG_SIZE, Header, Layout, SegmentCipher, object_name
+from gps3async.core.encryption.keys import SecretKey, parse_encryption_options
+from gps3async.core.encryption.ranges import plan_segment_fetches
+from gps3async.core.errors import ConfigError, IntegrityError
+from gps3async.core.plan import ByteRange, coalesce
 
 S = 4096
 LAYOUT = Layout(S)

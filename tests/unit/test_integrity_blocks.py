@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gps3async.checksums import SIZE_NAME, digest_fields, expected_digest
-from gps3async.integrity.blocks import (
+from gps3async.core.integrity.blocks import (
     BLOCK_CRC_NAME,
     BLOCK_SIZE,
     BLOCK_SIZE_NAME,
@@ -25,6 +24,7 @@ from gps3async.integrity.blocks import (
     encode_block_crcs,
     piece_bounds,
 )
+from gps3async.core.integrity.checksums import SIZE_NAME, digest_fields, expected_digest
 
 # Small blocks keep hypothesis fast; the arithmetic does not depend on the size.
 BS = 16

@@ -5,7 +5,7 @@ import hashlib
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gps3async.integrity.etags import EtagDigest, PartMd5Stream, etag_is_md5, parse_etag, uniform_part_sizes
+from gps3async.core.integrity.etags import EtagDigest, PartMd5Stream, etag_is_md5, parse_etag, uniform_part_sizes
 
 
 def _s3_multipart_etag(data: bytes, part: int) -> str:

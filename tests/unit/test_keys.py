@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from gps3async.errors import UsageError
-from gps3async.keys import (
+from gps3async.core.errors import UsageError
+from gps3async.core.keys import (
     backup_prefix,
     content_id,
     directory_key,

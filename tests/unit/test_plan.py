@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gps3async.errors import IntegrityError, PartLimitExceeded, UsageError
-from gps3async.plan import (
+from gps3async.core.errors import IntegrityError, PartLimitExceeded, UsageError
+from gps3async.core.plan import (
     MAX_PARTS,
     ByteRange,
     PartSchedule,

@@ -9,10 +9,10 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from gps3async.errors import AccessDenied, ModeRefused
-from gps3async.s3errors import translate
-from gps3async.s3signing import SIGNER_NAME, PrecomputedPayloadSigner
-from gps3async.storemodes import StoreModes
+from gps3async.core.errors import AccessDenied, ModeRefused
+from gps3async.core.storemodes.settings import StoreModes
+from gps3async.s3.errors import translate
+from gps3async.s3.storemodes.signing import SIGNER_NAME, PrecomputedPayloadSigner
 
 
 def signed(body: bytes, context: dict[str, str]) -> AWSRequest:

@@ -8,8 +8,8 @@ import hashlib
 import crc32c
 import pytest
 
-from gps3async.checksums import encode_crc32c
-from gps3async.storemodes import CANDIDATES, StoreModes, digest_body, refusal_fix
+from gps3async.core.integrity.checksums import encode_crc32c
+from gps3async.core.storemodes.settings import CANDIDATES, StoreModes, digest_body, refusal_fix
 
 BODY = bytes(range(256)) * 4099
 

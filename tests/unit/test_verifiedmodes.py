@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gps3async.storemodes import StoreModes
-from gps3async.verifiedmodes import (
+from gps3async.core.storemodes.settings import StoreModes
+from gps3async.core.storemodes.verified import (
     FAIL_SAFE,
     Finding,
     Findings,

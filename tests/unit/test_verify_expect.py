@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 import yaml
 
-from gps3async.verify.expect import (
+from gps3async.core.verify.expect import (
     Expected,
     UnreadableFile,
     coordinator_files,
@@ -16,7 +16,7 @@ from gps3async.verify.expect import (
     parse_toc,
     plan_files,
 )
-from gps3async.verify.findings import Finding, Kind, Record, Tally, listed_finding, no_record_reason
+from gps3async.core.verify.findings import Finding, Kind, Record, Tally, listed_finding, no_record_reason
 
 TS = "20261203101500"
 BASE = "20261201101500"

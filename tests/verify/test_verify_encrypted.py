@@ -18,8 +18,8 @@ from typing import Any
 import crc32c
 import pytest
 
-from gps3async.checksums import digest_fields
-from gps3async.encryption.format import HEADER_SIZE, MAGIC
+from gps3async.core.encryption.format import HEADER_SIZE, MAGIC
+from gps3async.core.integrity.checksums import digest_fields
 from tests.conftest import BUCKET, Plugin
 from tests.gpbackup_harness import Cluster
 from tests.verify.test_verify_verb import TIMESTAMP, data_objects, harness_backup, prefix, summary_counts, verify

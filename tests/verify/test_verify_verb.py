@@ -19,7 +19,7 @@ import crc32c
 import pytest
 import yaml
 
-from gps3async.checksums import digest_fields
+from gps3async.core.integrity.checksums import digest_fields
 from tests.conftest import BUCKET, Plugin
 from tests.gpbackup_harness import Backup, Cluster, backup_config, coordinator_toc
 

@@ -1,0 +1,88 @@
+"""The file verbs: one local file up or down; a download replaces its file only after a complete, synced write."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ...core import keys
+from ...core.errors import LocalIOError
+from ...runtime.bandwidth import DOWNLOAD, UPLOAD
+from .transfer import _one_object, _restore_fd, _upload_fd
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from ...core.config import PluginConfig
+    from ...s3.storage import S3Store
+    from ..invocation import Invocation
+
+
+async def _upload_path(
+    inv: Invocation, store: S3Store, config: PluginConfig, key: str, path: str, concurrency: int
+) -> int:
+    try:
+        fd = os.open(inv.local(path), os.O_RDONLY)
+    except OSError as err:
+        raise LocalIOError(f"cannot open {path}: {err.strerror}") from None
+    try:
+        return await _upload_fd(inv, store, config, key, fd, path, concurrency)
+    finally:
+        os.close(fd)
+
+
+async def backup_file(inv: Invocation, config: PluginConfig, path: str) -> None:
+    """Upload a local file; the file itself stays where it is."""
+    key = keys.object_key(config.folder, path)
+
+    async def move(store: S3Store, concurrency: int) -> int:
+        return await _upload_path(inv, store, config, key, path, concurrency)
+
+    await _one_object(inv, config, "backup_file", key, UPLOAD, move)
+
+
+@contextmanager
+def _atomic_file(path: str, *, shown_as: str, umask: int | None) -> Iterator[int]:
+    """A temporary file beside ``path`` that replaces it only after a complete, synced write."""
+    target = Path(path)
+    path = shown_as
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".{target.name}.gps3async-{os.getpid()}.part")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        if umask is not None:  # the caller's umask, not the agent's
+            os.fchmod(fd, 0o644 & ~umask)
+    except OSError as err:
+        raise LocalIOError(f"cannot create {path}: {err.strerror}") from None
+    try:
+        yield fd
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(temp, target)
+    except BaseException as err:
+        if fd >= 0:
+            os.close(fd)
+        temp.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise LocalIOError(f"writing {path} failed: {err.strerror}") from None
+        raise
+
+
+async def _download_path(
+    inv: Invocation, store: S3Store, config: PluginConfig, key: str, path: str, concurrency: int
+) -> int:
+    with _atomic_file(inv.local(path), shown_as=path, umask=inv.umask) as fd:
+        return await _restore_fd(inv, store, config, key, fd, path, concurrency)
+
+
+async def restore_file(inv: Invocation, config: PluginConfig, path: str) -> None:
+    """Download to ``path``; on any failure no file (and no temporary) is left."""
+    key = keys.object_key(config.folder, path)
+
+    async def move(store: S3Store, concurrency: int) -> int:
+        return await _download_path(inv, store, config, key, path, concurrency)
+
+    await _one_object(inv, config, "restore_file", key, DOWNLOAD, move)
