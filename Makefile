@@ -53,10 +53,11 @@ install: $(STAMP) ## install gpbackup_s3_plugin (and link it into $$GPHOME/bin w
 test: $(STAMP) ## run the whole test suite against the S3 servers it starts itself (rclone, a Ceph RGW)
 	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --durations=10 $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff (check + format) and mypy --strict
+lint: $(STAMP) ## ruff (check + format), mypy --strict, and the layering (import-linter, .importlinter)
 	$(BIN)/ruff check gps3async tests bench
 	$(BIN)/ruff format --check gps3async tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 fmt: $(STAMP) ## format the code
 	$(BIN)/ruff format gps3async tests bench
