@@ -5,9 +5,9 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING
 
-from bench.common import BIN
+from bench.harness.common import BIN
+from bench.harness.tables import table
 from bench.report import results_text
-from bench.tables import table
 
 if TYPE_CHECKING:
     from bench.results import Report
@@ -25,7 +25,7 @@ whose objects live in `/dev/shm` when it has room.  Server, tools and harness sh
   the thin client's; the agent is already running, see below).
 - **client CPU s**, **peak RSS**: user+sys time and `ru_maxrss` of the tool's process from `os.wait4`,
   plus, for gps3async through its agent, the agent's share (below).
-  Each tool is started by a tiny launcher, `bench/launch.py` (a bare `python -I -S`), rather than by
+  Each tool is started by a tiny launcher, `bench/harness/launch.py` (a bare `python -I -S`), rather than by
   the harness, because a child's `ru_maxrss` starts from its parent's high-water mark.  The launcher's
   ~9 MiB is therefore the floor of the RSS column; the harness's own reading and checksumming is in
   neither number.
@@ -38,7 +38,7 @@ whose objects live in `/dev/shm` when it has room.  Server, tools and harness sh
 **Charging the agent.**  By default (`agent: on`) `gpbackup_s3_plugin` is a thin client that hands its
 stdin, stdout and stderr to a long-lived per-host `gps3async-agent` process, which does the S3 work.
 `os.wait4` sees only the thin client, so every gps3async figure here also charges the agent's CPU and
-memory for the transfers it serves (`bench/agentstats.py`):
+memory for the transfers it serves (`bench/harness/agentstats.py`):
 
 - every plugin call the harness makes runs with `XDG_RUNTIME_DIR` set to a fresh directory under
   `.bench/` (one per config), so the agents found through the pid files there are the benchmark's

@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bench.common import DOC, GIB, KIB, MIB, REPO, SEGMENT_SIZE, human
+from bench.harness.common import DOC, GIB, KIB, MIB, REPO, SEGMENT_SIZE, human
 from gps3async.core.config import MIN_PART_SIZE
 
 if TYPE_CHECKING:
@@ -46,13 +46,13 @@ class Options:
     singles: bool
     segments: bool
     subset: bool
-    #: Whether to measure ``verify --deep`` against a plain restore of the same backup (:mod:`bench.verifyset`).
+    #: Whether to measure ``verify --deep`` against a plain restore of the backup (:mod:`bench.integrity.verifyset`).
     verify: bool
-    #: Whether to measure gps3async's upload in each store mode (:mod:`bench.modes`).
+    #: Whether to measure gps3async's upload in each store mode (:mod:`bench.integrity.modes`).
     modes: bool
-    #: Whether to measure gps3async with client-side encryption off and on (:mod:`bench.encrypted`).
+    #: Whether to measure gps3async with client-side encryption off and on (:mod:`bench.encryption.encrypted`).
     encryption: bool
-    #: Whether to measure tiny calls (:mod:`bench.invocations`), and how many of each in sequence.
+    #: Whether to measure tiny calls (:mod:`bench.percall.invocations`), and how many of each in sequence.
     run_invocations: bool
     invocations: int
     write_doc: bool
@@ -63,7 +63,7 @@ class Options:
     bucket: str = ""
     prefix: str = ""
     region: str = ""
-    #: Whether to measure host bandwidth limits and the shared back-off (:mod:`bench.bandwidth`).
+    #: Whether to measure host bandwidth limits and the shared back-off (:mod:`bench.hostlimit.bandwidth`).
     bandwidth: bool = False
     #: A Go ``gpbackup_s3_plugin`` binary whose tiny calls join the per-invocation table; empty: none.
     go_plugin: str = ""

@@ -2,24 +2,25 @@
 
 Each kind of measurement has a field on :class:`~bench.results.Report` and a
 ``<kind>_section(report) -> list[str]`` renderer; :data:`RESULT_SECTIONS`
-lists the renderers in page order; each kind's renderer lives in
-``bench/report_<kind>.py``, the formatting they share in :mod:`bench.tables`.  A new table is a new field, a new
-renderer and one more entry there (a renderer says "Not run" when its field
-is empty).  The page around the results is :mod:`bench.doc`.
+lists the renderers in page order; each kind's renderer lives in the
+``report_<kind>`` module beside its measurement, the formatting they share in
+:mod:`bench.harness.tables`.  A new table is a new field, a new renderer and
+one more entry there (a renderer says "Not run" when its field is empty).
+The page around the results is :mod:`bench.doc`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bench.report_bandwidth import bandwidth_section
-from bench.report_encryption import encryption_section
-from bench.report_invocations import invocations_section
-from bench.report_modes import modes_section
-from bench.report_segments import segments_section
-from bench.report_singles import singles_section
-from bench.report_subset import subset_section
-from bench.report_verify import verify_section
+from bench.encryption.report_encryption import encryption_section
+from bench.hostlimit.report_bandwidth import bandwidth_section
+from bench.integrity.report_modes import modes_section
+from bench.integrity.report_verify import verify_section
+from bench.percall.report_invocations import invocations_section
+from bench.throughput.report_segments import segments_section
+from bench.throughput.report_singles import singles_section
+from bench.throughput.report_subset import subset_section
 
 if TYPE_CHECKING:
     from collections.abc import Callable

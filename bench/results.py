@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from bench.bandwidth import BandwidthResult
-    from bench.blockcheck import BlockCheckResult, CheckWork
-    from bench.encrypted import EncryptionResult
-    from bench.invocations import Invocations
-    from bench.modes import ModeResult
+    from bench.encryption.encrypted import EncryptionResult
+    from bench.harness.tools import Tool
+    from bench.hostlimit.bandwidth import BandwidthResult
+    from bench.integrity.blockcheck import BlockCheckResult, CheckWork
+    from bench.integrity.modes import ModeResult
+    from bench.integrity.verifyset import VerifyResult
     from bench.options import Options
-    from bench.segments import Batch
-    from bench.singles import Result
-    from bench.subset import SubsetResult
-    from bench.tools import Tool
-    from bench.verifyset import VerifyResult
+    from bench.percall.invocations import Invocations
+    from bench.throughput.segments import Batch
+    from bench.throughput.singles import Result
+    from bench.throughput.subset import SubsetResult
 
 __all__ = ["Report"]
 

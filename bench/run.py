@@ -1,38 +1,31 @@
 """The benchmark harness: gps3async against s5cmd, ``aws s3 cp`` and rclone on one S3 store.
 
 By default it starts a local S3 server; ``--endpoint``, ``--bucket`` and
-``--prefix`` point it at any S3 store instead (:mod:`bench.target`).
+``--prefix`` point it at any S3 store instead (:mod:`bench.harness.target`).
 
 This module is the entry point only: :func:`main` parses the options, makes the
 test data, runs the measurements on one server (:func:`run`), prints the result
-tables and writes ``docs/benchmarks.md``.  The parts live beside it:
+tables and writes ``docs/benchmarks.md``.  The parts live beside it, grouped by what they measure:
 
-- :mod:`bench.common`: units, paths, the segment-mode shape, ``BenchError``, ``progress``
-- :mod:`bench.options`: the command line
-- :mod:`bench.data`: the incompressible data file and its checksummed slices
-- :mod:`bench.measure`: spawning tools under :mod:`bench.launch`, feeding, draining, reaping, verifying
-- :mod:`bench.server`: the run's store (a local ``rclone serve s3`` or the user's) and :class:`~bench.server.Bench`
-- :mod:`bench.target`: :class:`~bench.target.Target`, where the run reads and writes, and its credentials
-- :mod:`bench.tools`: every client's command lines and the plugin config
-- :mod:`bench.singles`: the single-stream comparison of all tools
-- :mod:`bench.subset`: ``restore_data_subset`` of 10,000 small ranges against a whole-object restore
-- :mod:`bench.modes`: gps3async's upload in each ``payload_signing`` and ``upload_checksum`` mode
-- :mod:`bench.blockcheck`: gps3async's restore with and without per-block verification (same object)
-- :mod:`bench.verifyset`: ``verify --deep`` of a backup set against a plain restore of the same backup
-- :mod:`bench.encrypted`: gps3async's upload and restore with client-side encryption off and on
-- :mod:`bench.segments`: the segment-host mode (8 plugin processes at once), through the agent and without
-- :mod:`bench.bandwidth`: host bandwidth limits shared by 8 streams through one agent, and a throttling store
-  met by one back-off per host against each stream alone
-- :mod:`bench.invocations`: the per-invocation cost of tiny calls, in sequence and 64 at once
-- :mod:`bench.agentstats`: charging gps3async's per-host agent its CPU and memory, in directories of the run's own
-- :mod:`bench.machine`: the machine and version facts
-- :mod:`bench.results`: :class:`~bench.results.Report`; :mod:`bench.report`: the result sections in page order; each
-  section's renderer in ``bench/report_<kind>.py``, the formatting they share in :mod:`bench.tables`
-- :mod:`bench.doc`: the page around them
+- :mod:`bench.harness`: what every section shares: units and errors (``common``), the data file and its
+  slices (``data``), spawning and measuring tools (``measure``, ``launch``), the run's store and its target
+  (``server``, ``target``), the clients' command lines (``tools``), the agent's share (``agentstats``), the
+  machine facts (``machine``) and table formatting (``tables``)
+- :mod:`bench.throughput`: the single-stream comparison of all tools (``singles``), the segment-host mode
+  (``segments``) and ``restore_data_subset`` against a whole-object restore (``subset``)
+- :mod:`bench.integrity`: the upload in each store mode (``modes``), the restore with and without per-block
+  verification (``blockcheck``) and ``verify --deep`` against a plain restore (``verifyset``)
+- :mod:`bench.encryption`: upload and restore with client-side encryption off and on (``encrypted``)
+- :mod:`bench.hostlimit`: host bandwidth limits shared by 8 streams, and a throttling store met by one
+  back-off per host against each stream alone (``bandwidth``)
+- :mod:`bench.percall`: the per-invocation cost of tiny calls, in sequence and 64 at once (``invocations``)
+- :mod:`bench.options`: the command line; :mod:`bench.results`: :class:`~bench.results.Report`;
+  :mod:`bench.report`: the result sections in page order, each rendered by the ``report_<kind>`` module
+  beside its measurement; :mod:`bench.doc`: the page around them
 
-A new kind of measurement is a module like :mod:`bench.singles` that returns
+A new kind of measurement is a module like :mod:`bench.throughput.singles` that returns
 its results, one step in :func:`run` storing them on a new
-:class:`~bench.report.Report` field, and a section renderer (a ``bench/report_<kind>.py``)
+:class:`~bench.report.Report` field, and a section renderer (a ``report_<kind>.py`` beside it)
 added to :data:`bench.report.RESULT_SECTIONS`.
 
 Usage: ``python -m bench.run [--size 1GiB] [--chunk 8MiB] [--concurrency 4]
@@ -48,24 +41,24 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from bench.bandwidth import run_bandwidth
-from bench.blockcheck import check_work, run_block_check
-from bench.common import DOC, REPO, BenchError, human, progress
-from bench.data import ensure_data, make_slice
 from bench.doc import render_doc
-from bench.encrypted import run_encryption
-from bench.invocations import run_invocations
-from bench.machine import machine
-from bench.modes import run_modes
+from bench.encryption.encrypted import run_encryption
+from bench.harness.common import DOC, REPO, BenchError, human, progress
+from bench.harness.data import ensure_data, make_slice
+from bench.harness.machine import machine
+from bench.harness.server import running_server
+from bench.harness.tools import TOOLS
+from bench.hostlimit.bandwidth import run_bandwidth
+from bench.integrity.blockcheck import check_work, run_block_check
+from bench.integrity.modes import run_modes
+from bench.integrity.verifyset import run_verify
 from bench.options import parse_args
+from bench.percall.invocations import run_invocations
 from bench.report import results_text
 from bench.results import Report
-from bench.segments import run_segments
-from bench.server import running_server
-from bench.singles import run_singles
-from bench.subset import run_subset
-from bench.tools import TOOLS
-from bench.verifyset import run_verify
+from bench.throughput.segments import run_segments
+from bench.throughput.singles import run_singles
+from bench.throughput.subset import run_subset
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

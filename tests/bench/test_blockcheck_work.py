@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bench.blockcheck import check_work
-from bench.common import BenchError
-from bench.data import Slice
+from bench.harness.common import BenchError
+from bench.harness.data import Slice
+from bench.integrity.blockcheck import check_work
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.invocations import GO_MODE, GO_PLUGIN, Invocations, Series
-from bench.measure import Usage
+from bench.harness.measure import Usage
+from bench.harness.tables import INVOCATION_GOALS
 from bench.options import parse_args
-from bench.report_invocations import go_goals, invocation_goals
-from bench.tables import INVOCATION_GOALS
+from bench.percall.invocations import GO_MODE, GO_PLUGIN, Invocations, Series
+from bench.percall.report_invocations import go_goals, invocation_goals
 
 
 def _series(entry: str, verb: str, walls: list[float]) -> Series:

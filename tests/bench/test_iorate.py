@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.iorate import Sample, window_rates
+from bench.hostlimit.iorate import Sample, window_rates
 
 
 def steady(rate: float, seconds: float, every: float = 0.1) -> list[Sample]:

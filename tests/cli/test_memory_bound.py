@@ -1,6 +1,6 @@
 """Peak resident memory of real plugin processes stays within chunk x (concurrency + 1) + 80 MiB.
 
-The process is started through ``bench/launch.py``, a bare interpreter that
+The process is started through ``bench/harness/launch.py``, a bare interpreter that
 spawns and reaps it, because a child's ``ru_maxrss`` starts from its parent's
 high-water mark and this pytest process is large.
 

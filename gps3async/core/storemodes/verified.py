@@ -84,7 +84,7 @@ MODES = (
 )
 
 #: Extra client CPU seconds per GiB uploaded over the CRC-32C every mode computes, measured on the
-#: project's machine (docs/benchmarks.md, store modes; bench/modes.py): MD5 +1.31; SHA-256 +0.53 with
+#: project's machine (docs/benchmarks.md, store modes; bench/integrity/modes.py): MD5 +1.31; SHA-256 +0.53 with
 #: the CPU's SHA extensions (hashlib, 0.70 s/GiB alone) and about 2.5 without them (MD5 alone: 1.73).
 MD5_COST = 1.31
 SHA256_COST = {True: 0.53, False: 2.5}

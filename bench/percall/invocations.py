@@ -1,0 +1,282 @@
+"""The per-invocation cost: many tiny plugin calls, one after another and 64 at once.
+
+gpbackup starts one plugin process per table per segment, so a backup of many
+small tables is mostly start-up.  This measures that cost with 1 KiB calls:
+
+- **in sequence**: ``--invocations`` ``backup_data`` calls, then as many
+  ``restore_data`` calls reading them back (each verified), once through a
+  warm agent and once with ``agent: off``; each call's wall time and the thin
+  client's own CPU and peak RSS come from ``os.wait4`` under
+  :mod:`bench.harness.launch`, the agent's CPU and peak from
+  :func:`bench.harness.agentstats.charged` over the whole series;
+- **at once**: :data:`BURST` ``backup_data`` calls started together through
+  the agent, then :data:`BURST` ``restore_data``; failures are counted, not
+  fatal, since "none fail" is what this checks;
+- **cold**: :data:`COLD_CALLS` times, a ``backup_data`` call with no agent
+  running, which starts one: what the warm-up excludes from everything else;
+- **from both entry points users install** (:data:`ENTRY_POINTS`): the
+  sequential series through the agent run once from the pip-installed script
+  (``/bin/sh`` then ``python3 -IS``) and once from the launcher ``make deploy``
+  writes (``#!PREFIX/bin/python -IS``, built here in a prefix of its own under
+  the run's HOME whose site-packages is this environment's);
+- **the Go plugin** (with ``--go-plugin PATH``): the same sequential series
+  with the Go ``gpbackup_s3_plugin`` at its defaults (a config of its own,
+  the same store, credentials from the environment), whose medians are then
+  issue 16's goal instead of the constants in :mod:`bench.harness.tables`;
+- **the floor**: the bare interpreter, ``python3 -I -S -c pass`` and
+  ``python3 -I -c pass``, as many times, spawned the same way: what no entry
+  point can go under, and what ``site`` costs.
+
+Rendered by :func:`bench.percall.report_invocations.invocations_section`.
+"""
+
+from __future__ import annotations
+
+import sys
+import sysconfig
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bench.harness.agentstats import AgentHome, charged, status_bytes
+from bench.harness.common import BIN, KIB, REPO, progress
+from bench.harness.data import make_slice
+from bench.harness.measure import cpu_seconds, download_endings, download_processes, upload_endings, upload_processes
+from bench.harness.server import delete_prefix
+from bench.harness.tools import plugin_config
+from gps3async.deploy import LAUNCHER_LINE
+from tests.s3server import write_plugin_config
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from bench.harness.agentstats import AgentUsage
+    from bench.harness.data import Slice
+    from bench.harness.measure import Ending, Usage
+    from bench.harness.server import Bench
+
+#: The size of every call's object: small enough that the call is all overhead.
+CALL_BYTES = 1 * KIB
+#: Calls started at once in the burst (gpbackup's ``--jobs`` times a host's segments can reach this).
+BURST = 64
+#: The backup timestamps of the sequential calls and of the burst, so their keys never collide.
+SEQUENCE_TIMESTAMP = "20261126000000"
+BURST_TIMESTAMP = "20261126000001"
+VERBS = ("backup_data", "restore_data")
+#: Calls that each start a new agent (it is stopped before each).
+COLD_CALLS = 5
+#: The entry points users install: pip's (``make install``, ``pip install``) and ``make deploy``'s.
+PIP_SCRIPT, DEPLOY_LAUNCHER = "pip script", "deploy launcher"
+#: The entry point and mode of the Go plugin's series: it has no agent.
+GO_PLUGIN, GO_MODE = "Go plugin", "-"
+ENTRY_POINTS = (PIP_SCRIPT, DEPLOY_LAUNCHER)
+#: The interpreter alone, without and with ``site``: the floor under every entry point.
+FLOORS = (("-I", "-S"), ("-I",))
+
+
+@dataclass(frozen=True)
+class Series:
+    """``calls`` sequential calls of one verb with ``agent`` ``mode`` from one entry point: each call's usage, and
+    the agent's share."""
+
+    mode: str
+    entry: str
+    verb: str
+    usages: list[Usage]
+    agent: AgentUsage | None
+
+
+@dataclass(frozen=True)
+class Burst:
+    """:data:`BURST` calls of one verb started at once through the agent, from one entry point."""
+
+    verb: str
+    entry: str
+    calls: int
+    wall: float
+    #: The calls that succeeded; ``failures`` are the rest (non-zero exit or wrong bytes back).
+    usages: list[Usage]
+    failures: int
+    first_failure: str
+    agent: AgentUsage | None
+
+
+@dataclass(frozen=True)
+class Cold:
+    """One call that found no agent and started one: its own usage, and the new agent's whole CPU and peak."""
+
+    usage: Usage
+    agent_cpu: float
+    agent_peak_rss: int
+
+
+@dataclass(frozen=True)
+class Floor:
+    """The bare interpreter started as many times as a series' calls: ``python3`` with ``flags`` and ``-c pass``."""
+
+    flags: tuple[str, ...]
+    usages: list[Usage]
+
+
+@dataclass(frozen=True)
+class Invocations:
+    """The per-invocation measurements: sequential series (both modes, both verbs), bursts, cold starts, floors."""
+
+    calls: int
+    series: list[Series]
+    bursts: list[Burst]
+    colds: list[Cold]
+    floors: list[Floor]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """How to make one verb's call with one config: argv for a call number, environment, agent home."""
+
+    config: Path
+    env: dict[str, str]
+    agents: AgentHome | None
+    executable: str
+    entry: str
+
+    def argv(self, verb: str, timestamp: str, number: int) -> list[str]:
+        path = f"/x/backups/{timestamp[:8]}/{timestamp}/gpbackup_{number}_{timestamp}"
+        return [self.executable, verb, str(self.config), path]
+
+
+def deploy_launcher(bench: Bench) -> str:
+    """The launcher ``make deploy`` writes, for this environment: in a prefix of its own under the run's HOME.
+
+    Its first line is :data:`gps3async.deploy.LAUNCHER_LINE` naming this
+    environment's interpreter; the prefix's site-packages is a link to this
+    environment's, where the launcher finds the plugin as it does in a deployed
+    prefix (there, the package itself; here, the editable install's ``.pth``).
+    """
+    prefix = bench.home / "deployed"
+    packages = prefix / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    if not packages.exists():
+        packages.parent.mkdir(parents=True)
+        packages.symlink_to(sysconfig.get_paths()["purelib"])
+    launcher = prefix / "bin" / "gpbackup_s3_plugin"
+    launcher.parent.mkdir(exist_ok=True)
+    body = (REPO / "scripts" / "gpbackup_s3_plugin").read_bytes().split(b"\n", 1)[1]
+    launcher.write_bytes(LAUNCHER_LINE.replace(b"PREFIX", str(BIN.parent).encode()) + body)
+    launcher.chmod(0o755)
+    return str(launcher)
+
+
+def caller(bench: Bench, mode: str, folder: str, entry: str = PIP_SCRIPT) -> Caller:
+    """The config (plugin defaults, ``agent`` ``mode``), environment and executable of one mode's calls."""
+    extra = {} if mode == "on" else {"agent": mode}
+    config = plugin_config(bench, bench.home / f"{folder}.yaml", folder, None, None, **extra)
+    executable = bench.plugin.executable if entry == PIP_SCRIPT else deploy_launcher(bench)
+    if mode == "on":
+        agents = AgentHome(bench.agents / folder, bench.env(**bench.plugin.env), executable, config)
+        return Caller(config, agents.env, agents, executable, entry)
+    return Caller(config, bench.plugin_env(), None, executable, entry)
+
+
+def go_caller(bench: Bench, path: str) -> Caller:
+    """The Go plugin at its defaults on the same store: no keys in its YAML, so it takes the environment's."""
+    target = bench.target
+    config = write_plugin_config(
+        bench.home / "calls-go.yaml", path, target.endpoint, target.bucket, target.key("calls-go"),
+        region=target.region, aws_access_key_id=None, aws_secret_access_key=None,
+    )  # fmt: skip
+    return Caller(config, bench.env(), None, path, GO_PLUGIN)
+
+
+def one_call(call: Caller, verb: str, number: int, source: Slice) -> Usage:
+    """One call, alone, fatal if it fails: a sequential series measures calls that work."""
+    argv = [call.argv(verb, SEQUENCE_TIMESTAMP, number)]
+    run = upload_processes if verb == "backup_data" else download_processes
+    _, (usage,) = run(argv, call.env, [source])
+    return usage
+
+
+def run_series(call: Caller, mode: str, entry: str, verb: str, count: int, source: Slice) -> Series:
+    with charged(call.agents) as agent:
+        usages = [one_call(call, verb, number, source) for number in range(count)]
+    walls = sorted(u.wall for u in usages)
+    own = sum(u.cpu for u in usages) / count
+    agent_cpu = f", agent CPU {agent.usage.cpu / count * 1000:.2f} ms/call" if agent.usage else ""
+    progress(f"  {count} x {verb}, agent {mode}, {entry}: median {walls[len(walls) // 2] * 1000:.1f} ms,"
+             f" p95 {walls[min(count - 1, int(count * 0.95))] * 1000:.1f} ms, own CPU {own * 1000:.2f} ms/call"
+             f"{agent_cpu}, own peak RSS {max(u.max_rss for u in usages) / 2**20:.1f} MiB")  # fmt: skip
+    return Series(mode, entry, verb, usages, agent.usage)
+
+
+def run_go_series(bench: Bench, count: int, source: Slice) -> list[Series]:
+    """The Go plugin's sequential series, both verbs, in a folder of its own."""
+    call = go_caller(bench, bench.options.go_plugin)
+    progress(f"invocations: {count} sequential 1 KiB calls per verb, the Go plugin {bench.options.go_plugin}")
+    try:
+        return [run_series(call, GO_MODE, GO_PLUGIN, verb, count, source) for verb in VERBS]
+    finally:
+        delete_prefix(bench, bench.target.key("calls-go/"))
+
+
+def run_floor(bench: Bench, flags: tuple[str, ...], count: int, source: Slice) -> Floor:
+    """The bare interpreter ``count`` times, spawned as the calls are (an empty stdin)."""
+    argv = [str(BIN / "python3"), *flags, "-c", "pass"]
+    usages = [upload_processes([argv], bench.plugin_env(), [source])[1][0] for _ in range(count)]
+    walls = sorted(u.wall for u in usages)
+    progress(f"  {count} x python3 {' '.join(flags)} -c pass: median {walls[len(walls) // 2] * 1000:.1f} ms")
+    return Floor(flags, usages)
+
+
+def run_burst(call: Caller, verb: str, source: Slice) -> Burst:
+    argvs = [call.argv(verb, BURST_TIMESTAMP, number) for number in range(BURST)]
+    run: Callable[[list[list[str]], dict[str, str], list[Slice]], tuple[float, list[Ending]]]
+    run = upload_endings if verb == "backup_data" else download_endings
+    with charged(call.agents) as agent:
+        wall, endings = run(argvs, call.env, [source] * BURST)
+    usages = [e.usage for e in endings if not e.problem and e.usage is not None]
+    failed = [e.problem for e in endings if e.problem or e.usage is None]
+    progress(f"  {BURST} x {verb} at once: {wall:.2f} s, {len(failed)} failed")
+    return Burst(verb, call.entry, BURST, wall, usages, len(failed), failed[0] if failed else "", agent.usage)
+
+
+def run_cold(call: Caller, number: int, source: Slice) -> Cold:
+    """Stop the agent, then one ``backup_data`` call, which starts a new one; charge all the new agent did."""
+    assert call.agents is not None
+    call.agents.stop()
+    usage = one_call(call, "backup_data", number, source)
+    pids = call.agents.pids()
+    cpu = sum(cpu_seconds(pid) for pid in pids)  # since its start: start-up and the one call
+    return Cold(usage, cpu, sum(status_bytes(pid, "VmHWM") for pid in pids))
+
+
+def run_invocations(bench: Bench, data: Path) -> Invocations:
+    count = bench.options.invocations
+    source = make_slice(data, 0, CALL_BYTES)
+    series: list[Series] = []
+    bursts: list[Burst] = []
+    colds: list[Cold] = []
+    progress(f"invocations: the bare interpreter {count} times, without and with site")
+    floors = [run_floor(bench, flags, count, make_slice(data, 0, 0)) for flags in FLOORS]
+    # --plugin-rev runs the revision's client from a script of its own: there is no deploy launcher to measure.
+    entries = ENTRY_POINTS if bench.options.plugin_rev is None else (PIP_SCRIPT,)
+    runs = [("on", entry) for entry in entries] + [("off", PIP_SCRIPT)]
+    if bench.options.go_plugin:  # right after the agent's series it is compared with, before the slow agent: off
+        runs.insert(len(entries), (GO_MODE, GO_PLUGIN))
+    for mode, entry in runs:
+        if entry == GO_PLUGIN:
+            series += run_go_series(bench, count, source)
+            continue
+        folder = "invocations" if mode == "on" else f"invocations-agent-{mode}"
+        if entry == DEPLOY_LAUNCHER:
+            folder = "calls-deploy"  # no longer than "invocations": the agent's socket path must fit 107 bytes
+        call = caller(bench, mode, folder, entry)
+        progress(f"invocations: {count} sequential 1 KiB calls per verb, agent {mode}, {entry}")
+        try:
+            if mode == "on" and entry == PIP_SCRIPT:
+                colds = [run_cold(call, number, source) for number in range(COLD_CALLS)]
+                progress(f"  {COLD_CALLS} x backup_data starting an agent: {colds[-1].usage.wall * 1000:.0f} ms")
+            series += [run_series(call, mode, entry, verb, count, source) for verb in VERBS]
+            if mode == "on" and entry == PIP_SCRIPT:
+                progress(f"invocations: {BURST} concurrent 1 KiB calls per verb, agent on")
+                bursts = [run_burst(call, verb, source) for verb in VERBS]
+        finally:
+            delete_prefix(bench, bench.target.key(folder + "/"))
+    return Invocations(count, series, bursts, colds, floors)
