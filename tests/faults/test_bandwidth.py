@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from gps3async.runtime.bandwidth import BURST_SECONDS
+from gps3async.runtime.hostgates import BURST_SECONDS
 from tests.faults.conftest import MIB, FaultRunner, random_bytes
 from tests.faults.proxy import error
 from tests.faults.test_faults import UPLOAD_PART, ok, one_stderr_line
