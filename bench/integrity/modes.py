@@ -25,7 +25,7 @@ from bench.harness.common import progress
 from bench.harness.server import delete_prefix
 from bench.harness.tools import gps3async_tool, plugin_config
 from bench.throughput.singles import best, upload_once
-from gps3async.core.config import load_config
+from gps3async.core.configfile import load_config
 from gps3async.core.storemodes.settings import StoreModes
 from gps3async.core.storemodes.verified import Findings, choose, mode_accepted, mode_verified
 from gps3async.s3.storemodes.probe import probe_findings, sha_accelerated

@@ -36,7 +36,8 @@ from anyio.abc import SocketAttribute, SocketListener
 
 from ..commands.execute import Interrupted, check_arguments, fail, report, run_verb
 from ..commands.invocation import Invocation
-from ..core.config import DEFAULT_AGENT_IDLE_TIMEOUT, PluginConfig, parse_config
+from ..core.config import DEFAULT_AGENT_IDLE_TIMEOUT, PluginConfig
+from ..core.configfile import parse_config
 from ..core.errors import ConfigError
 from ..runtime.bandwidth import HostBandwidth, shared_backoff
 from ..runtime.buffers import MemoryBudget

@@ -101,7 +101,7 @@ async def run_verb(inv: Invocation, verb: str, args: list[str], *, config_text: 
     ``config_text`` is the config file's content when the caller already read
     it (the thin client sends it to the agent); otherwise the file is read.
     """
-    from ..core.config import load_config
+    from ..core.configfile import load_config
     from ..core.keys import validate_timestamp
 
     spec = VERBS[verb]
@@ -127,7 +127,7 @@ def _parsed(text: str, source: str, *, for_backup: bool) -> PluginConfig:
     environment, and an agent's environment is part of its identity.  Errors
     are not cached; an invalid config is reported on every call.
     """
-    from ..core.config import parse_config
+    from ..core.configfile import parse_config
 
     return parse_config(text, source, for_backup=for_backup)
 

@@ -1,6 +1,6 @@
 """The pure core: what the plugin decides, with no I/O.
 
-Configuration and credentials (:mod:`.config`, :mod:`.credentials`), object
+Configuration and credentials (:mod:`.config`, :mod:`.configfile`, :mod:`.credentials`), object
 keys (:mod:`.keys`), range and part plans (:mod:`.plan`), the error vocabulary
 (:mod:`.errors`), how uploads are protected (:mod:`.storemodes`), digests and
 block records (:mod:`.integrity`), the encrypted format (:mod:`.encryption`),

@@ -5,14 +5,8 @@ from typing import Any
 
 import pytest
 
-from gps3async.core.config import (
-    DEFAULT_CHUNKSIZE,
-    DEFAULT_CONCURRENCY,
-    MIB,
-    load_config,
-    parse_byte_size,
-    parse_config,
-)
+from gps3async.core.config import DEFAULT_CHUNKSIZE, DEFAULT_CONCURRENCY, MIB, parse_byte_size
+from gps3async.core.configfile import load_config, parse_config
 from gps3async.core.errors import ConfigError
 
 BASE = """\

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gps3async.core.config import parse_config
+from gps3async.core.configfile import parse_config
 from gps3async.core.encryption.format import HEADER_SIZE, TAG_SIZE, Header, Layout, SegmentCipher, object_name
 from gps3async.core.encryption.keys import SecretKey, parse_encryption_options
 from gps3async.core.encryption.ranges import plan_segment_fetches
