@@ -8,9 +8,9 @@ worker threads) per GiB of plaintext, the least of ``--runs``:
   segment over and over (cache-hot), and ``streaming``: over consecutive
   segments of 64 MiB buffers, each byte read and written once as in a
   transfer (the floor through the ``cryptography`` binding);
-* ``layer``: :class:`~gps3async.core.encryption.SealingSource` filling 16 MiB part
+* ``layer``: :class:`~gps3async.transfer.encryption.streams.SealingSource` filling 16 MiB part
   buffers from a plaintext source, and
-  :class:`~gps3async.core.encryption.OpeningSink` fed the stored object in 16 MiB
+  :class:`~gps3async.transfer.encryption.streams.OpeningSink` fed the stored object in 16 MiB
   GET buffers, each minus the same pipeline without encryption (the source
   read straight into the part buffer; the GET buffers handed to the sink).
 

@@ -1,7 +1,7 @@
-"""The ``verify`` verb: is a backup set in the bucket complete, and is every byte what was written?
+"""The ``verify`` verb's I/O: is a backup set in the bucket complete, and is every byte what was written?
 
-:mod:`.expect` says which files a backup set must hold (from gpbackup's own
-config and TOC files), :mod:`.findings` classifies each object and words the
-problem lines and the summary (both pure); :mod:`.run` lists, reads and
-deep-reads the objects.
+:mod:`.run` is the verb; :mod:`.shallow` lists the set, reads its config and
+TOC files and checks each object's record; :mod:`.deep` reads every object
+back through the restore path.  What a set must hold and how each object is
+judged are pure: :mod:`gps3async.core.verify`.
 """
