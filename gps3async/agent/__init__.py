@@ -10,6 +10,8 @@ S3 client and its warm connections.  The agent runs the very same
 ``agent: "off"`` and for every case where no agent can answer.
 
 :mod:`.place` says where an agent lives and which one a call belongs to;
-:mod:`.wire` is the few bytes they exchange.  This package imports nothing at
+:mod:`.wire` is the few bytes they exchange.  The agent keeps its S3 clients
+in :mod:`.stores` and its process chores (name, pid file, peer uid) in
+:mod:`.process`.  This package imports nothing at
 the top, so the thin client pays only for what it uses.
 """

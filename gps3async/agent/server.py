@@ -21,14 +21,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import logging
 import os
 import signal
 import socket
-import struct
 import time
-from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -36,7 +33,7 @@ from anyio.abc import SocketAttribute, SocketListener
 
 from ..commands.execute import Interrupted, check_arguments, fail, report, run_verb
 from ..commands.invocation import Invocation
-from ..core.config import DEFAULT_AGENT_IDLE_TIMEOUT, PluginConfig
+from ..core.config import DEFAULT_AGENT_IDLE_TIMEOUT
 from ..core.configfile import parse_config
 from ..core.errors import ConfigError
 from ..runtime.bandwidth import HostBandwidth, shared_backoff
@@ -44,93 +41,21 @@ from ..runtime.buffers import MemoryBudget
 from ..runtime.logs import CALLER_PID, setup_logging
 from . import wire
 from .place import PROTOCOL
+from .process import name_process, peer_uid, write_pidfile
+from .stores import SharedStores
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     from anyio.abc import SocketStream
 
-    from ..core.storemodes.settings import StoreModes
-    from ..s3.storage import S3Store
 
-__all__ = ["Agent", "main", "peer_uid"]
+__all__ = ["Agent", "main"]
 
 log = logging.getLogger("gps3async")
 
-#: Connections the shared S3 client may open (calls x requests in flight, made only as needed).
-AGENT_CONNECTIONS = 128
 #: Idle part buffers kept for reuse when there is no host_memory_limit.
 KEEP_IDLE_BUFFERS = 256 << 20
 #: Kept buffers are freed after this long with no call in progress.
 TRIM_AFTER = 5.0
-PROCESS_NAME = b"gps3async-agent"
-
-
-def peer_uid(sock: socket.socket) -> int:
-    """The uid of the process at the other end of a Unix socket (``SO_PEERCRED``)."""
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return int(uid)
-
-
-def _name_process() -> None:
-    """Show as ``gps3async-agent`` in ``ps -e``/``top`` (the full command line names the module too)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None)
-        libc.prctl(15, PROCESS_NAME, 0, 0, 0)  # PR_SET_NAME
-    except (OSError, AttributeError):
-        pass
-
-
-def _write_pidfile(path: str) -> None:
-    """Beside the socket, for operators and tests that want to find or stop the agent."""
-    with contextlib.suppress(OSError), open(path, "w", encoding="ascii") as handle:
-        handle.write(f"{os.getpid()}\n")
-
-
-class SharedStores:
-    """The agent's S3 clients, each made on first use from the first call's config.
-
-    Every call of an agent has the same identity, so the same endpoint,
-    credentials, proxy and timeouts: one client per store mode serves them all
-    (with ``auto`` modes, one for uploads, in the mode the agent's
-    :class:`~gps3async.s3.storemodes.probe.ModeChooser` picked once, and one for restores
-    and deletes, which never probe).
-    """
-
-    def __init__(self) -> None:
-        from ..s3.storemodes.probe import ModeChooser
-
-        self._stack = AsyncExitStack()
-        self._stores: dict[StoreModes, S3Store] = {}
-        self._lock = anyio.Lock()
-        #: What each store verifies, probed once per agent (``auto`` modes).
-        self.chooser = ModeChooser()
-
-    @asynccontextmanager
-    async def __call__(
-        self, config: PluginConfig, *, concurrency: int, uploads: bool = False
-    ) -> AsyncIterator[S3Store]:
-        modes = await self.chooser.modes_for(config, uploads=uploads)
-        store = self._stores.get(modes)
-        if store is None:
-            from ..s3.client import open_store
-
-            async with self._lock:
-                store = self._stores.get(modes)
-                if store is None:
-                    opened = open_store(config, concurrency=max(concurrency, AGENT_CONNECTIONS), modes=modes)
-                    store = self._stores[modes] = await self._stack.enter_async_context(opened)
-                    # botocore's service model and the imports are hundreds of thousands of objects
-                    # that live as long as the agent: keep the collector from re-scanning them.
-                    gc.freeze()
-        yield store
-
-    async def aclose(self) -> None:
-        with anyio.CancelScope(shield=True):
-            await self._stack.aclose()
 
 
 class Agent:
@@ -207,7 +132,7 @@ class Agent:
         sock = self._listen()
         listener = await SocketListener.from_socket(sock)
         pidfile = self.socket_path[: -len(".sock")] + ".pid"
-        _write_pidfile(pidfile)
+        write_pidfile(pidfile)
         log.info("agent %d: started, listening on %s", os.getpid(), self.socket_path)
         if ready_fd is not None:
             with contextlib.suppress(OSError):
@@ -407,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--identity", required=True, help="the identity digest calls must present")
     parser.add_argument("--ready-fd", type=int, help="write '1' to this descriptor once listening")
     options = parser.parse_args(argv)
-    _name_process()
+    name_process()
     setup_logging()
     from ..runtime.malloc import tune_malloc
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from gps3async.agent.place import Place, place_for
-from gps3async.agent.server import peer_uid
+from gps3async.agent.process import peer_uid
 from tests.conftest import BUCKET, Plugin, alive, wait_for, write_config
 from tests.s3server import S3Server, open_uploads
 
