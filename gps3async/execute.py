@@ -42,7 +42,7 @@ class Interrupted(GpS3Error):
 
 def _usage() -> str:
     verbs = ", ".join([*ANSWER_ONLY, *VERBS])
-    return f"usage: {PROGRAM} VERB ARGS... where VERB is one of {verbs}"
+    return f"usage: {PROGRAM} VERB ARGS... where VERB is one of {verbs} ({PROGRAM} --help says more)"
 
 
 def check_arguments(verb: str, args: list[str]) -> Verb:

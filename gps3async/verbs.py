@@ -9,12 +9,14 @@ typing or logging here.
 
 from __future__ import annotations
 
-__all__ = ["ANSWER_ONLY", "SCOPED_USAGE", "SCOPES", "VERBS", "Verb"]
+__all__ = ["ANSWER_ONLY", "HELP", "SCOPED_USAGE", "SCOPES", "VERBS", "Verb"]
 
 SCOPES = ("coordinator", "master", "segment_host", "segment")
 SCOPED_USAGE = "CONFIG LOCAL_BACKUP_DIR SCOPE [CONTENT_ID]"
 #: Verbs answered from constants, with no config and no S3.
 ANSWER_ONLY = ("plugin_api_version", "--version")
+#: Each alone asks for the usage page (:mod:`gps3async.usage`).
+HELP = ("--help", "-h", "help")
 
 
 class Verb:
