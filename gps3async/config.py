@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from .configcopy import literal_secret_options
 from .credentials import resolve_credentials
 from .encryption.keys import ENCRYPTION_KEYS, EncryptionSettings, parse_encryption_options
 from .errors import ConfigError
@@ -117,6 +118,8 @@ class PluginConfig:
     profile: str = ""
     #: Where the credentials come from, for people (never a value): see :mod:`gps3async.credentials`.
     credential_source: str = "default chain"
+    #: Secret options written in the config, not referenced: gpbackup copies them (:mod:`gps3async.configcopy`).
+    literal_secrets: tuple[str, ...] = ()
     encryption: bool = True
     http_proxy: str = ""
     remove_duplicate_bucket: bool = False
@@ -377,6 +380,7 @@ def parse_config(
         session_token=credentials.session_token,
         profile=credentials.profile,
         credential_source=credentials.source,
+        literal_secrets=literal_secret_options(options),
         encryption=check.choice("encryption", "on", ("on", "off")),
         http_proxy=check.text("http_proxy"),
         remove_duplicate_bucket=check.choice("remove_duplicate_bucket", "false", ("true", "false")),

@@ -66,6 +66,19 @@ def check_arguments(verb: str, args: list[str]) -> Verb:
     return spec
 
 
+#: Warnings this process (an agent, or one in-process call) has logged once already.
+_said_once: set[str] = set()
+
+
+def _say_literal_secret_once(config: PluginConfig) -> None:
+    """Log, once per process, that gpbackup copies a literal secret of the config (never on stderr)."""
+    if config.literal_secrets and config.client_encryption is None and "literal secret" not in _said_once:
+        _said_once.add("literal secret")
+        from .configcopy import literal_secret_warning
+
+        log.warning("%s", literal_secret_warning(config.literal_secrets))
+
+
 def _dispatch(inv: Invocation, verb: str, args: list[str], config: PluginConfig) -> Callable[[], Awaitable[None]]:
     from . import commands as c
     from .preflight import check
@@ -112,6 +125,8 @@ async def run_verb(inv: Invocation, verb: str, args: list[str], *, config_text: 
     else:
         config = _parsed(config_text, args[0], for_backup=spec.for_backup)
     use_level(log_level(config))
+    if spec.for_backup and verb != "check":  # check prints it on stdout instead
+        _say_literal_secret_once(config)
     if enabled(VERBOSE):
         from .s3client import describe_settings
 
