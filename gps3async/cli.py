@@ -20,7 +20,6 @@ import sys
 from . import API_VERSION, __version__
 from .execute import BROKEN_PIPE_EXIT, Interrupted, check_arguments, report, run_verb
 from .logs import PROGRAM, setup_logging
-from .verbs import HELP
 
 __all__ = ["main", "main_exit"]
 
@@ -79,11 +78,6 @@ def main(argv: list[str] | None = None, *, why: str | None = None) -> int:
             return 0
         if verb == "--version" and not args:
             _write_stdout(f"{PROGRAM} version {__version__}\n")
-            return 0
-        if verb in HELP and not args:
-            from .usage import usage_page
-
-            _write_stdout(usage_page(PROGRAM))
             return 0
         spec = check_arguments(verb, args)
         if not spec.needs_config:
