@@ -166,6 +166,11 @@ class PluginConfig:
         return StoreModes(self.payload_signing, self.upload_checksum)
 
     @property
+    def exposed_secrets(self) -> tuple[str, ...]:
+        """Literal secrets gpbackup's copies of this config carry readable (client-side encryption seals them)."""
+        return self.literal_secrets if self.client_encryption is None else ()
+
+    @property
     def auto_modes(self) -> bool:
         """Whether the plugin picks a mode (either option ``auto``)."""
         return "auto" in (self.payload_signing, self.upload_checksum)

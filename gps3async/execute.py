@@ -72,11 +72,11 @@ _said_once: set[str] = set()
 
 def _say_literal_secret_once(config: PluginConfig) -> None:
     """Log, once per process, that gpbackup copies a literal secret of the config (never on stderr)."""
-    if config.literal_secrets and config.client_encryption is None and "literal secret" not in _said_once:
+    if config.exposed_secrets and "literal secret" not in _said_once:
         _said_once.add("literal secret")
         from .configcopy import literal_secret_warning
 
-        log.warning("%s", literal_secret_warning(config.literal_secrets))
+        log.warning("%s", literal_secret_warning(config.exposed_secrets))
 
 
 def _dispatch(inv: Invocation, verb: str, args: list[str], config: PluginConfig) -> Callable[[], Awaitable[None]]:

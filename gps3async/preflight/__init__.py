@@ -65,8 +65,8 @@ async def check(inv: Invocation, config: PluginConfig, source: str, flag: str | 
     where = config.endpoint_url or "AWS " + (config.region or "us-east-1")
     await report.line("config", "ok", f"{source}: s3://{config.bucket}/{folder_prefix(config.folder)} at {where}")
     await report.line("connection", "info", f"{style}, {tls}, credentials from {config.credential_source}")
-    if config.literal_secrets and config.client_encryption is None:
-        await report.line("secret in config", "warn", literal_secret_warning(config.literal_secrets))
+    if config.exposed_secrets:
+        await report.line("secret in config", "warn", literal_secret_warning(config.exposed_secrets))
     if await report.step("credentials", lambda: credential_source(config), describe=str) is None:
         raise GpS3Error("check: no usable credentials; a backup or a restore would fail")
     scratch = f"{folder_prefix(config.folder)}gps3async-check-{secrets.token_hex(6)}/"

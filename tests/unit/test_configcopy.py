@@ -93,3 +93,13 @@ def test_the_warning_is_one_line_naming_what_keeps_the_secret_out() -> None:
     line = literal_secret_warning(("aws_secret_access_key",))
     assert "\n" not in line and "literal aws_secret_access_key" in line
     assert "${NAME} references" in line and "client_side_encryption" in line and "plugin_config.yaml" in line
+
+
+def test_client_side_encryption_seals_the_copy_so_nothing_is_exposed() -> None:
+    plain = go_yaml("/p", OPTIONS)
+    sealed = go_yaml("/p", {**OPTIONS, "client_side_encryption": "aes-256-gcm", "encryption_key": "${K}"})
+    assert parse_config(plain, environ={}).exposed_secrets == ("aws_secret_access_key",)
+    config = parse_config(sealed, environ={"K": "ab" * 32})
+    assert config.literal_secrets == ("aws_secret_access_key",) and config.exposed_secrets == ()
+    referenced = go_yaml("/p", {**OPTIONS, "aws_secret_access_key": "${S}"})
+    assert parse_config(referenced, environ={"S": SECRET}).exposed_secrets == ()
