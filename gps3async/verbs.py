@@ -9,12 +9,14 @@ typing or logging here.
 
 from __future__ import annotations
 
-__all__ = ["ANSWER_ONLY", "SCOPED_USAGE", "SCOPES", "VERBS", "Verb"]
+__all__ = ["ANSWER_ONLY", "HELP", "SCOPED_USAGE", "SCOPES", "VERBS", "Verb"]
 
 SCOPES = ("coordinator", "master", "segment_host", "segment")
 SCOPED_USAGE = "CONFIG LOCAL_BACKUP_DIR SCOPE [CONTENT_ID]"
 #: Verbs answered from constants, with no config and no S3.
 ANSWER_ONLY = ("plugin_api_version", "--version")
+#: Each alone asks for the usage page (:mod:`gps3async.usage`).
+HELP = ("--help", "-h", "help")
 
 
 class Verb:
@@ -54,8 +56,8 @@ VERBS: dict[str, Verb] = {
     "backup_directory_parallel": Verb("CONFIG DIRECTORY [PARALLEL]", 2, 3, for_backup=True),
     "restore_directory": Verb("CONFIG DIRECTORY [PARALLEL]", 2, 3),
     "restore_directory_parallel": Verb("CONFIG DIRECTORY [PARALLEL]", 2, 3),
-    # An operator's pre-flight check (gpbackup never calls it): gps3async.commands.check.
+    # An operator's pre-flight check (gpbackup never calls it): gps3async.commands.plugin.check.
     "check": Verb("CONFIG [--abort-uploads]", 1, 2, for_backup=True),
-    # An operator's check of a backup set in the bucket (gpbackup never calls it): gps3async.commands.verify.
+    # An operator's check of a backup set in the bucket (gpbackup never calls it): gps3async.commands.plugin.verify.
     "verify": Verb("CONFIG TIMESTAMP [--deep]", 2, 3),
 }

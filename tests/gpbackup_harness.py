@@ -17,8 +17,9 @@ it runs it:
 - per-table: ``COPY ... TO PROGRAM '<gzip -c -1 | or zstd --compress -3 -c |>
   <plugin> backup_data <config> <file>'`` on every segment at once (PostgreSQL
   runs COPY programs with ``sh -c`` in the segment's data directory);
-- the coordinator's metadata, TOC, config, report and the plugin config itself
-  through ``backup_file``, then the cleanup hooks;
+- the coordinator's metadata, TOC, config, report and the plugin config (its
+  ``/tmp`` copy, as gpbackup copies it) through ``backup_file``, then the
+  cleanup hooks;
 - gprestore with its own timestamp, after every local backup directory is wiped:
   ``restore_file`` for the coordinator's files and the segment TOCs, then
   ``restore_data`` (or ``restore_data_subset`` with an offsets file built from a
@@ -304,7 +305,8 @@ class Cluster:
         files = {
             f"gpbackup_{timestamp}_metadata.sql": b"CREATE TABLE public.t1 (a int);\n" * 500,
             f"gpbackup_{timestamp}_toc.yaml": coordinator_toc(tables).encode(),
-            f"gpbackup_{timestamp}_plugin_config.yaml": self.user_config.read_bytes(),
+            # backup.go copies the config it runs with (the /tmp copy, pgport included), then backs the copy up
+            f"gpbackup_{timestamp}_plugin_config.yaml": Path(config).read_bytes(),
             f"gpbackup_{timestamp}_config.yaml": backup_config(backup, tables, version).encode(),
             f"gpbackup_{timestamp}_report": f"Backup Report\nTimestamp Key: {timestamp}\n".encode(),
         }

@@ -1,11 +1,12 @@
 """The thin client: the ``gpbackup_s3_plugin`` entry point (standard library only on the fast path).
 
 Each plugin call gpbackup makes starts this module.  It answers the two
-constant verbs itself; for the others it finds the agent for the call's config
-(:mod:`.place`), starting one if none answers, hands it argv, the working
-directory and its stdin, stdout and stderr descriptors (:mod:`.wire`), forwards
-SIGINT and SIGTERM, and exits with the agent's exit code.  The agent writes the
-call's data and its one stderr line to those descriptors itself.
+constant verbs and the usage page (``--help``) itself; for the others it finds
+the agent for the call's config (:mod:`.place`), starting one if none answers,
+hands it argv, the working directory and its stdin, stdout and stderr
+descriptors (:mod:`.wire`), forwards SIGINT and SIGTERM, and exits with the
+agent's exit code.  The agent writes the call's data and its one stderr line
+to those descriptors itself.
 
 When no agent may or can serve the call, and nothing has been touched yet, the
 call runs in this process instead (:func:`gps3async.cli.main`), as before the
@@ -32,7 +33,7 @@ import sys
 import time
 
 from .. import API_VERSION, __version__
-from ..verbs import VERBS
+from ..verbs import HELP, VERBS
 from . import wire
 from .place import PROTOCOL, Place, PlaceRefused, agent_setting, environment, place_for
 
@@ -294,6 +295,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args == ["--version"]:
         _write(1, f"{PROGRAM} version {__version__}\n")
+        return 0
+    if len(args) == 1 and verb in HELP:  # imported here: no other call pays for the page's text
+        from ..usage import usage_page
+
+        _write(1, usage_page(PROGRAM))
         return 0
     try:
         return _through_agent(verb, args[1:])

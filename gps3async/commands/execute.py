@@ -3,7 +3,7 @@
 The in-process command line (:mod:`gps3async.cli`) and the agent
 (:mod:`gps3async.agent.server`) each own their process, their signals and
 where cancellation comes from; both hand the verb's arguments and an
-:class:`~gps3async.commands.invocation.Invocation` to :func:`run_verb`, and both turn
+:class:`~gps3async.commands.plugin.invocation.Invocation` to :func:`run_verb`, and both turn
 whatever it raised into one stderr line and an exit code with :func:`report`.
 """
 
@@ -42,7 +42,7 @@ class Interrupted(GpS3Error):
 
 def _usage() -> str:
     verbs = ", ".join([*ANSWER_ONLY, *VERBS])
-    return f"usage: {PROGRAM} VERB ARGS... where VERB is one of {verbs}"
+    return f"usage: {PROGRAM} VERB ARGS... where VERB is one of {verbs} ({PROGRAM} --help says more)"
 
 
 def check_arguments(verb: str, args: list[str]) -> Verb:
@@ -64,6 +64,19 @@ def check_arguments(verb: str, args: list[str]) -> Verb:
 
             content_id(args[3])
     return spec
+
+
+#: Warnings this process (an agent, or one in-process call) has logged once already.
+_said_once: set[str] = set()
+
+
+def _say_literal_secret_once(config: PluginConfig) -> None:
+    """Log, once per process, that gpbackup copies a literal secret of the config (never on stderr)."""
+    if config.exposed_secrets and "literal secret" not in _said_once:
+        _said_once.add("literal secret")
+        from ..core.configcopy import literal_secret_warning
+
+        log.warning("%s", literal_secret_warning(config.exposed_secrets))
 
 
 def _dispatch(inv: Invocation, verb: str, args: list[str], config: PluginConfig) -> Callable[[], Awaitable[None]]:
@@ -112,6 +125,8 @@ async def run_verb(inv: Invocation, verb: str, args: list[str], *, config_text: 
     else:
         config = _parsed(config_text, args[0], for_backup=spec.for_backup)
     use_level(log_level(config))
+    if spec.for_backup and verb != "check":  # check prints it on stdout instead
+        _say_literal_secret_once(config)
     if enabled(VERBOSE):
         from ..s3.client import describe_settings
 

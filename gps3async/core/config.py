@@ -80,6 +80,8 @@ class PluginConfig:
     profile: str = ""
     #: Where the credentials come from, for people (never a value): see :mod:`gps3async.core.credentials`.
     credential_source: str = "default chain"
+    #: Secret options written in the config, not referenced: gpbackup copies them (:mod:`gps3async.core.configcopy`).
+    literal_secrets: tuple[str, ...] = ()
     encryption: bool = True
     http_proxy: str = ""
     remove_duplicate_bucket: bool = False
@@ -124,6 +126,11 @@ class PluginConfig:
     def store_modes(self) -> StoreModes:
         """The configured modes, ``auto`` included (the client's own, chosen: :mod:`gps3async.s3.storemodes.probe`)."""
         return StoreModes(self.payload_signing, self.upload_checksum)
+
+    @property
+    def exposed_secrets(self) -> tuple[str, ...]:
+        """Literal secrets gpbackup's copies of this config carry readable (client-side encryption seals them)."""
+        return self.literal_secrets if self.client_encryption is None else ()
 
     @property
     def auto_modes(self) -> bool:

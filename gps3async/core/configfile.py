@@ -33,6 +33,7 @@ from .config import (
     PluginConfig,
     parse_byte_size,
 )
+from .configcopy import literal_secret_options
 from .credentials import resolve_credentials
 from .encryption.keys import ENCRYPTION_KEYS, parse_encryption_options
 from .errors import ConfigError
@@ -266,6 +267,7 @@ def parse_config(
         session_token=credentials.session_token,
         profile=credentials.profile,
         credential_source=credentials.source,
+        literal_secrets=literal_secret_options(options),
         encryption=check.choice("encryption", "on", ("on", "off")),
         http_proxy=check.text("http_proxy"),
         remove_duplicate_bucket=check.choice("remove_duplicate_bucket", "false", ("true", "false")),

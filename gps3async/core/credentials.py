@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .configcopy import REDACTED
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -74,6 +76,8 @@ def resolve_credentials(options: Mapping[str, str], environ: Mapping[str, str], 
     key_id, secret = values["aws_access_key_id"], values["aws_secret_access_key"]
     token, profile = values["aws_session_token"], values["aws_profile"]
     given = {key for key in CREDENTIAL_KEYS if options.get(key)}
+    for key in sorted(key for key in given if options[key] == REDACTED):
+        problems.append(f"{key} is {REDACTED}: this is the copy of a config stored in a backup set; use the original")
     if ("aws_access_key_id" in given) != ("aws_secret_access_key" in given):
         missing = "aws_access_key_id" if "aws_secret_access_key" in given else "aws_secret_access_key"
         problems.append(f"{missing} must be set when the other half of the key pair is")

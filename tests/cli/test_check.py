@@ -46,6 +46,8 @@ def test_check_passes_and_leaves_nothing_behind(plugin: Plugin, s3: Any) -> None
     for operation in ("config", "credentials", *OPERATIONS, "unfinished uploads", "result"):
         assert table[operation][0] == "ok", (operation, table[operation])
     assert table["credentials"][1].startswith("config file: access key ...-key")
+    assert table["secret in config"][0] == "warn", "the suite's configs hold the secret itself"
+    assert table["secret in config"][1].startswith("the config holds a literal aws_secret_access_key, which gpbackup")
     assert table["unfinished uploads"][1] == f"none under {plugin.folder}/"
     # auto on the suite's rclone server: it ignores a wrong x-amz-checksum-crc32c and checks Content-MD5
     assert table["store modes"] == ("ok", "payload_signing: unsigned, upload_checksum: md5 accepted")

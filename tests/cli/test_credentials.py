@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from gps3async.core.configcopy import REDACTED
 
 from tests.cli.test_verbs import failed, ok
+from tests.conftest import BUCKET
 from tests.s3server import ACCESS_KEY, SECRET_KEY
 
 if TYPE_CHECKING:
@@ -53,6 +55,13 @@ def test_environment_references_keep_the_secret_out_of_the_file(
     assert SECRET_KEY not in config.read_text()
     env = clean_env(plugin, BACKUP_KEY_ID=ACCESS_KEY, BACKUP_SECRET=SECRET_KEY)
     round_trip(plugin, config, env, "from-env")
+    copy = plugin.backup_dir() / "gpbackup_20261126101500_plugin_config.yaml"
+    copy.write_bytes(config.read_bytes())
+    ok(run(plugin, config, env, "backup_file", str(copy)))
+    assert "literal" not in log_text(plugin) and "REDACTED" not in log_text(plugin)
+    copy.unlink()
+    ok(run(plugin, config, env, "restore_file", str(copy)))
+    assert copy.read_bytes() == config.read_bytes(), "a config without literal secrets is stored as it is"
 
 
 def test_an_unset_reference_is_one_line_naming_the_variable(
@@ -88,6 +97,7 @@ def test_a_named_profile(plugin: Plugin, config_factory: Callable[..., Path], tm
     checked = run(plugin, config, env, "check")
     assert b"profile 'backup': the shared credentials file (~/.aws/credentials), access key ...-key" in ok(checked)
     assert "credentials from profile 'backup'" in log_text(plugin)  # the verbose settings line of each call
+    assert b"secret in config" not in checked.stdout and "literal" not in log_text(plugin)
     assert SECRET_KEY not in log_text(plugin) and SECRET_KEY.encode() not in checked.stdout
     missing = config_factory("missing.yaml", aws_access_key_id=None, aws_secret_access_key=None, aws_profile="nope")
     line = failed(run(plugin, missing, env, "backup_data", str(plugin.backup_dir() / "f"), stdin=b"x"))
@@ -124,3 +134,24 @@ def test_a_rejected_secret_and_token_never_reach_stderr_log_or_traceback(
         assert result.returncode != 0, verb
         for text in (result.stderr.decode(), result.stdout.decode(), log_text(plugin)):
             assert wrong not in text and TOKEN not in text and SECRET_KEY not in text, verb
+
+
+def test_a_literal_secret_is_stored_redacted_and_said_once_in_the_log(plugin: Plugin, s3: Any) -> None:
+    """gpbackup copies the config into the backup set through backup_file; the secret stays out of the bucket."""
+    original = plugin.config.read_bytes()
+    assert f"aws_secret_access_key: {SECRET_KEY}\n".encode() in original
+    copy = plugin.backup_dir() / "gpbackup_20261126101500_plugin_config.yaml"
+    copy.write_bytes(original)
+    ok(plugin.run("backup_file", str(copy)))
+    stored = s3.get_object(Bucket=BUCKET, Key=plugin.key(copy))["Body"].read()
+    assert stored == original.replace(SECRET_KEY.encode(), f'"{REDACTED}"'.encode())
+    assert copy.read_bytes() == original, "the local file is left as gpbackup wrote it"
+    copy.unlink()
+    ok(plugin.run("restore_file", str(copy)))  # what gpbackup --incremental does with its base's copy
+    assert copy.read_bytes() == stored
+    ok(plugin.run("backup_data", str(plugin.backup_dir() / "gpbackup_0_20261126101500"), stdin=b"rows\n" * 100))
+    log = log_text(plugin)
+    said = log.count("the config holds a literal aws_secret_access_key, which gpbackup copies into every backup")
+    assert said == (1 if plugin.mode == "agent" else 2), "once per agent, or per in-process call"
+    assert f"with its literal secrets replaced by {REDACTED}" in log
+    assert SECRET_KEY not in log

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gps3async.core.configcopy import REDACTED
 
 from tests.conftest import BUCKET, Plugin
 from tests.gpbackup_harness import COORDINATOR, Backup, Cluster, PluginCallFailed
-from tests.s3server import open_uploads
+from tests.s3server import SECRET_KEY, open_uploads
 
 MIB = 1024 * 1024
 #: Table oids; 16390 is empty on every segment, 16393 is larger than one 5 MiB part on segment 1.
@@ -74,6 +75,12 @@ def test_single_data_file_backup_then_full_and_filtered_restores(cluster: Cluste
     expected |= {f"gpbackup_{ts}_{name}" for name in ("metadata.sql", "toc.yaml", "plugin_config.yaml", "config.yaml")}
     assert expected | {f"gpbackup_{ts}_report"} <= keys_of(s3, plugin, backup)
     assert_nothing_left(cluster, plugin, s3)
+    # the config copy holds the suite's literal secret; the bucket holds it redacted, the rest as gpbackup wrote it
+    copy_name = f"gpbackup_{ts}_plugin_config.yaml"
+    local_copy = backup.coordinator_files[copy_name]
+    stored_copy = s3.get_object(Bucket=BUCKET, Key=f"{plugin.folder}/backups/{ts[:8]}/{ts}/{copy_name}")["Body"].read()
+    assert SECRET_KEY.encode() in local_copy and SECRET_KEY.encode() not in stored_copy
+    assert stored_copy == local_copy.replace(SECRET_KEY.encode(), f'"{REDACTED}"'.encode())
 
     cluster.wipe_local_backups()
     assert cluster.restore(backup) == tables
@@ -88,6 +95,10 @@ def test_single_data_file_backup_then_full_and_filtered_restores(cluster: Cluste
     assert_nothing_left(cluster, plugin, s3)
     restored_config = cluster.backup_dir(COORDINATOR, ts) / f"gpbackup_{ts}_config.yaml"
     assert restored_config.read_bytes() == backup.coordinator_files[restored_config.name]
+    # gpbackup --incremental on top of this backup restores its config copy (and never parses it)
+    restored_copy = cluster.backup_dir(COORDINATOR, ts) / copy_name
+    cluster.bash(f"{cluster.executable} restore_file {cluster.config_copies[-1]} {restored_copy}")
+    assert restored_copy.read_bytes() == stored_copy
 
 
 @pytest.mark.agent_only  # long flows; the in-process door runs the failing flow below

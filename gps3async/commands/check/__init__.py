@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ...core.checkadvice import MIB, likely_fix, mode_settings, suggest
+from ...core.configcopy import literal_secret_warning
 from ...core.errors import GpS3Error
 from ...core.keys import folder_prefix
 from .modes import store_modes, verification
@@ -64,6 +65,8 @@ async def check(inv: Invocation, config: PluginConfig, source: str, flag: str | 
     where = config.endpoint_url or "AWS " + (config.region or "us-east-1")
     await report.line("config", "ok", f"{source}: s3://{config.bucket}/{folder_prefix(config.folder)} at {where}")
     await report.line("connection", "info", f"{style}, {tls}, credentials from {config.credential_source}")
+    if config.exposed_secrets:
+        await report.line("secret in config", "warn", literal_secret_warning(config.exposed_secrets))
     if await report.step("credentials", lambda: credential_source(config), describe=str) is None:
         raise GpS3Error("check: no usable credentials; a backup or a restore would fail")
     scratch = f"{folder_prefix(config.folder)}gps3async-check-{secrets.token_hex(6)}/"

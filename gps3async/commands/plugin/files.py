@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import anyio
+
 from ...core import keys
+from ...core.configcopy import MAX_COPY_BYTES, REDACTED, is_plugin_config_copy, redacted_copy
 from ...core.errors import LocalIOError
 from ...runtime.bandwidth import DOWNLOAD, UPLOAD
-from .transfer import _one_object, _restore_fd, _upload_fd
+from .transfer import _one_object, _restore_fd, _upload_fd, _url
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -18,6 +22,8 @@ if TYPE_CHECKING:
     from ...core.config import PluginConfig
     from ...s3.storage import S3Store
     from ..invocation import Invocation
+
+log = logging.getLogger("gps3async")
 
 
 async def _upload_path(
@@ -33,11 +39,46 @@ async def _upload_path(
         os.close(fd)
 
 
+async def _upload_bytes(
+    inv: Invocation, store: S3Store, config: PluginConfig, key: str, data: bytes, path: str, concurrency: int
+) -> int:
+    """Upload ``data`` (a few hundred bytes) through the same path as a file's, from an anonymous file."""
+    fd = os.memfd_create("gps3async-upload", os.MFD_CLOEXEC)
+    try:
+        if os.write(fd, data) != len(data):
+            raise LocalIOError(f"cannot stage {path} for upload: short write")
+        os.lseek(fd, 0, os.SEEK_SET)
+        return await _upload_fd(inv, store, config, key, fd, path, concurrency)
+    finally:
+        os.close(fd)
+
+
+def _redacted_config_copy(local: str) -> bytes | None:
+    """gpbackup's copy of the plugin config with its literal secrets redacted; ``None``: upload the file as it is."""
+    try:
+        with open(local, "rb") as handle:
+            data = handle.read(MAX_COPY_BYTES + 1)
+    except OSError:
+        return None  # the upload reports why it cannot be opened
+    return redacted_copy(data)
+
+
 async def backup_file(inv: Invocation, config: PluginConfig, path: str) -> None:
-    """Upload a local file; the file itself stays where it is."""
+    """Upload a local file; the file itself stays where it is.
+
+    gpbackup's copy of the plugin config is stored with its literal secrets
+    redacted (:mod:`gps3async.core.configcopy`: nothing reads them back).
+    """
     key = keys.object_key(config.folder, path)
+    redacted = None
+    if is_plugin_config_copy(path):
+        redacted = await anyio.to_thread.run_sync(_redacted_config_copy, inv.local(path))
+        if redacted is not None:
+            log.info("backup_file: %s is stored with its literal secrets replaced by %s", _url(config, key), REDACTED)
 
     async def move(store: S3Store, concurrency: int) -> int:
+        if redacted is not None:
+            return await _upload_bytes(inv, store, config, key, redacted, path, concurrency)
         return await _upload_path(inv, store, config, key, path, concurrency)
 
     await _one_object(inv, config, "backup_file", key, UPLOAD, move)
