@@ -25,6 +25,7 @@ from .bandwidth import note_answer
 from .credentials import mask_key_id
 from .errors import CredentialsError, LocalIOError
 from .logs import enabled
+from .resumebudget import ResumePolicy
 from .s3errors import RETRYABLE_CODES
 from .storage import S3Store, WriteOptions
 
@@ -266,4 +267,5 @@ async def open_store(
             client.meta.events.register("before-sign.s3", _strip_bucket_from_path(config.bucket))
         s3signing.register(client.meta.events, signed=modes.signed, upload_checksum=modes.upload_checksum)
         writes = WriteOptions(config.server_side_encryption, config.sse_kms_key_id, config.storage_class)
-        yield S3Store(client, config.bucket, writes, modes, digest_attempts=config.max_attempts)
+        resume = ResumePolicy(max(config.max_attempts, 1), config.read_timeout)
+        yield S3Store(client, config.bucket, writes, modes, digest_attempts=config.max_attempts, resume=resume)

@@ -14,6 +14,7 @@ from ..download import restore_object
 from ..encryption import OpeningSink, load_keyring, object_name, sealing_source
 from ..encryption.streams import CIPHER_STREAM_BYTES
 from ..stdio import FdSink, FdSource
+from ..storage.reads import breaks_survived, count_breaks
 from ..upload import ByteSource, upload_stream
 
 if TYPE_CHECKING:
@@ -29,8 +30,10 @@ log = logging.getLogger("gps3async")
 
 def _summary(verb: str, where: str, size: int, started: float, share: StreamShare) -> None:
     seconds = max(time.monotonic() - started, 1e-9)
-    log.info("%s %s: %d bytes in %.3f s (%.2f MB/s); %s", verb, where, size, seconds, size / seconds / 1e6,
-             share.describe())  # fmt: skip
+    survived = breaks_survived()
+    broken = f"; survived {survived} broken bodies (resumed)" if survived else ""
+    log.info("%s %s: %d bytes in %.3f s (%.2f MB/s); %s%s", verb, where, size, seconds, size / seconds / 1e6,
+             share.describe(), broken)  # fmt: skip
 
 
 @contextmanager
@@ -40,6 +43,7 @@ def _paced(inv: Invocation, config: PluginConfig, direction: str, concurrency: i
     The agent's is shared by every stream it serves; in-process the call makes
     its own, so a limit applies to this one stream, and the log says so.
     """
+    count_breaks()  # the summary line says how many broken bodies the transfer's reads resumed
     host = inv.bandwidth
     if host is None:
         host = HostBandwidth(
