@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .. import __version__
 from ..core.credentials import mask_key_id
 from ..core.errors import CredentialsError, LocalIOError
+from ..core.resumebudget import ResumePolicy
 from ..runtime.bandwidth import note_answer
 from ..runtime.logs import enabled
 from .errors import RETRYABLE_CODES
@@ -267,4 +268,5 @@ async def open_store(
             client.meta.events.register("before-sign.s3", _strip_bucket_from_path(config.bucket))
         s3signing.register(client.meta.events, signed=modes.signed, upload_checksum=modes.upload_checksum)
         writes = WriteOptions(config.server_side_encryption, config.sse_kms_key_id, config.storage_class)
-        yield S3Store(client, config.bucket, writes, modes, digest_attempts=config.max_attempts)
+        resume = ResumePolicy(max(config.max_attempts, 1), config.read_timeout)
+        yield S3Store(client, config.bucket, writes, modes, digest_attempts=config.max_attempts, resume=resume)

@@ -8,8 +8,8 @@ import subprocess
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from gps3async.core.configcopy import REDACTED
 
+from gps3async.core.configcopy import REDACTED
 from tests.cli.test_verbs import failed, ok
 from tests.conftest import BUCKET
 from tests.s3server import ACCESS_KEY, SECRET_KEY

@@ -31,6 +31,11 @@ exceed ``per_second``).  The first rule that fires decides the request's fate:
 * :class:`VerifyBody` -- read the whole body and check its ``Content-MD5`` and
   hex ``x-amz-content-sha256`` as a strict store does, then forward it or refuse.
 
+Apart from the rules, :meth:`FaultProxy.cut_connections` takes a :class:`ConnectionCut`: client
+connections (every one, or every ``every``-th) are closed once they have carried so many bytes
+of responses, or of requests, over all the requests they served, as a load balancer, a NAT with
+a byte limit or a flaky WAN link does to long transfers.
+
 Every request is logged, with its headers, as a :class:`Seen` entry and every rule counts its
 matches and faults, so a test can prove that the fault it scripted happened.
 :meth:`FaultProxy.stop_listening` closes the listening socket so new
@@ -55,13 +60,14 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Union, cast
 from xml.sax.saxutils import escape
 
 import crc32c
 
 __all__ = [
     "Action",
+    "ConnectionCut",
     "Error",
     "FaultProxy",
     "FlipByte",
@@ -207,6 +213,25 @@ Action = Union[
     ResetRequest, ResetResponse, Error, Truncate, Stall, Delay, FlipByte, FlipUpload, OneOf, Reply, VerifyBody,
     IgnoreDigests,
 ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ConnectionCut:
+    """Close client connections (with a FIN) once they have carried so many bytes, whatever they carry.
+
+    ``response_bytes`` counts what the proxy sent on the connection (status lines and headers
+    included, over every request it served), ``request_bytes`` what it read from it; ``None``: no
+    limit that way.  Connection number ``n`` (from 1, in the order accepted) is cut when ``n`` is a
+    multiple of ``every``: 1 cuts every connection, 3 every third.  ``keep_alive`` false answers every
+    request with ``Connection: close`` and closes the connection after it, as a proxy that does not
+    keep client connections does: each request then comes on a connection of its own, so "every third
+    connection" is every third request.
+    """
+
+    response_bytes: int | None = None
+    request_bytes: int | None = None
+    every: int = 1
+    keep_alive: bool = True
 
 
 def reset_request(after_bytes: int = 64 * 1024) -> ResetRequest:
@@ -538,6 +563,68 @@ def _describe(action: Action) -> str:
     return type(action).__name__ + "(" + ", ".join(f"{k}={v!r}" for k, v in vars(action).items()) + ")"
 
 
+class _CutWriter:
+    """A connection's writer that closes it once ``limit`` bytes went out (the bytes before the limit are sent)."""
+
+    def __init__(self, writer: asyncio.StreamWriter, limit: Callable[[], int | None], cut: Callable[[], None]) -> None:
+        self._writer, self._limit, self._cut = writer, limit, cut
+        self.sent = 0
+
+    def write(self, data: bytes) -> None:
+        limit = self._limit()
+        if limit is not None and self.sent + len(data) > limit:
+            self._writer.write(data[: max(limit - self.sent, 0)])
+            self._cut()
+            raise _Abort
+        self._writer.write(data)
+        self.sent += len(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._writer, name)
+
+
+class _CutReader:
+    """A connection's reader that closes it once ``limit`` bytes came in (reads are clipped at the limit)."""
+
+    def __init__(self, reader: asyncio.StreamReader, limit: Callable[[], int | None], cut: Callable[[], None]) -> None:
+        self._reader, self._limit, self._cut = reader, limit, cut
+        self.received = 0
+
+    def _room(self, wanted: int) -> int:
+        limit = self._limit()
+        if limit is None:
+            return wanted
+        room = limit - self.received
+        if room <= 0:
+            self._cut()
+            raise _Abort
+        return room if wanted < 0 else min(wanted, room)
+
+    def _count(self, data: bytes) -> bytes:
+        self.received += len(data)
+        limit = self._limit()
+        if limit is not None and self.received > limit:
+            self._cut()
+            raise _Abort
+        return data
+
+    async def read(self, n: int = -1) -> bytes:
+        return self._count(await self._reader.read(self._room(n)))
+
+    async def readexactly(self, n: int) -> bytes:
+        room = self._room(n)
+        data = await self._reader.readexactly(room)
+        if room < n:
+            self._count(data)
+            self._cut()
+            raise _Abort
+        return self._count(data)
+
+    async def readuntil(self, separator: bytes = b"\n") -> bytes:
+        self._room(1)
+        return self._count(await self._reader.readuntil(separator))
+
+
 # --------------------------------------------------------------------------- the proxy
 
 
@@ -575,6 +662,10 @@ class FaultProxy:
         self._ready = threading.Event()
         self._failure: BaseException | None = None
         self._number = 0
+        self._cut: ConnectionCut | None = None
+        #: Client connections accepted, and how many of them a :class:`ConnectionCut` closed.
+        self.connections = 0
+        self.cuts = 0
 
     # ---- control, from the test thread
 
@@ -624,6 +715,12 @@ class FaultProxy:
         with self._lock:
             self._rules.append(rule)
         return rule
+
+    def cut_connections(self, cut: ConnectionCut | None) -> None:
+        """Close connections as ``cut`` says from now on, counting the bytes they carried before (``None``: no more
+        cuts).  It applies to the connections already open too: a client keeps its connections alive."""
+        with self._lock:
+            self._cut = cut
 
     def clear(self) -> None:
         """Remove every rule (the request log stays)."""
@@ -709,6 +806,21 @@ class FaultProxy:
         # No user-space write buffering: a fault "after N bytes" lands after N bytes.  (Over TLS a limit
         # of 0 never lets drain() return on CPython 3.11's SSL transport; 1 byte is as good.)
         writer.transport.set_write_buffer_limits(high=0 if self._server_tls is None else 1)
+        with self._lock:
+            self.connections += 1
+            number = self.connections
+
+        def cut() -> ConnectionCut | None:  # the cut in force now, if it applies to this connection
+            chosen = self._cut
+            return chosen if chosen is not None and number % chosen.every == 0 else None
+
+        def close() -> None:  # a FIN once what was written has gone out: the client sees the stream end
+            with self._lock:
+                self.cuts += 1
+            writer.transport.close()
+
+        reader = cast("asyncio.StreamReader", _CutReader(reader, lambda: (c := cut()) and c.request_bytes, close))
+        writer = cast("asyncio.StreamWriter", _CutWriter(writer, lambda: (c := cut()) and c.response_bytes, close))
         try:
             while await self._serve_one(reader, writer):
                 pass
@@ -733,6 +845,7 @@ class FaultProxy:
         action, number = self._decide(request)
         expect = (head.get("Expect") or "").lower() == "100-continue"
         keep_alive = version.upper() == "HTTP/1.1" and (head.get("Connection") or "").lower() != "close"
+        keep_alive = keep_alive and (self._cut is None or self._cut.keep_alive)
 
         if isinstance(action, ResetRequest):
             if expect:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gps3async.core.configcopy import REDACTED
 
+from gps3async.core.configcopy import REDACTED
 from tests.conftest import BUCKET, Plugin
 from tests.gpbackup_harness import COORDINATOR, Backup, Cluster, PluginCallFailed
 from tests.s3server import SECRET_KEY, open_uploads

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ...core.encryption.format import object_name
 from ...runtime.bandwidth import UPLOAD, HostBandwidth, StreamShare, shared_backoff
+from ...s3.storage.reads import breaks_survived, count_breaks
 from ...transfer.download import restore_object
 from ...transfer.encryption.keyfiles import load_keyring
 from ...transfer.encryption.streams import CIPHER_STREAM_BYTES, OpeningSink, sealing_source
@@ -30,8 +31,10 @@ log = logging.getLogger("gps3async")
 
 def _summary(verb: str, where: str, size: int, started: float, share: StreamShare) -> None:
     seconds = max(time.monotonic() - started, 1e-9)
-    log.info("%s %s: %d bytes in %.3f s (%.2f MB/s); %s", verb, where, size, seconds, size / seconds / 1e6,
-             share.describe())  # fmt: skip
+    survived = breaks_survived()
+    broken = f"; survived {survived} broken bodies (resumed)" if survived else ""
+    log.info("%s %s: %d bytes in %.3f s (%.2f MB/s); %s%s", verb, where, size, seconds, size / seconds / 1e6,
+             share.describe(), broken)  # fmt: skip
 
 
 @contextmanager
@@ -41,6 +44,7 @@ def _paced(inv: Invocation, config: PluginConfig, direction: str, concurrency: i
     The agent's is shared by every stream it serves; in-process the call makes
     its own, so a limit applies to this one stream, and the log says so.
     """
+    count_breaks()  # the summary line says how many broken bodies the transfer's reads resumed
     host = inv.bandwidth
     if host is None:
         host = HostBandwidth(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from ...core.resumebudget import ResumePolicy
 from ...core.storemodes.settings import StoreModes
 from ..errors import translate
 from .objectstore import WriteOptions
@@ -19,7 +20,7 @@ class S3Base:
 
     def __init__(
         self, client: Any, bucket: str, writes: WriteOptions | None = None, modes: StoreModes | None = None,
-        *, digest_attempts: int = 5,
+        *, digest_attempts: int = 5, resume: ResumePolicy | None = None,
     ) -> None:  # fmt: skip
         self._client = client
         self.bucket = bucket
@@ -28,6 +29,8 @@ class S3Base:
         self.modes = modes or StoreModes()
         #: Sends of one body the store refused as not matching its digest before the write fails (``max_attempts``).
         self.digest_attempts = max(digest_attempts, 1)
+        #: How long a read whose body keeps breaking off is resumed (``max_attempts``, ``read_timeout``).
+        self.resume = resume or ResumePolicy()
 
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"

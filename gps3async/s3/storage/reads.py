@@ -1,10 +1,13 @@
-"""S3Store's read path: ranged GETs into a buffer, resumed after a body that broke off; HEAD of an
-object or of one part; whole small objects."""
+"""S3Store's read path: ranged GETs into a buffer, resumed after a body that broke off for as long as the
+attempts bring new bytes (:mod:`gps3async.core.resumebudget`); HEAD of an object or of one part; whole small objects,
+resumed the same way; the count of broken bodies a call's reads survived, for its summary line."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ...core.errors import IntegrityError, ObjectNotFound, TransientStorageError
@@ -16,10 +19,34 @@ from .objectstore import PartHead, RangeRead
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from ...core.resumebudget import ResumeBudget
+
 log = logging.getLogger("gps3async")
 
-#: Body-stream failures after which a ranged GET resumes from its last byte.
-_STREAM_RETRIES = 5
+
+@dataclass
+class BreakTally:
+    """The broken bodies one call's reads resumed (and so survived, when the call succeeds)."""
+
+    survived: int = 0
+
+
+_TALLY: ContextVar[BreakTally | None] = ContextVar("gps3async_break_tally", default=None)
+
+
+def count_breaks() -> None:
+    """Count the breaks resumed from now on in this task and the tasks it starts (one call's transfer).
+
+    The count stays readable (:func:`breaks_survived`) after the transfer: each call runs in a task
+    (or a process) of its own, so it is never mixed with another call's.
+    """
+    _TALLY.set(BreakTally())
+
+
+def breaks_survived() -> int:
+    """Breaks resumed since :func:`count_breaks` in this task (0 when nothing is counted)."""
+    tally = _TALLY.get()
+    return 0 if tally is None else tally.survived
 
 
 class S3Reads(S3Base):
@@ -41,42 +68,77 @@ class S3Reads(S3Base):
         return PartHead(int(answer["ContentLength"]), int(answer.get("PartsCount") or 0))
 
     async def get_small_object(self, key: str) -> bytes | None:
-        """The whole body of a small object, or ``None`` when there is no such object."""
+        """The whole body of a small object (resumed like a range), or ``None`` when there is no such object."""
         try:
             async with self._call("GetObject", key):
                 answer = await self._client.get_object(Bucket=self.bucket, Key=key)
-                body = answer["Body"]
-                async with body:  # older aiobotocore returns the raw response from __aenter__
-                    return bytes(await body.read())
         except ObjectNotFound:
             return None
+        budget = self.resume.start(int(answer["ContentLength"]), time.monotonic())
+        buffer = bytearray(budget.size)
+        body = answer["Body"]
+        try:
+            async with self._call("GetObject", key), body:  # older aiobotocore returns the raw response from __aenter__
+                received = await _read_body_into(body, memoryview(buffer))
+            cause = "body ended early"
+        except _BodyBroke as broke:
+            received, cause = broke.received, broke.cause
+        if received < budget.size:
+            self._after_break(key, budget, received, cause, received)
+            rest = ByteRange(received, budget.size)
+            etag = str(answer.get("ETag", "")) or None
+            await self._resume_into(key, rest, memoryview(buffer)[received:], etag, budget, origin=0)
+        return bytes(buffer)
 
     async def get_range_into(
         self, key: str, rng: ByteRange, view: memoryview, *, if_match: str | None = None
     ) -> RangeRead:
         """Read ``rng`` (clipped at the object's end) into ``view``.
 
-        A body that breaks off is resumed from the last byte received, up to
-        five times, pinned to the first answer's ETag.
+        A body that breaks off is resumed from the last byte received, pinned
+        to the first answer's ETag, for as long as the attempts bring new
+        bytes: it gives up after ``max_attempts`` attempts in a row without a
+        new byte, or when a break comes after the range's deadline, derived
+        from ``read_timeout`` and its size (:mod:`gps3async.core.resumebudget`).
         """
-        filled, etag = 0, if_match
+        budget = self.resume.start(min(rng.length, len(view)), time.monotonic())
+        return await self._resume_into(key, rng, view, if_match, budget, origin=rng.start)
+
+    async def _resume_into(
+        self, key: str, rng: ByteRange, view: memoryview, etag: str | None, budget: ResumeBudget, *, origin: int
+    ) -> RangeRead:
+        """Read ``rng`` into ``view``, resuming within ``budget`` (the bytes of a read that starts at ``origin``)."""
+        filled = 0
         metadata: Mapping[str, str] | None = None
-        for attempt in range(1, _STREAM_RETRIES + 2):
+        while True:
             rest = ByteRange(rng.start + filled, rng.end)
             try:
                 got, answer = await self._get_once(key, rest, view[filled:], etag)
-                return replace(answer, length=filled + got, metadata=metadata or answer.metadata)
             except _PartialRead as partial:
                 filled += partial.received
                 etag = partial.answer.etag or etag
                 metadata = metadata or partial.answer.metadata
-                if attempt > _STREAM_RETRIES:
-                    raise TransientStorageError(
-                        f"{self._where('GetObject', key)}: body broke off {attempt} times ({partial.cause})"
-                    ) from None
-                log.info("GetObject %s: attempt %d broke off after %d bytes (%s); resuming at byte %d",
-                         key, attempt, partial.received, partial.cause, rng.start + filled)  # fmt: skip
-        raise AssertionError("unreachable")
+                budget.size = min(budget.size, max(partial.answer.object_size - origin, 0))  # clipped at the end
+                self._after_break(key, budget, partial.received, partial.cause, rng.start + filled)
+                continue
+            if budget.breaks:
+                end = rng.start + filled + got
+                log.info("GetObject %s: bytes %d-%d complete after %d resumes", key, origin, end, budget.breaks)
+            return replace(answer, length=filled + got, metadata=metadata or answer.metadata)
+
+    def _after_break(self, key: str, budget: ResumeBudget, received: int, cause: str, resume_at: int) -> None:
+        """Count a body that broke off after ``received`` new bytes: log the resume, or raise when giving up."""
+        given_up = budget.broke(received, time.monotonic())
+        if given_up is not None:
+            raise TransientStorageError(
+                f"{self._where('GetObject', key)}: body broke off ({cause}); given up: {given_up} ({budget.describe()})"
+            )
+        tally = _TALLY.get()
+        if tally is not None:
+            tally.survived += 1
+        stalled = f", {budget.stalls} in a row without a new byte" if budget.stalls else ""
+        log.info("GetObject %s: attempt %d broke off after %d bytes (%s%s); resuming at byte %d",
+                 key, budget.breaks, received, cause, stalled, resume_at)  # fmt: skip
 
     async def _get_once(self, key: str, rng: ByteRange, view: memoryview, etag: str | None) -> tuple[int, RangeRead]:
         from botocore.exceptions import BotoCoreError, ClientError
