@@ -25,6 +25,7 @@ import yaml
 from .credentials import resolve_credentials
 from .encryption.keys import ENCRYPTION_KEYS, EncryptionSettings, parse_encryption_options
 from .errors import ConfigError
+from .objectlock import LOCK_KEYS, LockSettings, parse_lock_options
 from .storemodes import PAYLOAD_SIGNINGS, UPLOAD_CHECKSUMS, StoreModes
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ _PLUGIN_KEYS = (
     "aws_session_token", "aws_profile", "server_side_encryption", "sse_kms_key_id", "storage_class",
     "ca_cert", "tls_verify", "addressing_style", "logger_verbosity",
     "payload_signing", "upload_checksum",
-    *ENCRYPTION_KEYS,
+    *ENCRYPTION_KEYS, *LOCK_KEYS,
 )  # fmt: skip
 #: Keys gpbackup, gprestore or their forks add to the copy of the config.
 _INJECTED_KEYS = (
@@ -156,6 +157,8 @@ class PluginConfig:
     upload_checksum: str = "auto"
     #: Client-side encryption (``client_side_encryption``); ``None``: off. See :mod:`gps3async.encryption`.
     client_encryption: EncryptionSettings | None = field(default=None, repr=False)
+    #: S3 Object Lock of every object written for a backup, and deletes past governance: :mod:`gps3async.objectlock`.
+    object_lock: LockSettings = field(default_factory=LockSettings)
 
     @property
     def store_modes(self) -> StoreModes:
@@ -396,6 +399,7 @@ def parse_config(
         client_encryption=parse_encryption_options(options, os.environ if environ is None else environ, problems),
         host_upload_limit=check.rate_limit("host_upload_limit"),
         host_download_limit=check.rate_limit("host_download_limit"),
+        object_lock=parse_lock_options(options, problems),
         **_s3_options(check),
     )
     problems.extend(check.problems)

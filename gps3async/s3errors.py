@@ -18,6 +18,7 @@ from .errors import (
     StorageError,
     TransientStorageError,
 )
+from .objectlock import lock_refusal
 from .storemodes import StoreModes, refusal_fix
 
 __all__ = ["RETRYABLE_CODES", "error_code", "is_stream_error", "translate"]
@@ -53,6 +54,9 @@ def translate(err: Exception, what: str, modes: StoreModes | None = None) -> Exc
     refusal = refusal_fix(code, message, modes or StoreModes())
     if refusal is not None:
         return ModeRefused(f"{what}: {detail} ({refusal})", refusal.setting)
+    lock_fix = lock_refusal(code, status, message)
+    if lock_fix is not None:
+        return StorageError(f"{what}: {detail} ({lock_fix})")
     if code in ("NoSuchKey", "NotFound") or (status == 404 and code in ("", "404")):
         return ObjectNotFound(f"{what}: object not found")
     if code == "NoSuchBucket":

@@ -10,10 +10,10 @@ from ..errors import IntegrityError
 from ..integrity.blocks import BLOCK_SIZE, SpanDigest, digest_span
 from ..offload import digest_off_loop
 from ..s3errors import error_code, translate
-from ..storemodes import BodyDigest, StoreModes, digest_body, refusal_fix
+from ..storemodes import BodyDigest, StoreModes, content_md5, digest_body, refusal_fix
 from ..verifiedmodes import MISMATCH_CODES, ProbeAnswer
-from .base import S3Base
 from .objectstore import CompletedPart
+from .retention import S3Retention
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gps3async")
 
 
-class S3Writes(S3Base):
+class S3Writes(S3Retention):
     """The writes of :class:`~gps3async.storage.S3Store`."""
 
     async def digest(self, body: bytes | bytearray) -> BodyDigest:
@@ -95,14 +95,20 @@ class S3Writes(S3Base):
         if digest is None:
             digest = await self.digest(body)
         args = self._body_args(digest)
+        lock, until = self.lock_args(key)
+        if lock and "ContentMD5" not in args and "ChecksumCRC32C" not in args:
+            # S3 refuses a PutObject with lock headers that carries neither Content-MD5 nor a checksum.
+            args["ContentMD5"] = await digest_off_loop(len(body), content_md5, body)
 
         async def send() -> Any:
             return await self._client.put_object(
                 Bucket=self.bucket, Key=key, Body=body, Metadata=dict(metadata),
-                **args, **self.writes.request_args(key),
+                **args, **self.writes.request_args(key), **lock,
             )  # fmt: skip
 
-        await self._send_verified(self._where("PutObject", key), send, digest)
+        answer = await self._send_verified(self._where("PutObject", key), send, digest)
+        if until is not None:
+            await self.confirm_retention(key, until, str(answer.get("VersionId") or ""))
 
     async def probe_put(self, key: str, body: bytes, digest: BodyDigest) -> ProbeAnswer:
         """PutObject ``body`` with ``digest`` as given (deliberately wrong: :mod:`gps3async.modeprobe`), once.
@@ -123,7 +129,11 @@ class S3Writes(S3Base):
     async def create_multipart_upload(self, key: str) -> str:
         async with self._call("CreateMultipartUpload", key):
             answer = await self._client.create_multipart_upload(
-                Bucket=self.bucket, Key=key, **self.modes.create_args(), **self.writes.request_args(key)
+                Bucket=self.bucket,
+                Key=key,
+                **self.modes.create_args(),
+                **self.writes.request_args(key),
+                **self.lock_args(key)[0],
             )
         return str(answer["UploadId"])
 
@@ -146,9 +156,12 @@ class S3Writes(S3Base):
     async def complete_multipart_upload(self, key: str, upload_id: str, parts: Sequence[CompletedPart]) -> None:
         listing = [self.modes.complete_part(p.number, p.etag, p.crc32c) for p in parts]
         async with self._call("CompleteMultipartUpload", key):
-            await self._client.complete_multipart_upload(
+            answer = await self._client.complete_multipart_upload(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": listing}
             )
+        until = self.lock_args(key)[1]
+        if until is not None:
+            await self.confirm_retention(key, until, str(answer.get("VersionId") or ""))
 
     async def abort_multipart_upload(self, key: str, upload_id: str) -> None:
         async with self._call("AbortMultipartUpload", key):
