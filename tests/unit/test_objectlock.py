@@ -22,6 +22,7 @@ from tests.unit.test_config import config_with
 
 UTC = timezone.utc
 PLUS_TWO = timezone(timedelta(hours=2))
+WHOLE_DAYS = "object_lock_retain_days must be a whole number"
 
 
 def test_options_parse_to_s3_modes_and_default_to_none() -> None:
@@ -38,8 +39,8 @@ def test_options_parse_to_s3_modes_and_default_to_none() -> None:
         ({"object_lock_mode": "strict", "object_lock_retain_days": "3"}, "object_lock_mode must be governance or"),
         ({"object_lock_mode": "compliance"}, "object_lock_mode needs object_lock_retain_days: N"),
         ({"object_lock_retain_days": "7"}, "object_lock_retain_days needs object_lock_mode"),
-        ({"object_lock_mode": "compliance", "object_lock_retain_days": "0"}, "object_lock_retain_days must be a whole number"),
-        ({"object_lock_mode": "compliance", "object_lock_retain_days": "1.5"}, "object_lock_retain_days must be a whole number"),
+        ({"object_lock_mode": "compliance", "object_lock_retain_days": "0"}, WHOLE_DAYS),
+        ({"object_lock_mode": "compliance", "object_lock_retain_days": "1.5"}, WHOLE_DAYS),
         ({"object_lock_bypass_governance": "yes"}, "object_lock_bypass_governance must be true or false"),
     ],
 )
