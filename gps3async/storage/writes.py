@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from ..errors import IntegrityError
 from ..integrity.blocks import BLOCK_SIZE, SpanDigest, digest_span
 from ..offload import digest_off_loop
@@ -115,16 +117,31 @@ class S3Writes(S3Retention):
 
         The answer is returned, not raised: a refusal is what the probe wants to see.
         """
-        from botocore.exceptions import BotoCoreError, ClientError
+        return (await _probe_call(self._client.put_object(Bucket=self.bucket, Key=key, Body=body,
+                                                           **self._body_args(digest))))[0]  # fmt: skip
 
+    async def probe_part(self, key: str, body: bytes, digest: BodyDigest) -> ProbeAnswer:
+        """:meth:`probe_put` as an UploadPart into a multipart upload of its own, which is then aborted.
+
+        Parts of an aborted upload are no object versions: in a versioned bucket (Object Lock, a default
+        retention) a PutObject the store accepts stays as a version, and its delete as a delete marker.
+        """
+        refused, created = await _probe_call(
+            self._client.create_multipart_upload(Bucket=self.bucket, Key=key, **self.modes.create_args())
+        )
+        if created is None:
+            return refused
+        upload_id = str(created["UploadId"])
         try:
-            answer = await self._client.put_object(Bucket=self.bucket, Key=key, Body=body, **self._body_args(digest))
-        except ClientError as err:
-            code, status = error_code(err)
-            return ProbeAnswer(status, code, str(err.response.get("Error", {}).get("Message", "") or ""))
-        except BotoCoreError as err:
-            return ProbeAnswer(0, "", type(err).__name__)
-        return ProbeAnswer(int(answer["ResponseMetadata"]["HTTPStatusCode"]))
+            return (await _probe_call(self._client.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=1, Body=body, **self._body_args(digest)
+            )))[0]  # fmt: skip
+        finally:
+            with anyio.move_on_after(30, shield=True):
+                try:
+                    await self.abort_multipart_upload(key, upload_id)
+                except Exception as err:  # noqa: BLE001 - the probe's answer stands; the upload is named
+                    log.warning("store mode probe: could not abort the upload of %s (%s)", self.url(key), err)
 
     async def create_multipart_upload(self, key: str) -> str:
         async with self._call("CreateMultipartUpload", key):
@@ -166,6 +183,23 @@ class S3Writes(S3Retention):
     async def abort_multipart_upload(self, key: str, upload_id: str) -> None:
         async with self._call("AbortMultipartUpload", key):
             await self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+
+
+async def _probe_call(call: Awaitable[Any]) -> tuple[ProbeAnswer, Any]:
+    """A probe's request: how the store answered, and its answer (``None`` when refused or unanswered).
+
+    A refusal is returned, not raised: it is what a probe wants to see.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        answer = await call
+    except ClientError as err:
+        code, status = error_code(err)
+        return ProbeAnswer(status, code, str(err.response.get("Error", {}).get("Message", "") or "")), None
+    except BotoCoreError as err:
+        return ProbeAnswer(0, "", type(err).__name__), None
+    return ProbeAnswer(int(answer["ResponseMetadata"]["HTTPStatusCode"])), answer
 
 
 def _digest_with_blocks(

@@ -97,3 +97,31 @@ def test_every_object_of_a_backup_set_is_locked_until_its_timestamp_plus_days(
     assert locked_cluster.restore(backup) == tables
     deep = plugin.run("verify", backup.timestamp, "--deep", config=locked_cluster.user_config)
     assert deep.returncode == 0, deep.stderr.decode()
+
+
+def test_a_default_retention_bucket_takes_backups_and_keeps_no_probe_objects_over_ten_agents(
+    plugin: Plugin, config_factory: Callable[..., Path], s3: Any, lock_buckets: dict[str, str]
+) -> None:
+    bucket = lock_buckets["default"]
+    config = config_factory("default.yaml", bucket=bucket, logger_verbosity="verbose")
+    backup_dir = plugin.backup_dir("20261206101500")
+    data = random.Random(5).randbytes(6 * MIB)  # two parts: the bucket's default retention locks it too
+    for start in range(10):  # each fresh agent learns the store's modes
+        if start == 0:
+            done = plugin.run("backup_data", str(backup_dir / "gpbackup_0_20261206101500"), stdin=data, config=config)
+        else:
+            done = plugin.run("setup_plugin_for_backup", str(backup_dir), "coordinator", config=config)
+        assert done.returncode == 0, done.stderr.decode()
+        plugin.stop_agents()
+    log = "".join(path.read_text() for path in (plugin.home / "gpAdminLogs").glob("*.log"))
+    assert log.count("store modes for s3://" + bucket) == 10, "every agent probed"
+    # As parts, the probes find what PutObject probes find on RGW: Content-MD5 and a signed SHA-256 verified.
+    assert "a wrong Content-MD5: verifies (400 BadDigest); a wrong signed payload SHA-256: verifies" in log
+    found, markers = versions(s3, bucket, f"{plugin.folder}/")
+    left = [item["Key"] for item in found + markers if "/backups/" not in item["Key"]]
+    assert left == [], f"the probes left {len(left)} versions and delete markers"
+    assert not s3.list_multipart_uploads(Bucket=bucket, Prefix=f"{plugin.folder}/").get("Uploads")
+    backup = [item for item in found if item["Key"].endswith("gpbackup_0_20261206101500")]
+    assert len(backup) == 1 and retention(s3, bucket, backup[0])[0] == "GOVERNANCE"
+    restored = plugin.run("restore_data", str(backup_dir / "gpbackup_0_20261206101500"), config=config)
+    assert restored.returncode == 0 and restored.stdout == data
