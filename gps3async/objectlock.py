@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LOCK_KEYS",
     "MAX_RETAIN_DAYS",
+    "NO_LOCK_FIX",
     "LockSettings",
     "RetainedVersion",
     "key_timestamp",

@@ -28,6 +28,8 @@ class S3Base:
         self.modes = modes or StoreModes()
         #: Sends of one body the store refused as not matching its digest before the write fails (``max_attempts``).
         self.digest_attempts = max(digest_attempts, 1)
+        #: Whether GetObjectLockConfiguration showed Object Lock on the bucket (asked before the first locked write).
+        self._bucket_locked = False
 
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"

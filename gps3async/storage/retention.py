@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StorageError
-from ..objectlock import format_date, parse_store_date, retention_problem
+from ..objectlock import NO_LOCK_FIX, format_date, parse_store_date, retention_problem
 from ..s3errors import error_code, translate
 from .base import S3Base
 
@@ -54,40 +54,45 @@ class ObjectVersion:
 class S3Retention(S3Base):
     """The Object Lock calls of :class:`~gps3async.storage.S3Store`."""
 
-    def lock_args(self, key: str) -> tuple[dict[str, Any], datetime | None]:
-        """The lock headers of a write of ``key`` and the retain-until date they ask for (none: not locked)."""
+    async def lock_args(self, key: str) -> tuple[dict[str, Any], datetime | None]:
+        """The lock headers of a write of ``key`` and the retain-until date they ask for (none: not locked).
+
+        The first locked write of this client first makes sure the bucket has Object Lock: a store without
+        it may take the headers without a word (rclone even echoes them on HEAD).
+        """
         lock = self.writes.lock
         until = lock.until_for(key, self.writes.folder, datetime.now(timezone.utc))
         if until is None:
             return {}, None
+        if not self._bucket_locked:
+            found = await self.bucket_lock()
+            if not found.enabled:
+                raise StorageError(f"GetObjectLockConfiguration s3://{self.bucket}: Object Lock is not enabled"
+                                   f" on this bucket ({NO_LOCK_FIX})")  # fmt: skip
+            self._bucket_locked = True
         return {"ObjectLockMode": lock.mode, "ObjectLockRetainUntilDate": until}, until
 
     async def confirm_retention(self, key: str, until: datetime, version_id: str = "") -> None:
-        """Make sure the version just written of ``key`` is locked as asked: HEAD it, and where the store
-        kept no or a shorter retention (RGW 16 ignores the headers of CreateMultipartUpload), set it with
-        PutObjectRetention and HEAD again.
+        """Make sure the version just written of ``key`` is locked as asked: GetObjectRetention of it, and where
+        the store kept no or a shorter retention (RGW 16 ignores the headers of CreateMultipartUpload), set it
+        with PutObjectRetention and look again.  Not a HEAD: a store that keeps headers it does not know as
+        metadata shows them on HEAD without locking anything.
 
         :raises StorageError: when the store still does not show the retention.
         """
         mode = self.writes.lock.mode
-        problem = retention_problem(*await self._head_lock(key, version_id), mode, until)
+        problem = retention_problem(*await self.retention_of(key, version_id), mode, until)
         if not problem:
             return
         log.info("%s: %s after the write; setting %s until %s with PutObjectRetention",
                  self.url(key), problem, mode, format_date(until))  # fmt: skip
         await self.put_retention(key, version_id, mode, until)
-        problem = retention_problem(*await self._head_lock(key, version_id), mode, until)
+        problem = retention_problem(*await self.retention_of(key, version_id), mode, until)
         if problem:
             raise StorageError(
                 f"PutObjectRetention {self.url(key)}: the store answered but keeps {problem}: it does not support"
                 " Object Lock; use a bucket with Object Lock or remove object_lock_mode and object_lock_retain_days"
             )
-
-    async def _head_lock(self, key: str, version_id: str) -> tuple[str, datetime | None]:
-        args = {"VersionId": version_id} if version_id else {}
-        async with self._call("HeadObject", key):
-            answer = await self._client.head_object(Bucket=self.bucket, Key=key, **args)
-        return str(answer.get("ObjectLockMode") or ""), parse_store_date(answer.get("ObjectLockRetainUntilDate"))
 
     async def put_retention(self, key: str, version_id: str, mode: str, until: datetime) -> None:
         args = {"VersionId": version_id} if version_id else {}
@@ -96,12 +101,14 @@ class S3Retention(S3Base):
                 Bucket=self.bucket, Key=key, Retention={"Mode": mode, "RetainUntilDate": until}, **args
             )
 
-    async def retention_of(self, key: str, version_id: str) -> tuple[str, datetime | None]:
-        """GetObjectRetention of one version: its mode and retain-until date (``("", None)`` when it has none)."""
+    async def retention_of(self, key: str, version_id: str = "") -> tuple[str, datetime | None]:
+        """GetObjectRetention of one version (default the current): its mode and retain-until date
+        (``("", None)`` when it has none)."""
         from botocore.exceptions import ClientError
 
+        args = {"VersionId": version_id} if version_id else {}
         try:
-            answer = await self._client.get_object_retention(Bucket=self.bucket, Key=key, VersionId=version_id)
+            answer = await self._client.get_object_retention(Bucket=self.bucket, Key=key, **args)
         except ClientError as err:
             if error_code(err)[0] in ("NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError"):
                 return "", None

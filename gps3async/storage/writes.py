@@ -97,7 +97,7 @@ class S3Writes(S3Retention):
         if digest is None:
             digest = await self.digest(body)
         args = self._body_args(digest)
-        lock, until = self.lock_args(key)
+        lock, until = await self.lock_args(key)
         if lock and "ContentMD5" not in args and "ChecksumCRC32C" not in args:
             # S3 refuses a PutObject with lock headers that carries neither Content-MD5 nor a checksum.
             args["ContentMD5"] = await digest_off_loop(len(body), content_md5, body)
@@ -150,7 +150,7 @@ class S3Writes(S3Retention):
                 Key=key,
                 **self.modes.create_args(),
                 **self.writes.request_args(key),
-                **self.lock_args(key)[0],
+                **(await self.lock_args(key))[0],
             )
         return str(answer["UploadId"])
 
@@ -176,7 +176,7 @@ class S3Writes(S3Retention):
             answer = await self._client.complete_multipart_upload(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": listing}
             )
-        until = self.lock_args(key)[1]
+        until = (await self.lock_args(key))[1]
         if until is not None:
             await self.confirm_retention(key, until, str(answer.get("VersionId") or ""))
 

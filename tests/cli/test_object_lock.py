@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from gps3async.checksums import DIGEST_SUFFIX
 from gps3async.objectlock import parse_store_date, retain_until
@@ -97,6 +98,68 @@ def test_every_object_of_a_backup_set_is_locked_until_its_timestamp_plus_days(
     assert locked_cluster.restore(backup) == tables
     deep = plugin.run("verify", backup.timestamp, "--deep", config=locked_cluster.user_config)
     assert deep.returncode == 0, deep.stderr.decode()
+
+    one = found[0]
+    with pytest.raises(ClientError, match="AccessDenied"):  # the store itself refuses, before the date
+        s3.delete_object(Bucket=bucket, Key=one["Key"], VersionId=one["VersionId"])
+    refused = plugin.run("delete_backup", backup.timestamp, config=locked_cluster.user_config)
+    error = refused.stderr.decode()
+    assert refused.returncode != 0 and error.count("\n") == 1, error
+    assert f"{len(found)} object versions are retained by Object Lock ({len(found)} GOVERNANCE until" in error
+    assert retain_until(backup.timestamp, 2).strftime("%Y-%m-%dT%H:%M:%SZ") in error
+    assert "can be deleted with object_lock_bypass_governance: true" in error
+    assert versions(s3, bucket, prefix) == (found, []), "nothing deleted, no delete marker hiding the set"
+    bypass = locked_cluster.root / "bypass.yaml"
+    bypass.write_text(locked_cluster.user_config.read_text() + "  object_lock_bypass_governance: true\n")
+    deleted = plugin.run("delete_backup", backup.timestamp, config=bypass)
+    assert deleted.returncode == 0 and deleted.stderr == b"", deleted.stderr.decode()
+    assert versions(s3, bucket, prefix) == ([], [])
+
+
+def test_compliance_versions_stay_through_overwrites_and_deletes_and_the_message_says_so(
+    plugin: Plugin, config_factory: Callable[..., Path], s3: Any, lock_buckets: dict[str, str]
+) -> None:
+    bucket, timestamp = lock_buckets["plain"], "20261205101500"
+    config = config_factory(
+        "compliance.yaml", bucket=bucket, object_lock_mode="compliance", object_lock_retain_days=1,
+        object_lock_bypass_governance="true", upload_checksum="none", payload_signing="unsigned",
+    )  # fmt: skip
+    backup_dir = plugin.backup_dir(timestamp)
+    data = random.Random(9).randbytes(6 * MIB)
+    stream = plugin.run("backup_data", str(backup_dir / f"gpbackup_0_{timestamp}"), stdin=data, config=config)
+    assert stream.returncode == 0, stream.stderr.decode()
+    report = backup_dir / f"gpbackup_{timestamp}_report"
+    for text in (b"first\n", b"second\n"):  # the second write is a new version; the first stays, locked
+        report.write_bytes(text)
+        done = plugin.run("backup_file", str(report), config=config)
+        assert done.returncode == 0, done.stderr.decode()
+    prefix = f"{plugin.folder}/backups/{timestamp[:8]}/{timestamp}/"
+    found, _ = versions(s3, bucket, prefix)
+    assert len(found) == 4  # the data, its companion, the report twice
+    want = ("COMPLIANCE", retain_until(timestamp, 1))
+    assert all(retention(s3, bucket, version) == want for version in found)
+    refused = plugin.run("delete_backup", timestamp, config=config)
+    error = refused.stderr.decode()
+    assert refused.returncode != 0 and error.count("\n") == 1, error
+    assert "4 object versions are retained by Object Lock (4 COMPLIANCE until" in error
+    assert "compliance-mode versions cannot be deleted by anyone before their date" in error
+    assert versions(s3, bucket, prefix) == (found, [])
+    report.unlink()
+    again = plugin.run("restore_file", str(report), config=config)
+    assert again.returncode == 0 and report.read_bytes() == b"second\n"
+
+
+@pytest.mark.stores("rclone")
+def test_lock_options_on_a_store_without_object_lock_give_one_clear_error(
+    plugin: Plugin, config_factory: Callable[..., Path]
+) -> None:
+    config = config_factory("lock.yaml", object_lock_mode="governance", object_lock_retain_days=3)
+    path = plugin.backup_dir() / "gpbackup_20261126101500_report"
+    path.write_bytes(b"report\n")
+    done = plugin.run("backup_file", str(path), config=config)
+    error = done.stderr.decode()
+    assert done.returncode != 0 and error.count("\n") == 1, error
+    assert "Object Lock" in error and "remove object_lock_mode and object_lock_retain_days" in error
 
 
 def test_a_default_retention_bucket_takes_backups_and_keeps_no_probe_objects_over_ten_agents(
