@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import StorageError
 from ..objectlock import NO_LOCK_FIX, format_date, parse_store_date, retention_problem
 from ..s3errors import error_code, translate
+from ..storemodes import content_md5
 from .base import S3Base
 
 if TYPE_CHECKING:
@@ -72,7 +73,17 @@ class S3Retention(S3Base):
             self._bucket_locked = True
         return {"ObjectLockMode": lock.mode, "ObjectLockRetainUntilDate": until}, until
 
-    async def confirm_retention(self, key: str, until: datetime, version_id: str = "") -> None:
+    async def put_locked(self, key: str, mode: str, until: datetime) -> None:
+        """PutObject a small scratch object locked in ``mode`` until ``until``, confirmed (``check``'s proof)."""
+        body = b"gps3async check: a locked write\n"
+        async with self._call("PutObject", key):
+            answer = await self._client.put_object(
+                Bucket=self.bucket, Key=key, Body=body, ContentMD5=content_md5(body),
+                ObjectLockMode=mode, ObjectLockRetainUntilDate=until,
+            )  # fmt: skip
+        await self.confirm_retention(key, until, str(answer.get("VersionId") or ""), mode=mode)
+
+    async def confirm_retention(self, key: str, until: datetime, version_id: str = "", *, mode: str = "") -> None:
         """Make sure the version just written of ``key`` is locked as asked: GetObjectRetention of it, and where
         the store kept no or a shorter retention (RGW 16 ignores the headers of CreateMultipartUpload), set it
         with PutObjectRetention and look again.  Not a HEAD: a store that keeps headers it does not know as
@@ -80,7 +91,7 @@ class S3Retention(S3Base):
 
         :raises StorageError: when the store still does not show the retention.
         """
-        mode = self.writes.lock.mode
+        mode = mode or self.writes.lock.mode
         problem = retention_problem(*await self.retention_of(key, version_id), mode, until)
         if not problem:
             return

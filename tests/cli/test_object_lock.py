@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from gps3async.checksums import DIGEST_SUFFIX
 from gps3async.objectlock import parse_store_date, retain_until
+from tests.cli.test_check import lines_by_label
 from tests.conftest import Plugin
 from tests.gpbackup_harness import Cluster
 
@@ -188,3 +189,36 @@ def test_a_default_retention_bucket_takes_backups_and_keeps_no_probe_objects_ove
     assert len(backup) == 1 and retention(s3, bucket, backup[0])[0] == "GOVERNANCE"
     restored = plugin.run("restore_data", str(backup_dir / "gpbackup_0_20261206101500"), config=config)
     assert restored.returncode == 0 and restored.stdout == data
+
+
+def test_check_reports_object_lock_proves_a_locked_write_and_refuses_the_options_without_it(
+    plugin: Plugin, config_factory: Callable[..., Path], lock_buckets: dict[str, str]
+) -> None:
+    locked = config_factory(
+        "check.yaml", bucket=lock_buckets["plain"], object_lock_mode="governance", object_lock_retain_days=3,
+        object_lock_bypass_governance="true",
+    )  # fmt: skip
+    result = plugin.run("check", config=locked)
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+    table = lines_by_label(result.stdout)
+    assert table["Object Lock"] == ("ok", table["Object Lock"][1])
+    assert table["Object Lock"][1].startswith("enabled, no default retention")
+    assert table["versioning"][1].startswith("Enabled: deletes go by version id")
+    assert table["locked PutObject"][0] == "ok" and "GOVERNANCE until" in table["locked PutObject"][1]
+    assert table["scratch versions"][0] == "ok", table["scratch versions"]  # with bypass even the proof goes
+
+    default = plugin.run("check", config=config_factory("default.yaml", bucket=lock_buckets["default"]))
+    assert default.returncode == 0, default.stdout.decode() + default.stderr.decode()
+    table = lines_by_label(default.stdout)
+    assert table["Object Lock"] == ("info", "enabled, default retention GOVERNANCE for 1 days")
+    assert table["scratch versions"][0] == "info" and "kept by Object Lock" in table["scratch versions"][1]
+
+    unlocked = plugin.run("check", config=config_factory("unlocked.yaml", object_lock_mode="compliance",
+                                                         object_lock_retain_days=1))  # fmt: skip
+    table = lines_by_label(unlocked.stdout)
+    assert unlocked.returncode != 0 and unlocked.stderr.decode().count("\n") == 1
+    assert table["Object Lock"] == ("ok", table["Object Lock"][1])
+    assert table["Object Lock"][1].startswith("not enabled")
+    assert table["Object Lock options"][0] == "FAILED"
+    assert "created with Object Lock enabled" in table["Object Lock options"][1]
+    assert "Object Lock options failed" in unlocked.stderr.decode()
