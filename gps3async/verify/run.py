@@ -50,6 +50,7 @@ from .expect import (
     plan_files,
 )
 from .findings import Finding, Kind, Record, Tally, failure_line, listed_finding, no_record_reason
+from .retention import check_retention
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -285,6 +286,9 @@ class _SetCheck:
             if not key.endswith(DIGEST_SUFFIX) and (key.startswith(own) or key in chosen)
         ]
         await self.records(objects)
+        await check_retention(
+            self.store, self.config, ts, sorted(k for k in self.listed if k.startswith(own)), self.report
+        )
         return objects
 
     async def expected(self, backup: BackupSetConfig, toc: list[DataEntry] | None) -> list[Expected]:

@@ -100,6 +100,15 @@ def test_every_object_of_a_backup_set_is_locked_until_its_timestamp_plus_days(
     deep = plugin.run("verify", backup.timestamp, "--deep", config=locked_cluster.user_config)
     assert deep.returncode == 0, deep.stderr.decode()
 
+    longer = locked_cluster.root / "longer.yaml"
+    longer.write_text(
+        locked_cluster.user_config.read_text().replace("object_lock_retain_days: 2", "object_lock_retain_days: 3")
+    )
+    short = plugin.run("verify", backup.timestamp, config=longer)
+    retention_lines = [line for line in short.stdout.decode().splitlines() if line.startswith("RETENTION")]
+    assert short.returncode != 0 and len(retention_lines) == len({item["Key"] for item in found}), short.stdout
+    assert "short of " + retain_until(backup.timestamp, 3).strftime("%Y-%m-%dT%H:%M:%SZ") in retention_lines[0]
+
     one = found[0]
     with pytest.raises(ClientError, match="AccessDenied"):  # the store itself refuses, before the date
         s3.delete_object(Bucket=bucket, Key=one["Key"], VersionId=one["VersionId"])
