@@ -78,17 +78,13 @@ async def _why_refused(
     limiter = anyio.CapacityLimiter(_LOOKUPS)
 
     async def look_up(version: ObjectVersion, code: str) -> None:
-        async with limiter:
-            try:
-                mode, until = await store.retention_of(version.key, version.version_id)
-            except GpS3Error as err:  # no s3:GetObjectRetention: the lock is likely, its terms unknown
-                log.info("GetObjectRetention %s: %s", store.url(version.key), err)
-                mode, until = "", None
-                if code != "AccessDenied":
-                    other.append((version, code))
-                    return
-                retained.append(RetainedVersion(version.key, "", None))
-                return
+        mode, until = "", None
+        if code == "AccessDenied":  # how a lock refuses, and a missing permission too: the retention tells
+            async with limiter:
+                try:
+                    mode, until = await store.retention_of(version.key, version.version_id)
+                except GpS3Error as err:
+                    log.info("GetObjectRetention %s: %s", store.url(version.key), err)
         if mode:
             retained.append(RetainedVersion(version.key, mode, until))
         else:

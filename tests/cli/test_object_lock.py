@@ -198,6 +198,10 @@ def test_a_default_retention_bucket_takes_backups_and_keeps_no_probe_objects_ove
     assert len(backup) == 1 and retention(s3, bucket, backup[0])[0] == "GOVERNANCE"
     restored = plugin.run("restore_data", str(backup_dir / "gpbackup_0_20261206101500"), config=config)
     assert restored.returncode == 0 and restored.stdout == data
+    refused = plugin.run("delete_backup", "20261206101500", config=config)  # the bucket's default keeps the set
+    assert refused.returncode != 0 and refused.stderr.decode().count("\n") == 1, refused.stderr.decode()
+    assert "object versions are retained by Object Lock (" in refused.stderr.decode()
+    assert "GOVERNANCE until" in refused.stderr.decode()
 
 
 def test_check_reports_object_lock_proves_a_locked_write_and_refuses_the_options_without_it(
