@@ -53,7 +53,8 @@ def translate(err: Exception, what: str, modes: StoreModes | None = None) -> Exc
     detail = f"{code or status} {message}".strip()
     refusal = refusal_fix(code, message, modes or StoreModes())
     if refusal is not None:
-        return ModeRefused(f"{what}: {detail} ({refusal})", refusal.setting)
+        why = "; S3 requires a digest on a write with Object Lock headers" if "object lock" in message.lower() else ""
+        return ModeRefused(f"{what}: {detail} ({refusal}{why})", refusal.setting)
     lock_fix = lock_refusal(code, status, message)
     if lock_fix is not None:
         return StorageError(f"{what}: {detail} ({lock_fix})")

@@ -92,6 +92,9 @@ def test_every_object_of_a_backup_set_is_locked_until_its_timestamp_plus_days(
     assert f"gpbackup_1_{backup.timestamp}{DIGEST_SUFFIX}" in names, "the multipart data file's companion is there"
     assert f"gpbackup_{backup.timestamp}_report" in names and f"gpbackup_{backup.timestamp}_toc.yaml" in names
     assert markers == []
+    log = "".join(path.read_text() for path in (plugin.home / "gpAdminLogs").glob("*.log"))
+    fixed = f"gpbackup_1_{backup.timestamp}: no retention after the write; setting GOVERNANCE until"
+    assert fixed in log, "RGW 16 ignored the multipart upload's lock headers: PutObjectRetention set them"
     want = retain_until(backup.timestamp, 2)
     for version in found:  # the report's setup placeholder is a version of its own: locked too
         assert retention(s3, bucket, version) == ("GOVERNANCE", want), version["Key"]

@@ -101,3 +101,19 @@ def test_lock_refusals_name_the_fix_but_a_lock_at_work_is_none() -> None:
     )
     assert lock_refusal("AccessDenied", 403, "forbidden by object lock") is None
     assert lock_refusal("InvalidDigest", 400, "bad digest") is None
+
+
+def test_a_store_refusing_a_locked_write_without_a_digest_says_so_and_names_the_option() -> None:
+    from botocore.exceptions import ClientError
+
+    from gps3async.errors import ModeRefused
+    from gps3async.s3errors import translate
+    from gps3async.storemodes import StoreModes
+
+    message = (
+        "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters"
+    )
+    answer = {"Error": {"Code": "InvalidRequest", "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 400}}
+    err = translate(ClientError(answer, "PutObject"), "PutObject s3://b/k", StoreModes("signed", "none"))
+    assert isinstance(err, ModeRefused) and err.fix == "set upload_checksum: md5"
+    assert "S3 requires a digest on a write with Object Lock headers" in str(err)
