@@ -34,6 +34,7 @@ __all__ = [
     "lock_refusal",
     "parse_lock_options",
     "parse_store_date",
+    "past_retention",
     "retain_until",
     "retained_summary",
     "retention_problem",
@@ -121,6 +122,16 @@ def retain_until(timestamp: str, days: int, zone: tzinfo | None = None) -> datet
     taken = datetime.strptime(timestamp, "%Y%m%d%H%M%S")
     aware = taken.replace(tzinfo=zone) if zone is not None else taken.astimezone()
     return (aware + timedelta(days=days)).astimezone(timezone.utc)
+
+
+def past_retention(key: str, until: datetime, now: datetime, days: int) -> str:
+    """Why ``key`` cannot be locked until ``until`` (a date already past: S3 takes only future ones), or ``""``."""
+    if until > now:
+        return ""
+    return (
+        f"{key}: its backup's timestamp plus object_lock_retain_days ({days}) is {format_date(until)}, already"
+        " past, and S3 locks only until a future date; nothing written (raise object_lock_retain_days)"
+    )
 
 
 def parse_store_date(value: object) -> datetime | None:

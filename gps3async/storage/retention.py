@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..errors import StorageError
-from ..objectlock import NO_LOCK_FIX, format_date, parse_store_date, retention_problem
+from ..errors import StorageError, UsageError
+from ..objectlock import NO_LOCK_FIX, format_date, parse_store_date, past_retention, retention_problem
 from ..s3errors import error_code, translate
 from ..storemodes import content_md5
 from .base import S3Base
@@ -61,8 +61,8 @@ class S3Retention(S3Base):
         The first locked write of this client first makes sure the bucket has Object Lock: a store without
         it may take the headers without a word (rclone even echoes them on HEAD).
         """
-        lock = self.writes.lock
-        until = lock.until_for(key, self.writes.folder, datetime.now(timezone.utc))
+        lock, now = self.writes.lock, datetime.now(timezone.utc)
+        until = lock.until_for(key, self.writes.folder, now)
         if until is None:
             return {}, None
         if not self._bucket_locked:
@@ -71,6 +71,9 @@ class S3Retention(S3Base):
                 raise StorageError(f"GetObjectLockConfiguration s3://{self.bucket}: Object Lock is not enabled"
                                    f" on this bucket ({NO_LOCK_FIX})")  # fmt: skip
             self._bucket_locked = True
+        past = past_retention(self.url(key), until, now, lock.days)
+        if past:
+            raise UsageError(past)
         return {"ObjectLockMode": lock.mode, "ObjectLockRetainUntilDate": until}, until
 
     async def put_locked(self, key: str, mode: str, until: datetime) -> None:

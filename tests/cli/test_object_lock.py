@@ -10,6 +10,7 @@ backup is left to the RGW's end (its data lives in memory).
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -132,7 +133,7 @@ def test_every_object_of_a_backup_set_is_locked_until_its_timestamp_plus_days(
 def test_compliance_versions_stay_through_overwrites_and_deletes_and_the_message_says_so(
     plugin: Plugin, config_factory: Callable[..., Path], s3: Any, lock_buckets: dict[str, str]
 ) -> None:
-    bucket, timestamp = lock_buckets["plain"], "20261205101500"
+    bucket, timestamp = lock_buckets["plain"], time.strftime("%Y%m%d%H%M%S")
     config = config_factory(
         "compliance.yaml", bucket=bucket, object_lock_mode="compliance", object_lock_retain_days=1,
         object_lock_bypass_governance="true", upload_checksum="none", payload_signing="unsigned",
@@ -167,7 +168,8 @@ def test_lock_options_on_a_store_without_object_lock_give_one_clear_error(
     plugin: Plugin, config_factory: Callable[..., Path]
 ) -> None:
     config = config_factory("lock.yaml", object_lock_mode="governance", object_lock_retain_days=3)
-    path = plugin.backup_dir() / "gpbackup_20261126101500_report"
+    timestamp = time.strftime("%Y%m%d%H%M%S")
+    path = plugin.backup_dir(timestamp) / f"gpbackup_{timestamp}_report"
     path.write_bytes(b"report\n")
     done = plugin.run("backup_file", str(path), config=config)
     error = done.stderr.decode()
@@ -238,3 +240,36 @@ def test_check_reports_object_lock_proves_a_locked_write_and_refuses_the_options
     assert table["Object Lock options"][0] == "FAILED"
     assert "created with Object Lock enabled" in table["Object Lock options"][1]
     assert "Object Lock options failed" in unlocked.stderr.decode()
+
+
+@pytest.mark.parametrize("modes", [("unsigned", "crc32c"), ("unsigned", "md5"), ("signed", "md5")])
+def test_locked_uploads_work_in_every_store_mode(
+    plugin: Plugin, config_factory: Callable[..., Path], s3: Any, lock_buckets: dict[str, str], modes: tuple[str, str]
+) -> None:
+    bucket, timestamp = lock_buckets["plain"], time.strftime("%Y%m%d%H%M%S")
+    config = config_factory(
+        "modes.yaml", bucket=bucket, object_lock_mode="governance", object_lock_retain_days=1,
+        payload_signing=modes[0], upload_checksum=modes[1],
+    )  # fmt: skip
+    path = plugin.backup_dir(timestamp) / f"gpbackup_0_{timestamp}"
+    data = random.Random(3).randbytes(6 * MIB)  # multipart, then its companion as a locked PutObject
+    done = plugin.run("backup_data", str(path), stdin=data, config=config)
+    assert done.returncode == 0, done.stderr.decode()
+    found, _ = versions(s3, bucket, f"{plugin.folder}/backups/{timestamp[:8]}/{timestamp}/")
+    assert len(found) == 2 and all(
+        retention(s3, bucket, v) == ("GOVERNANCE", retain_until(timestamp, 1)) for v in found
+    )
+
+
+def test_a_backup_whose_lock_would_end_in_the_past_fails_in_one_line_and_writes_nothing(
+    plugin: Plugin, config_factory: Callable[..., Path], s3: Any, lock_buckets: dict[str, str]
+) -> None:
+    bucket, timestamp = lock_buckets["plain"], "20200102030405"
+    config = config_factory("old.yaml", bucket=bucket, object_lock_mode="compliance", object_lock_retain_days=30)
+    path = plugin.backup_dir(timestamp) / f"gpbackup_{timestamp}_report"
+    path.write_bytes(b"report\n")
+    done = plugin.run("backup_file", str(path), config=config)
+    error = done.stderr.decode()
+    assert done.returncode != 0 and error.count("\n") == 1, error
+    assert "object_lock_retain_days (30) is 2020-02-01T" in error and "already past" in error
+    assert versions(s3, bucket, f"{plugin.folder}/") == ([], [])

@@ -117,3 +117,12 @@ def test_a_store_refusing_a_locked_write_without_a_digest_says_so_and_names_the_
     err = translate(ClientError(answer, "PutObject"), "PutObject s3://b/k", StoreModes("signed", "none"))
     assert isinstance(err, ModeRefused) and err.fix == "set upload_checksum: md5"
     assert "S3 requires a digest on a write with Object Lock headers" in str(err)
+
+
+def test_a_lock_ending_in_the_past_is_named_with_its_date() -> None:
+    from gps3async.objectlock import past_retention
+
+    now = datetime(2026, 12, 6, tzinfo=UTC)
+    assert past_retention("s3://b/k", now + timedelta(seconds=1), now, 3) == ""
+    line = past_retention("s3://b/k", datetime(2020, 1, 5, tzinfo=UTC), now, 3)
+    assert line.startswith("s3://b/k: its backup's timestamp plus object_lock_retain_days (3) is 2020-01-05T00:00:00Z")
