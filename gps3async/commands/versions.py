@@ -63,10 +63,12 @@ async def delete_versions_under(store: S3Store, config: PluginConfig, prefix: st
     if other:
         shown = ", ".join(f"{version.key} ({code})" for version, code in other[:3])
         more = f" and {len(other) - 3} more" if len(other) > 3 else ""
-        raise StorageError(f"{what}: {deleted} deleted; {len(other)} object versions not deleted: {shown}{more}")
+        raise StorageError(
+            f"{what}: {deleted} versions and delete markers deleted; {len(other)} not deleted: {shown}{more}"
+        )
     summary = retained_summary(retained, bypass=bypass)
     log.error("%s: %s", what, summary)
-    raise StorageError(f"{what}: {deleted} object versions deleted, but {summary}")
+    raise StorageError(f"{what}: {deleted} versions and delete markers deleted, but {summary}")
 
 
 async def _why_refused(
