@@ -60,15 +60,15 @@ async def delete_versions_under(store: S3Store, config: PluginConfig, prefix: st
     if not refused:
         return deleted
     retained, other = await _why_refused(store, refused)
+    problems = [retained_summary(retained, bypass=bypass)] if retained else []
     if other:
         shown = ", ".join(f"{version.key} ({code})" for version, code in other[:3])
-        more = f" and {len(other) - 3} more" if len(other) > 3 else ""
-        raise StorageError(
-            f"{what}: {deleted} versions and delete markers deleted; {len(other)} not deleted: {shown}{more}"
+        problems.append(
+            f"{len(other)} not deleted: {shown}" + (f" and {len(other) - 3} more" if len(other) > 3 else "")
         )
-    summary = retained_summary(retained, bypass=bypass)
-    log.error("%s: %s", what, summary)
-    raise StorageError(f"{what}: {deleted} versions and delete markers deleted, but {summary}")
+    line = f"{what}: {deleted} versions and delete markers deleted, but " + "; ".join(problems)
+    log.error("%s", line)
+    raise StorageError(line)
 
 
 async def _why_refused(
