@@ -4,7 +4,10 @@ Buckets are made with ``ObjectLockEnabledForBucket`` (which turns versioning on)
 one without and one with a bucket default retention.  Objects are locked in
 governance mode with a one- or two-day retention, so a test can still remove
 what it made with ``x-amz-bypass-governance-retention``; one compliance
-backup is left to the RGW's end (its data lives in memory).
+backup is left to the RGW's end (its data lives in memory).  Timestamps come
+from the clock, so a one-day lock is never over already.  One test runs on
+rclone, which has no Object Lock.  The RGW runs the plugin through the agent
+only (``tests/conftest.py``); rclone runs both front doors.
 """
 
 from __future__ import annotations
