@@ -41,8 +41,16 @@ IAM_ACTIONS = {
     "ListMultipartUploads": "s3:ListBucketMultipartUploads",
     "DeleteObjects": "s3:DeleteObject",
     "DeleteObject": "s3:DeleteObject",
+    "Object Lock": "s3:GetBucketObjectLockConfiguration",
+    "versioning": "s3:GetBucketVersioning",
+    "PutObjectRetention": "s3:PutObjectRetention",
+    "GetObjectRetention": "s3:GetObjectRetention",
+    "ListObjectVersions": "s3:ListBucketVersions",
+    "locked PutObject": "s3:PutObject and s3:PutObjectRetention",
 }
-_ON_BUCKET = ("ListObjectsV2", "ListMultipartUploads")
+_ON_BUCKET = (
+    "ListObjectsV2", "ListMultipartUploads", "Object Lock", "versioning", "ListObjectVersions",
+)  # fmt: skip
 _WRITES = ("PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload")
 
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .objectlock import LockSettings
 from .storemodes.settings import StoreModes
 
 if TYPE_CHECKING:
@@ -121,6 +122,8 @@ class PluginConfig:
     upload_checksum: str = "auto"
     #: Client-side encryption (``client_side_encryption``); ``None``: off. See :mod:`gps3async.core.encryption`.
     client_encryption: EncryptionSettings | None = field(default=None, repr=False)
+    #: S3 Object Lock of every object a backup writes, and deletes past governance: :mod:`gps3async.core.objectlock`.
+    object_lock: LockSettings = field(default_factory=LockSettings)
 
     @property
     def store_modes(self) -> StoreModes:

@@ -37,6 +37,7 @@ from .configcopy import literal_secret_options
 from .credentials import resolve_credentials
 from .encryption.keys import ENCRYPTION_KEYS, parse_encryption_options
 from .errors import ConfigError
+from .objectlock import LOCK_KEYS, parse_lock_options
 from .storemodes.settings import PAYLOAD_SIGNINGS, UPLOAD_CHECKSUMS
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ _PLUGIN_KEYS = (
     "aws_session_token", "aws_profile", "server_side_encryption", "sse_kms_key_id", "storage_class",
     "ca_cert", "tls_verify", "addressing_style", "logger_verbosity",
     "payload_signing", "upload_checksum",
-    *ENCRYPTION_KEYS,
+    *ENCRYPTION_KEYS, *LOCK_KEYS,
 )  # fmt: skip
 #: Keys gpbackup, gprestore or their forks add to the copy of the config.
 _INJECTED_KEYS = (
@@ -287,6 +288,7 @@ def parse_config(
         client_encryption=parse_encryption_options(options, os.environ if environ is None else environ, problems),
         host_upload_limit=check.rate_limit("host_upload_limit"),
         host_download_limit=check.rate_limit("host_download_limit"),
+        object_lock=parse_lock_options(options, problems),
         **_s3_options(check),
     )
     problems.extend(check.problems)

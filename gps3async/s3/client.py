@@ -267,6 +267,12 @@ async def open_store(
         if config.remove_duplicate_bucket:
             client.meta.events.register("before-sign.s3", _strip_bucket_from_path(config.bucket))
         s3signing.register(client.meta.events, signed=modes.signed, upload_checksum=modes.upload_checksum)
-        writes = WriteOptions(config.server_side_encryption, config.sse_kms_key_id, config.storage_class)
+        writes = WriteOptions(
+            config.server_side_encryption,
+            config.sse_kms_key_id,
+            config.storage_class,
+            config.object_lock,
+            config.folder,
+        )
         resume = ResumePolicy(max(config.max_attempts, 1), config.read_timeout)
         yield S3Store(client, config.bucket, writes, modes, digest_attempts=config.max_attempts, resume=resume)

@@ -18,6 +18,7 @@ from ..core.errors import (
     StorageError,
     TransientStorageError,
 )
+from ..core.objectlock import lock_refusal
 from ..core.storemodes.settings import StoreModes, refusal_fix
 
 __all__ = ["RETRYABLE_CODES", "error_code", "is_stream_error", "translate"]
@@ -52,7 +53,11 @@ def translate(err: Exception, what: str, modes: StoreModes | None = None) -> Exc
     detail = f"{code or status} {message}".strip()
     refusal = refusal_fix(code, message, modes or StoreModes())
     if refusal is not None:
-        return ModeRefused(f"{what}: {detail} ({refusal})", refusal.setting)
+        why = "; S3 requires a digest on a write with Object Lock headers" if "object lock" in message.lower() else ""
+        return ModeRefused(f"{what}: {detail} ({refusal}{why})", refusal.setting)
+    lock_fix = lock_refusal(code, status, message)
+    if lock_fix is not None:
+        return StorageError(f"{what}: {detail} ({lock_fix})")
     if code in ("NoSuchKey", "NotFound") or (status == 404 and code in ("", "404")):
         return ObjectNotFound(f"{what}: object not found")
     if code == "NoSuchBucket":

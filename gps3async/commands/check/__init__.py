@@ -6,6 +6,8 @@ the plugin uses, writing one line per operation to stdout (ok, or the failure
 and its likely fix from :mod:`gps3async.core.checkadvice`), reports multipart
 uploads that failed backups left open (and aborts them when asked), measures
 the link with a few 5 MiB parts and suggests a chunk size and a concurrency.
+It reports the bucket's Object Lock and versioning, and with ``object_lock_mode``
+set proves a locked write (:mod:`.objectlock`).
 It probes what the store verifies (:mod:`gps3async.s3.storemodes.probe`: an upload with
 a deliberately wrong CRC-32C, Content-MD5 and signed SHA-256 each) and prints,
 per mode, whether the store accepts it and whether it verifies it, and the
@@ -36,6 +38,7 @@ from ...core.configcopy import literal_secret_warning
 from ...core.errors import GpS3Error
 from ...core.keys import folder_prefix
 from .modes import store_modes, verification
+from .objectlock import object_lock_lines
 from .operations import PART, TOGETHER, Probe
 from .report import Report
 
@@ -79,6 +82,7 @@ async def check(inv: Invocation, config: PluginConfig, source: str, flag: str | 
                 left = await probe.clean_up()
                 if left:
                     await report.line("clean-up", "FAILED", f"could not remove {'; '.join(left)}: remove by hand")
+        await object_lock_lines(report, store, config, scratch)
         works = await store_modes(report, config, store.modes, scratch)
         await verification(report, config, store.modes)
         await _open_uploads(report, store, config, scratch, abort=flag is not None)

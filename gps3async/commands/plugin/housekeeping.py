@@ -1,4 +1,7 @@
-"""Deleting a backup or a directory (with the backup's unfinished uploads) and listing a directory."""
+"""Deleting a backup or a directory (with the backup's unfinished uploads) and listing a directory.
+
+In a bucket that keeps versions the deletes go by version id (:mod:`.versions`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from ...core import keys
 from ...core.errors import AccessDenied
 from ...transfer.stdio import FdSink
 from .transfer import _backup_store, _restore_store, _url
+from .versions import delete_versions_under, keeps_versions
 
 if TYPE_CHECKING:
     from ...core.config import PluginConfig
@@ -18,7 +22,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("gps3async")
 
 
-async def _delete_prefix(store: S3Store, config: PluginConfig, prefix: str) -> int:
+async def _delete_prefix(store: S3Store, config: PluginConfig, prefix: str, what: str) -> int:
+    if await keeps_versions(store, config):
+        return await delete_versions_under(store, config, prefix, what)
     doomed = [item.key async for item in store.list_objects(prefix)]
     await store.delete_objects(doomed)
     log.info("deleted %d objects under %s", len(doomed), _url(config, prefix))
@@ -42,14 +48,14 @@ async def delete_backup(inv: Invocation, config: PluginConfig, timestamp: str) -
             await store.abort_multipart_upload(upload.key, upload.upload_id)
             where = _url(config, upload.key)
             log.info("aborted unfinished multipart upload of %s (started %s)", where, upload.initiated)
-        await _delete_prefix(store, config, prefix)
+        await _delete_prefix(store, config, prefix, f"delete_backup {timestamp}")
 
 
 async def delete_directory(inv: Invocation, config: PluginConfig, prefix: str) -> None:
     """Delete every object under ``prefix``, which must lie inside the configured folder."""
     scoped = keys.scoped_delete_prefix(config.folder, prefix)
     async with _backup_store(inv, config, uploads=False) as store:
-        await _delete_prefix(store, config, scoped)
+        await _delete_prefix(store, config, scoped, f"delete_directory {scoped}")
 
 
 async def list_directory(inv: Invocation, config: PluginConfig, prefix: str | None) -> None:

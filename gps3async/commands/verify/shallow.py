@@ -32,6 +32,7 @@ from ...core.verify.expect import (
 from ...core.verify.findings import Finding, Kind, Record, listed_finding
 from ...runtime.groups import first_failure
 from ...transfer.encryption.streams import OpeningSink
+from .retention import check_retention
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -184,6 +185,9 @@ class SetCheck:
             if not key.endswith(DIGEST_SUFFIX) and (key.startswith(own) or key in chosen)
         ]
         await self.records(objects)
+        await check_retention(
+            self.store, self.config, ts, sorted(k for k in self.listed if k.startswith(own)), self.report
+        )
         return objects
 
     async def expected(self, backup: BackupSetConfig, toc: list[DataEntry] | None) -> list[Expected]:

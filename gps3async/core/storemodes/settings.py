@@ -42,6 +42,7 @@ __all__ = [
     "BodyDigest",
     "Refusal",
     "StoreModes",
+    "content_md5",
     "digest_body",
     "refusal_fix",
 ]
@@ -114,10 +115,13 @@ def digest_body(body: bytes | bytearray | memoryview, modes: StoreModes, *, crc:
     """
     crc = crc32c.crc32c(body) if crc is None else crc
     sha = hashlib.sha256(body).hexdigest() if modes.signed else ""
-    md5 = ""
-    if modes.upload_checksum == "md5":
-        md5 = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode("ascii")
+    md5 = content_md5(body) if modes.upload_checksum == "md5" else ""
     return BodyDigest(crc, sha, md5)
+
+
+def content_md5(body: bytes | bytearray | memoryview) -> str:
+    """The ``Content-MD5`` of ``body`` (base64 of its MD5)."""
+    return base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode("ascii")
 
 
 # --------------------------------------------------------------------------- refusals

@@ -33,6 +33,8 @@ class Kind(enum.Enum):
     CORRUPT = "CORRUPT"
     UNREADABLE = "UNREADABLE"
     BACKUP = "BACKUP"
+    #: Object Lock retention missing or shorter than ``object_lock_mode`` and ``object_lock_retain_days`` ask.
+    RETENTION = "RETENTION"
     UNCHECKED = "UNCHECKED"
     #: An encrypted object or file checked without a key: its stored bytes may be, its authenticity is not.
     NOKEY = "NO-KEY"

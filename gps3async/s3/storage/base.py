@@ -31,6 +31,8 @@ class S3Base:
         self.digest_attempts = max(digest_attempts, 1)
         #: How long a read whose body keeps breaking off is resumed (``max_attempts``, ``read_timeout``).
         self.resume = resume or ResumePolicy()
+        #: Whether GetObjectLockConfiguration showed Object Lock on the bucket (asked before the first locked write).
+        self._bucket_locked = False
 
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from ...core.integrity.checksums import DIGEST_SUFFIX
+from ...core.objectlock import LockSettings
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -45,6 +46,10 @@ class WriteOptions:
     server_side_encryption: str = ""
     sse_kms_key_id: str = ""
     storage_class: str = ""
+    #: The Object Lock every backup object is written with (none by default), and the folder whose scratch
+    #: objects are spared it (:meth:`~gps3async.core.objectlock.LockSettings.until_for`).
+    lock: LockSettings = field(default_factory=LockSettings)
+    folder: str = ""
 
     def request_args(self, key: str) -> dict[str, str]:
         """The parameters for writing ``key``.

@@ -6,14 +6,16 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from ...core.errors import IntegrityError
 from ...core.integrity.blocks import BLOCK_SIZE, SpanDigest, digest_span
-from ...core.storemodes.settings import BodyDigest, StoreModes, digest_body, refusal_fix
+from ...core.storemodes.settings import BodyDigest, StoreModes, content_md5, digest_body, refusal_fix
 from ...core.storemodes.verified import MISMATCH_CODES, ProbeAnswer
 from ...runtime.offload import digest_off_loop
 from ..errors import error_code, translate
-from .base import S3Base
 from .objectstore import CompletedPart
+from .retention import S3Retention
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gps3async")
 
 
-class S3Writes(S3Base):
+class S3Writes(S3Retention):
     """The writes of :class:`~gps3async.s3.storage.S3Store`."""
 
     async def digest(self, body: bytes | bytearray) -> BodyDigest:
@@ -95,35 +97,60 @@ class S3Writes(S3Base):
         if digest is None:
             digest = await self.digest(body)
         args = self._body_args(digest)
+        lock, until = await self.lock_args(key)
+        if lock and "ContentMD5" not in args and "ChecksumCRC32C" not in args:
+            # S3 refuses a PutObject with lock headers that carries neither Content-MD5 nor a checksum.
+            args["ContentMD5"] = await digest_off_loop(len(body), content_md5, body)
 
         async def send() -> Any:
             return await self._client.put_object(
                 Bucket=self.bucket, Key=key, Body=body, Metadata=dict(metadata),
-                **args, **self.writes.request_args(key),
+                **args, **self.writes.request_args(key), **lock,
             )  # fmt: skip
 
-        await self._send_verified(self._where("PutObject", key), send, digest)
+        answer = await self._send_verified(self._where("PutObject", key), send, digest)
+        if until is not None:
+            await self.confirm_retention(key, until, str(answer.get("VersionId") or ""))
 
     async def probe_put(self, key: str, body: bytes, digest: BodyDigest) -> ProbeAnswer:
         """PutObject ``body`` with ``digest`` as given (deliberately wrong: :mod:`gps3async.s3.storemodes.probe`), once.
 
         The answer is returned, not raised: a refusal is what the probe wants to see.
         """
-        from botocore.exceptions import BotoCoreError, ClientError
+        return (await _probe_call(self._client.put_object(Bucket=self.bucket, Key=key, Body=body,
+                                                           **self._body_args(digest))))[0]  # fmt: skip
 
+    async def probe_part(self, key: str, body: bytes, digest: BodyDigest) -> ProbeAnswer:
+        """:meth:`probe_put` as an UploadPart into a multipart upload of its own, which is then aborted.
+
+        Parts of an aborted upload are no object versions: in a versioned bucket (Object Lock, a default
+        retention) a PutObject the store accepts stays as a version, and its delete as a delete marker.
+        """
+        refused, created = await _probe_call(
+            self._client.create_multipart_upload(Bucket=self.bucket, Key=key, **self.modes.create_args())
+        )
+        if created is None:
+            return refused
+        upload_id = str(created["UploadId"])
         try:
-            answer = await self._client.put_object(Bucket=self.bucket, Key=key, Body=body, **self._body_args(digest))
-        except ClientError as err:
-            code, status = error_code(err)
-            return ProbeAnswer(status, code, str(err.response.get("Error", {}).get("Message", "") or ""))
-        except BotoCoreError as err:
-            return ProbeAnswer(0, "", type(err).__name__)
-        return ProbeAnswer(int(answer["ResponseMetadata"]["HTTPStatusCode"]))
+            return (await _probe_call(self._client.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=1, Body=body, **self._body_args(digest)
+            )))[0]  # fmt: skip
+        finally:
+            with anyio.move_on_after(30, shield=True):
+                try:
+                    await self.abort_multipart_upload(key, upload_id)
+                except Exception as err:  # noqa: BLE001 - the probe's answer stands; the upload is named
+                    log.warning("store mode probe: could not abort the upload of %s (%s)", self.url(key), err)
 
     async def create_multipart_upload(self, key: str) -> str:
         async with self._call("CreateMultipartUpload", key):
             answer = await self._client.create_multipart_upload(
-                Bucket=self.bucket, Key=key, **self.modes.create_args(), **self.writes.request_args(key)
+                Bucket=self.bucket,
+                Key=key,
+                **self.modes.create_args(),
+                **self.writes.request_args(key),
+                **(await self.lock_args(key))[0],
             )
         return str(answer["UploadId"])
 
@@ -146,13 +173,33 @@ class S3Writes(S3Base):
     async def complete_multipart_upload(self, key: str, upload_id: str, parts: Sequence[CompletedPart]) -> None:
         listing = [self.modes.complete_part(p.number, p.etag, p.crc32c) for p in parts]
         async with self._call("CompleteMultipartUpload", key):
-            await self._client.complete_multipart_upload(
+            answer = await self._client.complete_multipart_upload(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": listing}
             )
+        until = (await self.lock_args(key))[1]
+        if until is not None:
+            await self.confirm_retention(key, until, str(answer.get("VersionId") or ""))
 
     async def abort_multipart_upload(self, key: str, upload_id: str) -> None:
         async with self._call("AbortMultipartUpload", key):
             await self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+
+
+async def _probe_call(call: Awaitable[Any]) -> tuple[ProbeAnswer, Any]:
+    """A probe's request: how the store answered, and its answer (``None`` when refused or unanswered).
+
+    A refusal is returned, not raised: it is what a probe wants to see.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        answer = await call
+    except ClientError as err:
+        code, status = error_code(err)
+        return ProbeAnswer(status, code, str(err.response.get("Error", {}).get("Message", "") or "")), None
+    except BotoCoreError as err:
+        return ProbeAnswer(0, "", type(err).__name__), None
+    return ProbeAnswer(int(answer["ResponseMetadata"]["HTTPStatusCode"])), answer
 
 
 def _digest_with_blocks(

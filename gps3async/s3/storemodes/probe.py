@@ -2,7 +2,12 @@
 
 Each probe is one small PutObject with one deliberately wrong digest, sent in
 its own client (a client signs and checksums in one mode), to a scratch key
-under the configured folder that is deleted afterwards whatever happened:
+under the configured folder that is deleted afterwards whatever happened.  In
+a bucket that keeps versions (versioning on, as Object Lock turns it on: one
+GetBucketVersioning first) each probe is instead the one UploadPart of a
+multipart upload that is aborted afterwards, because an accepted PutObject
+would stay there as a version and its delete as a delete marker, for as long
+as a default retention says; an aborted upload's parts leave nothing:
 
 * ``crc32c``: unsigned, with a wrong ``x-amz-checksum-crc32c``;
 * ``md5``: unsigned, with a wrong ``Content-MD5``;
@@ -118,13 +123,31 @@ def _wrong_digest(digest: str, modes: StoreModes) -> BodyDigest:
     return dataclasses.replace(right, **{digest: getattr(wrong, digest)})
 
 
-async def _probe(store: S3Store, digest: str, key: str, deadline: float) -> Finding:
-    """One probe: PutObject with a wrong ``digest`` in the store's modes, unless ``deadline`` (of
-    :func:`anyio.current_time`) passes first (its scratch object is removed by the caller)."""
+async def _probe(store: S3Store, digest: str, key: str, deadline: float, *, as_part: bool) -> Finding:
+    """One probe: PutObject (or ``as_part``, UploadPart) with a wrong ``digest`` in the store's modes, unless
+    ``deadline`` (of :func:`anyio.current_time`) passes first (a PutObject's scratch object is removed by the
+    caller; a part's upload is aborted by :meth:`~gps3async.s3.storage.S3Store.probe_part`)."""
     answer = ProbeAnswer(0, "", f"no answer within {PROBE_SECONDS:g} s")
+    send = store.probe_part if as_part else store.probe_put
     with anyio.move_on_at(deadline):
-        answer = await store.probe_put(key, PROBE_BODY, _wrong_digest(digest, store.modes))
+        answer = await send(key, PROBE_BODY, _wrong_digest(digest, store.modes))
     return classify(answer, store.modes)
+
+
+async def _keeps_versions(config: PluginConfig) -> bool:
+    """Whether the bucket keeps versions (versioning on or suspended, as Object Lock turns it on).
+
+    There a probe's accepted PutObject would stay as a version and its delete as a delete marker, each
+    kept for a default retention's days: the probes then go as parts of uploads that are aborted.
+    """
+    from ..client import open_store
+
+    try:
+        async with open_store(config, concurrency=1) as store:
+            return await store.bucket_versioning() in ("Enabled", "Suspended")
+    except GpS3Error as err:
+        log.info("store mode probe: bucket versioning unknown (%s); probing with PutObject", err)
+        return False
 
 
 async def _remove_all(written: list[tuple[str, S3Store]]) -> None:
@@ -177,13 +200,15 @@ async def probe_findings(config: PluginConfig) -> Findings:
     unsigned_refused = False
     written: list[tuple[str, S3Store]] = []
     deadline = anyio.current_time() + PROBE_SECONDS
+    as_parts = await _keeps_versions(patient)
     # One client per mode (a client signs and checksums in one mode), kept open for the clean-up.
     async with contextlib.AsyncExitStack() as clients:
 
         async def probe(digest: str, modes: StoreModes, key: str) -> Finding:
             store = await clients.enter_async_context(open_store(patient, concurrency=1, modes=modes))
-            written.append((key, store))
-            return await _probe(store, digest, key, deadline)
+            if not as_parts:
+                written.append((key, store))
+            return await _probe(store, digest, key, deadline, as_part=as_parts)
 
         try:
             for digest, modes, signed in _PROBES:

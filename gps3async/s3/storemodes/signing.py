@@ -20,11 +20,11 @@ The alternatives were worse: a contextvar read by the signer couples the hash
 to whatever else runs in the task, and replacing ``S3SigV4Auth.payload`` or the
 ``s3v4`` entry would change every client.
 
-``upload_checksum: md5`` or ``none``: DeleteObjects is an operation that
-requires a checksum, and botocore then adds ``x-amz-checksum-crc32`` and
+``upload_checksum: md5`` or ``none``: DeleteObjects and PutObjectRetention are
+operations that require a checksum, and botocore then adds ``x-amz-checksum-crc32`` and
 ``x-amz-sdk-checksum-algorithm`` even with ``request_checksum_calculation:
 when_required``.  Stores that predate S3's additional checksums refuse those,
-so a ``before-call.s3.DeleteObjects`` handler replaces them with ``Content-MD5``
+so a ``before-call.s3.<operation>`` handler replaces them with ``Content-MD5``
 (the small XML body is hashed on the loop), as the Go plugin sends.
 """
 
@@ -41,6 +41,8 @@ __all__ = ["PAYLOAD_SHA256", "SIGNER_NAME", "PrecomputedPayloadSigner", "registe
 #: The call parameter carrying a body's hex SHA-256 (never sent: moved into the context).
 PAYLOAD_SHA256 = "GpS3AsyncPayloadSha256"
 _CONTEXT_KEY = "gps3async_payload_sha256"
+#: Operations botocore must send a checksum with (S3 requires one), which md5 and none modes send as Content-MD5.
+_CHECKSUM_REQUIRED = ("DeleteObjects", "PutObjectRetention")
 #: The signature version name of :class:`PrecomputedPayloadSigner`.
 SIGNER_NAME = "gps3async-s3v4-signed-payload"
 #: Signature versions the plugin's client signs with (botocore passes the operation's auth type or ``s3v4``).
@@ -73,7 +75,7 @@ def _choose_signed_payload(signature_version: Any, **_: Any) -> str | None:
 
 
 def _content_md5_instead_of_checksum(params: dict[str, Any], **_: Any) -> None:
-    """DeleteObjects with Content-MD5 and no ``x-amz-checksum-*`` or ``x-amz-sdk-checksum-algorithm``."""
+    """A checksum-required call with Content-MD5 and no ``x-amz-checksum-*`` or ``x-amz-sdk-checksum-algorithm``."""
     checksum = params.get("context", {}).get("checksum", {})
     checksum.pop("request_algorithm", None)
     checksum.pop("request_algorithm_header", None)
@@ -89,4 +91,5 @@ def register(events: Any, *, signed: bool, upload_checksum: str) -> None:
         events.register("before-parameter-build.s3", _take_payload_sha256)
         events.register_first("choose-signer.s3", _choose_signed_payload)
     if upload_checksum != "crc32c":
-        events.register("before-call.s3.DeleteObjects", _content_md5_instead_of_checksum)
+        for operation in _CHECKSUM_REQUIRED:
+            events.register(f"before-call.s3.{operation}", _content_md5_instead_of_checksum)
