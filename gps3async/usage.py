@@ -50,6 +50,7 @@ OPTION_GROUPS = (
     ("per host", ("agent", "agent_idle_timeout", "host_memory_limit", "host_upload_limit", "host_download_limit")),
     ("stored objects", ("server_side_encryption", "sse_kms_key_id", "storage_class", "client_side_encryption",
                         "encryption_key", "encryption_key_file", "encryption_previous_keys")),
+    ("object lock", ("object_lock_mode", "object_lock_retain_days", "object_lock_bypass_governance")),
     ("log", ("logger_verbosity",)),
 )  # fmt: skip
 
