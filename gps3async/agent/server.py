@@ -40,9 +40,11 @@ from ..config import DEFAULT_AGENT_IDLE_TIMEOUT, PluginConfig, parse_config
 from ..errors import ConfigError
 from ..execute import Interrupted, check_arguments, fail, report, run_verb
 from ..invocation import Invocation
+from ..journal import UploadJournal, journal_directory
 from ..logs import CALLER_PID, setup_logging
 from . import wire
 from .place import PROTOCOL
+from .sweep import sweep_orphans
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -99,9 +101,11 @@ class SharedStores:
     and deletes, which never probe).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, journal: UploadJournal | None = None) -> None:
         from ..modeprobe import ModeChooser
 
+        #: Where every store records the multipart uploads it opens (:mod:`gps3async.journal`).
+        self.journal = journal
         self._stack = AsyncExitStack()
         self._stores: dict[StoreModes, S3Store] = {}
         self._lock = anyio.Lock()
@@ -122,6 +126,7 @@ class SharedStores:
                 if store is None:
                     opened = open_store(config, concurrency=max(concurrency, AGENT_CONNECTIONS), modes=modes)
                     store = self._stores[modes] = await self._stack.enter_async_context(opened)
+                    store.journal = self.journal
                     # botocore's service model and the imports are hundreds of thousands of objects
                     # that live as long as the agent: keep the collector from re-scanning them.
                     gc.freeze()
@@ -140,7 +145,11 @@ class Agent:
         self.idle_timeout = DEFAULT_AGENT_IDLE_TIMEOUT
         self.budget = MemoryBudget(None, keep_idle=KEEP_IDLE_BUFFERS)
         self.bandwidth = HostBandwidth(None, None, shared_backoff=shared_backoff(os.environ))
-        self.stores = SharedStores()
+        self.journal = UploadJournal(journal_directory(os.path.dirname(socket_path)), identity)
+        self.stores = SharedStores(self.journal)
+        #: The sweep of uploads left open by gone processes runs (the agent does not exit idle meanwhile).
+        self.sweeping = False
+        self._housekeeping: anyio.abc.TaskGroup | None = None
         self.active = 0
         self.served = 0
         self.last_activity = time.monotonic()
@@ -201,6 +210,20 @@ class Agent:
             "agent %d: idle timeout %.1f s, host memory limit %s", os.getpid(), self.idle_timeout,
             f"{config.host_memory_limit} bytes" if config.host_memory_limit else "none",
         )  # fmt: skip
+        if self._housekeeping is not None:
+            self.sweeping = True
+            self._housekeeping.start_soon(self._sweep, config)
+
+    async def _sweep(self, config: PluginConfig) -> None:
+        """Abort the uploads gone processes left open (:mod:`.sweep`), beside the first call, not before it:
+        the journal is read in a worker thread, and a store is opened only when there is something to abort."""
+        try:
+            await sweep_orphans(self.journal, lambda: self.stores(config, concurrency=1))
+        except Exception:  # a chore that failed must not stop the calls
+            log.exception("agent %d: the sweep of the upload journal failed", os.getpid())
+        finally:
+            self.sweeping = False
+            self._note_activity()
 
     async def serve(self, ready_fd: int | None = None) -> None:
         sock = self._listen()
@@ -215,6 +238,7 @@ class Agent:
         reason = "stopped by a signal"
         try:
             async with anyio.create_task_group() as tg:
+                self._housekeeping = tg
                 tg.start_soon(self._watch_signals, tg.cancel_scope)
                 async with listener:
                     async with anyio.create_task_group() as calls:
@@ -244,7 +268,7 @@ class Agent:
         """Return when the agent should stop: idle too long, or idle after a cleanup hook."""
         while True:
             wait = self.idle_timeout
-            if self.active == 0:
+            if self.active == 0 and not self.sweeping:
                 if self.retiring:
                     return "exiting, idle after a cleanup hook"
                 idle = time.monotonic() - self.last_activity
