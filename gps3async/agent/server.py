@@ -65,6 +65,8 @@ KEEP_IDLE_BUFFERS = 256 << 20
 #: Kept buffers are freed after this long with no call in progress.
 TRIM_AFTER = 5.0
 PROCESS_NAME = b"gps3async-agent"
+#: The sweep of the upload journal waits this long for the first call to end before it runs beside it.
+SWEEP_DELAY = 5.0
 
 
 def peer_uid(sock: socket.socket) -> int:
@@ -150,6 +152,7 @@ class Agent:
         #: The sweep of uploads left open by gone processes runs (the agent does not exit idle meanwhile).
         self.sweeping = False
         self._housekeeping: anyio.abc.TaskGroup | None = None
+        self._first_call_ended = anyio.Event()
         self.active = 0
         self.served = 0
         self.last_activity = time.monotonic()
@@ -215,8 +218,11 @@ class Agent:
             self._housekeeping.start_soon(self._sweep, config)
 
     async def _sweep(self, config: PluginConfig) -> None:
-        """Abort the uploads gone processes left open (:mod:`.sweep`), beside the first call, not before it:
-        the journal is read in a worker thread, and a store is opened only when there is something to abort."""
+        """Abort the uploads gone processes left open (:mod:`.sweep`), never before the first call: once it
+        ended, or :data:`SWEEP_DELAY` into it (a long stream), so that its start-up has the loop to itself.
+        The journal is read in a worker thread, and a store opened only when there is something to abort."""
+        with anyio.move_on_after(SWEEP_DELAY):
+            await self._first_call_ended.wait()
         try:
             await sweep_orphans(self.journal, lambda: self.stores(config, concurrency=1))
         except Exception:  # a chore that failed must not stop the calls
@@ -386,6 +392,7 @@ class Agent:
             return code
         finally:
             self.served += 1
+            self._first_call_ended.set()
             log.info("agent %d served %s for pid %d in %.3f s (exit %s); peak buffer budget %d bytes",
                      os.getpid(), verb, pid, time.monotonic() - started,
                      "none" if gone else code, self.budget.peak_reserved)  # fmt: skip

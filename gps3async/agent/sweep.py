@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import TYPE_CHECKING
 
 import anyio
@@ -55,6 +56,7 @@ async def sweep_orphans(journal: UploadJournal, open_store: Callable[[], Abstrac
 
     The store is opened only when there is something to abort.
     """
+    started = time.monotonic()
     plan = await anyio.to_thread.run_sync(find_orphans, journal)
     if plan.unreadable:
         log.warning("upload journal: %d files in %s are no record this version reads; left as they are: %s",
@@ -77,8 +79,9 @@ async def sweep_orphans(journal: UploadJournal, open_store: Callable[[], Abstrac
     if scope.cancelled_caught:
         log.warning("upload journal: sweep stopped after %g s with %d uploads aborted; the rest stay for the next"
                     " agent", SWEEP_TIMEOUT, len(aborted))  # fmt: skip
-    log.info("agent %d: upload journal swept: %d orphaned uploads aborted, %d records of running processes and"
-             " %d of other hosts untouched", os.getpid(), len(aborted), plan.live, plan.other_host)  # fmt: skip
+    log.info("agent %d: upload journal swept in %.3f s: %d orphaned uploads aborted, %d records of running"
+             " processes and %d of other hosts untouched", os.getpid(), time.monotonic() - started, len(aborted),
+             plan.live, plan.other_host)  # fmt: skip
 
 
 async def _abort_one(

@@ -68,7 +68,7 @@ def test_an_agent_killed_mid_upload_leaves_nothing_open_once_the_next_agent_star
     assert records(plugin) == {}
     text = log_text(plugin)
     assert f"aborted the multipart upload of s3://{BUCKET}/{upload['Key']} left open by pid {pid}" in text
-    assert "1 orphaned uploads aborted" in text
+    assert ": 1 orphaned uploads aborted" in text
 
 
 def _record(plugin: Plugin, s3: Any, endpoint: str, name: str, owner: Owner, bucket: str = BUCKET) -> UploadRecord:
@@ -118,7 +118,7 @@ def test_a_sweep_aborts_only_the_uploads_of_gone_processes_on_its_own_store(
     assert not list(journal(plugin).glob("*.tmp"))
     assert (journal(plugin) / UNREADABLE).exists()
     text = log_text(plugin)
-    assert "3 orphaned uploads aborted, 1 records of running processes and 1 of other hosts untouched" in text
+    assert ": 3 orphaned uploads aborted, 1 records of running processes and 1 of other hosts untouched" in text
     assert "left for an agent of that store" in text
     for aborted in (gone, reused, rebooted):
         assert f"aborted the multipart upload of s3://{BUCKET}/{aborted.key}" in text
