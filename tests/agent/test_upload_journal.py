@@ -19,6 +19,7 @@ from gps3async.journal import this_process
 from gps3async.journalrecords import Owner, UploadRecord, decode, encode, public_endpoint, record_name
 from tests.agent.test_agent import _start_multipart_backup, data_path, log_text, ok, place_of, popen
 from tests.conftest import BUCKET, RCLONE_ONLY, Plugin, alive, wait_for, write_config
+from tests.faults.proxy import FaultProxy, error
 from tests.s3server import SECRET_KEY, S3Server, open_uploads
 
 pytestmark = pytest.mark.stores("rclone", "rgw")
@@ -77,7 +78,8 @@ def _record(plugin: Plugin, s3: Any, endpoint: str, name: str, owner: Owner, buc
     upload_id = str(s3.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"])
     record = UploadRecord(endpoint, bucket, key, upload_id, "2026-12-06T00:00:00Z", owner, "in-process")
     directory = journal(plugin)
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.parent.mkdir(mode=0o700, exist_ok=True)  # the agents' directory, as the client makes it
+    directory.mkdir(mode=0o700, exist_ok=True)
     (directory / record_name(owner.pid, endpoint, bucket, upload_id)).write_bytes(encode(record))
     return record
 
@@ -155,3 +157,29 @@ def test_an_in_process_call_killed_mid_upload_is_swept_by_the_next_agent(
     retire(plugin, plugin.config)
     assert open_uploads(s3, BUCKET, plugin.folder) == []
     assert records(plugin) == {}
+
+
+@RCLONE_ONLY
+def test_an_upload_whose_abort_fails_keeps_its_record_for_the_next_agent(
+    agent_plugin: Plugin, s3: Any, s3_server: S3Server
+) -> None:
+    plugin = agent_plugin
+    with FaultProxy(s3_server.port) as proxy:
+        config = write_config(plugin.config.parent / "proxied.yaml", proxy.endpoint, plugin.folder, agent="on")
+        here = this_process()
+        finished = subprocess.Popen(["true"])
+        finished.wait()
+        orphan = _record(plugin, s3, public_endpoint(proxy.endpoint), "refused", Owner(here.host, here.boot_id,
+                         finished.pid, "1"))  # fmt: skip
+        refusal = proxy.add(error(403, "AccessDenied"), method="DELETE", path=r"uploadId=", times=1)
+        ok(plugin.run("list_directory", plugin.folder, config=config))
+        retire(plugin, config)
+        assert refusal.faulted == 1
+        assert set(records(plugin)) == {orphan.upload_id}
+        assert [u["UploadId"] for u in open_uploads(s3, BUCKET, plugin.folder)] == [orphan.upload_id]
+        assert "could not abort the upload of" in log_text(plugin) and "the record stays" in log_text(plugin)
+
+        ok(plugin.run("list_directory", plugin.folder, config=config))  # the next agent: the store answers
+        retire(plugin, config)
+        assert records(plugin) == {}
+        assert open_uploads(s3, BUCKET, plugin.folder) == []
