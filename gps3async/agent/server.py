@@ -15,6 +15,11 @@ calls) and one :class:`~gps3async.buffers.MemoryBudget` (``host_memory_limit``).
 The agent exits after ``agent_idle_timeout`` seconds without a call, as soon
 as it is idle after a ``cleanup_plugin_for_*`` hook, and on SIGTERM/SIGINT
 (cancelling what is in progress).
+
+Every multipart upload the agent opens is on record in the upload journal
+beside its socket until it ends (:mod:`gps3async.journal`), and once its first
+call is under way the agent aborts what gone processes of the host left open
+(:mod:`.sweep`).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from anyio.abc import SocketAttribute, SocketListener
 from ..bandwidth import HostBandwidth, shared_backoff
 from ..buffers import MemoryBudget
 from ..config import DEFAULT_AGENT_IDLE_TIMEOUT, PluginConfig, parse_config
-from ..errors import ConfigError
+from ..errors import ConfigError, GpS3Error
 from ..execute import Interrupted, check_arguments, fail, report, run_verb
 from ..invocation import Invocation
 from ..journal import UploadJournal, journal_directory
@@ -191,7 +196,7 @@ class Agent:
             pass
 
     def _configure(self, config_text: str) -> None:
-        """Take the idle timeout and memory limit from the first call's config."""
+        """Take the idle timeout and memory limit from the first call's config, and start the journal's sweep."""
         if self._configured:
             return
         try:
@@ -225,6 +230,8 @@ class Agent:
             await self._first_call_ended.wait()
         try:
             await sweep_orphans(self.journal, lambda: self.stores(config, concurrency=1))
+        except GpS3Error as err:  # the store could not be opened (credentials, CA bundle): the calls say why
+            log.warning("agent %d: upload journal not swept: %s; its records stay for the next agent", os.getpid(), err)
         except Exception:  # a chore that failed must not stop the calls
             log.exception("agent %d: the sweep of the upload journal failed", os.getpid())
         finally:
