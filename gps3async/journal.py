@@ -81,9 +81,18 @@ def _boot_id() -> str:
         return ""
 
 
+@functools.lru_cache(maxsize=1)
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
 def this_process() -> Owner:
     """This process as a record names its owner."""
-    return Owner(os.uname().nodename, _boot_id(), os.getpid(), running_start(os.getpid()) or "")
+    pid = os.getpid()
+    return Owner(os.uname().nodename, _boot_id(), pid, running_start(pid) or "", _pid_namespace())
 
 
 class UploadJournal:

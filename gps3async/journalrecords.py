@@ -53,7 +53,7 @@ SUFFIX = ".upload"
 LIVE = "live"
 #: The owner is gone: its upload is aborted and its record removed.
 ORPHANED = "orphaned"
-#: Written on another host (a shared directory): that host's agents judge it.
+#: Written on another host (a shared directory) or in another pid namespace (a container): not judged here.
 OTHER_HOST = "other host"
 
 
@@ -63,12 +63,14 @@ class RecordError(ValueError):
 
 @dataclass(frozen=True)
 class Owner:
-    """A process: its host, the boot it runs in, its pid and that pid's start time ("" when unknown)."""
+    """A process: its host, the boot it runs in, its pid and that pid's start time ("" when unknown), and the
+    pid namespace its pid is counted in (``pid:[4026531836]``; "" when unknown): a container has its own."""
 
     host: str
     boot_id: str
     pid: int
     start: str
+    pid_namespace: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,8 @@ def encode(record: UploadRecord) -> bytes:
     fields = {
         "format": FORMAT, "endpoint": record.endpoint, "bucket": record.bucket, "key": record.key,
         "upload_id": record.upload_id, "started": record.started, "host": owner.host, "boot_id": owner.boot_id,
-        "pid": owner.pid, "pid_start": owner.start, "identity": record.identity,
+        "pid": owner.pid, "pid_start": owner.start, "pid_namespace": owner.pid_namespace,
+        "identity": record.identity,
     }  # fmt: skip
     return (json.dumps(fields, sort_keys=True) + "\n").encode("utf-8")
 
@@ -114,7 +117,8 @@ def decode(data: bytes) -> UploadRecord:
         raise RecordError("not a JSON object")
     if fields.get("format") != FORMAT:
         raise RecordError(f"format {fields.get('format')!r}, not {FORMAT}")
-    texts = ("endpoint", "bucket", "key", "upload_id", "started", "host", "boot_id", "pid_start", "identity")
+    texts = ("endpoint", "bucket", "key", "upload_id", "started", "host", "boot_id", "pid_start", "pid_namespace",
+             "identity")  # fmt: skip
     for name in texts:
         if not isinstance(fields.get(name), str):
             raise RecordError(f"{name} missing or not text")
@@ -123,7 +127,7 @@ def decode(data: bytes) -> UploadRecord:
         raise RecordError("pid missing or not a positive number")
     if not fields["upload_id"] or not fields["bucket"] or not fields["key"]:
         raise RecordError("empty upload id, bucket or key")
-    owner = Owner(fields["host"], fields["boot_id"], pid, fields["pid_start"])
+    owner = Owner(fields["host"], fields["boot_id"], pid, fields["pid_start"], fields["pid_namespace"])
     return UploadRecord(
         fields["endpoint"], fields["bucket"], fields["key"], fields["upload_id"], fields["started"], owner,
         fields["identity"],
@@ -169,9 +173,12 @@ def judge(record: UploadRecord, here: Owner, running_start: str | None) -> str:
     nothing runs under its pid, or when what runs there started at another
     time (the pid was reused).  A start time unknown on either side with the
     pid running counts as alive: a record is only ever touched for certain.
+    A pid of another pid namespace says nothing about this one's processes.
     """
     owner = record.owner
     if owner.host != here.host:
+        return OTHER_HOST
+    if owner.pid_namespace and here.pid_namespace and owner.pid_namespace != here.pid_namespace:
         return OTHER_HOST
     if owner.boot_id and here.boot_id and owner.boot_id != here.boot_id:
         return ORPHANED

@@ -38,8 +38,10 @@ def test_a_record_round_trips_as_one_line_without_secrets() -> None:
     data = encode(original)
     assert data.endswith(b"\n") and data.count(b"\n") == 1
     assert decode(data) == original
+    namespaced = UploadRecord("e", "b", "k", "u", "t", Owner("h", "b", 1, "2", "pid:[4026531836]"), "x")
+    assert decode(encode(namespaced)) == namespaced
     assert set(json.loads(data)) == {"format", "endpoint", "bucket", "key", "upload_id", "started", "host",
-                                     "boot_id", "pid", "pid_start", "identity"}  # fmt: skip
+                                     "boot_id", "pid", "pid_start", "pid_namespace", "identity"}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -98,6 +100,10 @@ def test_a_running_owner_is_live_and_a_gone_or_replaced_one_orphaned() -> None:
     assert judge(record(start="500"), HERE, "900") == ORPHANED  # the pid was reused by a later process
     assert judge(record(boot="boot-old"), HERE, "500") == ORPHANED  # rebooted since: every process ended
     assert judge(record(host="sdw2"), HERE, None) == OTHER_HOST  # another host's agents judge it
+    in_a_container = Owner("sdw1", "boot-a", 100, "500", "pid:[2]")
+    container_record = UploadRecord("e", "b", "k", "u", "t", in_a_container, "x")
+    assert judge(container_record, Owner("sdw1", "boot-a", 1, "1", "pid:[1]"), None) == OTHER_HOST  # not its pids
+    assert judge(container_record, Owner("sdw1", "boot-a", 1, "1", "pid:[2]"), None) == ORPHANED
 
 
 def test_an_unknown_start_time_with_the_pid_running_counts_as_live() -> None:
