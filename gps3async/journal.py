@@ -195,6 +195,22 @@ class UploadJournal:
                 found.append((path, None))
         return found
 
+    def try_sweep_lock(self) -> int | None:
+        """An exclusive lock for one sweep (an open descriptor to close), or ``None`` when another process
+        holds it or the directory has none."""
+        import fcntl
+
+        try:
+            fd = os.open(f"{self.directory}/.sweep.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return None
+        return fd
+
     def remove_stale_temporaries(self) -> None:
         """Remove the temporaries of processes that died while writing a record (no upload was recorded)."""
         with contextlib.suppress(FileNotFoundError):

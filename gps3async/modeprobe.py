@@ -270,10 +270,14 @@ PROCESS_CHOOSER = ModeChooser()
 @contextlib.asynccontextmanager
 async def open_call_store(config: PluginConfig, *, concurrency: int, uploads: bool = False) -> AsyncIterator[S3Store]:
     """The in-process :class:`~gps3async.invocation.StoreOpener`: a fresh client in the modes the call needs."""
+    from .agent.sweep import sweep_after_call
     from .journal import process_journal
     from .s3client import open_store
 
     modes = await PROCESS_CHOOSER.modes_for(config, uploads=uploads)
     async with open_store(config, concurrency=concurrency, modes=modes) as store:
-        store.journal = process_journal()  # a killed call's uploads are then aborted by the host's next agent
+        # A call killed mid-upload leaves a record: the next agent, or the next in-process call, aborts its upload.
+        store.journal = journal = process_journal()
         yield store
+        if journal is not None:  # only after work that succeeded: a failure is reported without delay
+            await sweep_after_call(journal, store)

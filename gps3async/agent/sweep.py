@@ -1,15 +1,17 @@
-"""The agent's first chore: abort the multipart uploads that processes now gone left open on this host.
+"""Aborting the multipart uploads that processes now gone left open on this host.
 
 A process killed mid-upload (SIGKILL, the OOM killer) cannot abort its upload;
 its record stays in the upload journal (:mod:`gps3async.journal`).  Once its
-first call has configured it, an agent reads the journal beside it, and for
-each record whose owner is gone (:func:`gps3async.journalrecords.judge`) and
-whose store is its own (same endpoint and bucket: it aborts with its own
-credentials) aborts the upload, logs it, and removes the record.  Records of
-processes that still run are never touched; records of other stores, and
-uploads whose abort fails (store unreachable, access denied), stay for the next
-agent.  A clean journal (no orphans) costs one directory listing and no
-request.
+first call has ended (or is well under way) an agent reads the journal beside
+it, and for each record whose owner is gone
+(:func:`gps3async.journalrecords.judge`) and whose store is its own (same
+endpoint and bucket: it aborts with its own credentials) aborts the upload,
+logs it, and removes the record.  An in-process call does the same with the
+store it used once its work has succeeded (with ``agent: "off"`` no agent ever
+runs), for a shorter while, one call at a time.  Records of processes that
+still run are never touched; records of other stores, and uploads whose abort
+fails (store unreachable, access denied), stay for the next sweep.  A clean
+journal costs one directory listing and no request.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import anyio
@@ -26,14 +29,14 @@ from ..journal import running_start, this_process
 from ..journalrecords import SweepPlan, plan_sweep, split_by_store
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import AsyncIterator, Callable
     from contextlib import AbstractAsyncContextManager
 
     from ..journal import UploadJournal
     from ..journalrecords import UploadRecord
     from ..storage import S3Store
 
-__all__ = ["SWEEP_TIMEOUT", "find_orphans", "sweep_orphans"]
+__all__ = ["SWEEP_TIMEOUT", "find_orphans", "sweep_after_call", "sweep_orphans"]
 
 log = logging.getLogger("gps3async")
 
@@ -51,26 +54,31 @@ def find_orphans(journal: UploadJournal) -> SweepPlan:
     return plan_sweep(entries, this_process(), {pid: running_start(pid) for pid in pids})
 
 
-async def sweep_orphans(journal: UploadJournal, open_store: Callable[[], AbstractAsyncContextManager[S3Store]]) -> None:
-    """Abort the orphaned uploads of the store ``open_store`` gives, within :data:`SWEEP_TIMEOUT`.
+async def sweep_orphans(
+    journal: UploadJournal, open_store: Callable[[], AbstractAsyncContextManager[S3Store]], *,
+    who: str = "agent", timeout: float = SWEEP_TIMEOUT,
+) -> None:  # fmt: skip
+    """Abort the orphaned uploads of the store ``open_store`` gives, within ``timeout``; ``who`` sweeps
+    (``agent`` or ``in-process call``), for the log.
 
     The store is opened only when there is something to abort.
     """
     started = time.monotonic()
     plan = await anyio.to_thread.run_sync(find_orphans, journal)
     if plan.unreadable:
-        log.warning("upload journal: %d files in %s are no record this version reads; left as they are: %s",
-                    len(plan.unreadable), journal.directory, ", ".join(plan.unreadable))  # fmt: skip
+        log.log(logging.WARNING if who == "agent" else logging.DEBUG,  # an agent's start says it once
+                "upload journal: %d files in %s are no record this version reads; left as they are: %s",
+                len(plan.unreadable), journal.directory, ", ".join(plan.unreadable))  # fmt: skip
     if not plan.orphaned:
         return
     aborted: list[str] = []
-    with anyio.move_on_after(SWEEP_TIMEOUT) as scope:
+    with anyio.move_on_after(timeout) as scope:
         async with open_store() as store:
             mine, others = split_by_store(plan.orphaned, store.endpoint, store.bucket)
             for path, record in others:
-                log.info("upload journal: %s (pid %d, gone) left an upload open on %s s3://%s; this agent uses"
+                log.info("upload journal: %s (pid %d, gone) left an upload open on %s s3://%s; this %s uses"
                          " %s s3://%s, so it is left for an agent of that store: %s", record.identity[:12],
-                         record.owner.pid, record.endpoint, record.bucket, store.endpoint, store.bucket,
+                         record.owner.pid, record.endpoint, record.bucket, who, store.endpoint, store.bucket,
                          path)  # fmt: skip
             limiter = anyio.CapacityLimiter(SWEEP_CONCURRENCY)
             async with anyio.create_task_group() as tg:
@@ -78,9 +86,9 @@ async def sweep_orphans(journal: UploadJournal, open_store: Callable[[], Abstrac
                     tg.start_soon(_abort_one, journal, store, limiter, path, record, aborted)
     if scope.cancelled_caught:
         log.warning("upload journal: sweep stopped after %g s with %d uploads aborted; the rest stay for the next"
-                    " agent", SWEEP_TIMEOUT, len(aborted))  # fmt: skip
-    log.info("agent %d: upload journal swept in %.3f s: %d orphaned uploads aborted, %d records of running"
-             " processes and %d of other hosts untouched", os.getpid(), time.monotonic() - started, len(aborted),
+                    " agent", timeout, len(aborted))  # fmt: skip
+    log.info("%s %d: upload journal swept in %.3f s: %d orphaned uploads aborted, %d records of running"
+             " processes and %d of other hosts untouched", who, os.getpid(), time.monotonic() - started, len(aborted),
              plan.live, plan.other_host)  # fmt: skip
 
 
@@ -103,3 +111,24 @@ async def _abort_one(
                         " for the next agent", where, owner, err)  # fmt: skip
             return
     journal.remove(path)
+
+
+#: An in-process call sweeps for at most this long once its work is done (its exit waits for it).
+CALL_SWEEP_TIMEOUT = 10.0
+
+
+async def sweep_after_call(journal: UploadJournal, store: S3Store) -> None:
+    """An in-process call's sweep, with the store it used, once its work is done (``agent: "off"`` has no
+    agent to do it).  One call at a time: the others of the moment skip it (a lock beside the records)."""
+    lock = await anyio.to_thread.run_sync(journal.try_sweep_lock)
+    if lock is None:
+        return
+    try:
+        await sweep_orphans(journal, lambda: _open_already(store), who="in-process call", timeout=CALL_SWEEP_TIMEOUT)
+    finally:
+        os.close(lock)
+
+
+@asynccontextmanager
+async def _open_already(store: S3Store) -> AsyncIterator[S3Store]:
+    yield store

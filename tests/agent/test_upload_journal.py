@@ -8,6 +8,7 @@ an agent retires once idle, and it is not idle while it sweeps.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -140,8 +141,9 @@ def test_a_sweep_aborts_only_the_uploads_of_gone_processes_on_its_own_store(
 
 
 @RCLONE_ONLY
-def test_an_in_process_call_killed_mid_upload_is_swept_by_the_next_agent(
-    agent_plugin: Plugin, s3: Any, s3_server: S3Server
+@pytest.mark.parametrize("next_call", ["agent", "in-process"])
+def test_an_in_process_call_killed_mid_upload_is_swept_by_the_next_call(
+    agent_plugin: Plugin, s3: Any, s3_server: S3Server, next_call: str
 ) -> None:
     plugin = agent_plugin
     off = write_config(plugin.config.parent / "off.yaml", s3_server.endpoint, plugin.folder, agent="off")
@@ -156,8 +158,13 @@ def test_an_in_process_call_killed_mid_upload_is_swept_by_the_next_agent(
     process.communicate(timeout=30)
     assert [u["UploadId"] for u in open_uploads(s3, BUCKET, plugin.folder)] == [recorded.upload_id]
 
-    ok(plugin.run("list_directory", plugin.folder))  # the host's next agent
-    retire(plugin, plugin.config)
+    if next_call == "agent":
+        ok(plugin.run("list_directory", plugin.folder))  # the host's next agent
+        retire(plugin, plugin.config)
+    else:  # agent: "off": the next call sweeps once its own work is done, before it exits
+        ok(plugin.run("list_directory", plugin.folder, config=off))
+        assert plugin.agent_pids() == []
+        assert re.search(r"in-process call \d+: upload journal swept in [0-9.]+ s: 1 orphaned", log_text(plugin))
     assert open_uploads(s3, BUCKET, plugin.folder) == []
     assert records(plugin) == {}
 

@@ -65,3 +65,19 @@ def test_a_journal_that_cannot_be_written_never_fails_the_upload(
     journal.closed(ENDPOINT, "b", "u")
     warnings = [r for r in caplog.records if r.levelname == "WARNING" and "upload journal" in r.getMessage()]
     assert len(warnings) == 1  # once per process, not once per upload
+
+
+def test_one_sweep_at_a_time_holds_the_lock(tmp_path: Path) -> None:
+    (tmp_path / "uploads").mkdir()
+    journal = UploadJournal(str(tmp_path / "uploads"), "in-process")
+    held = journal.try_sweep_lock()
+    assert held is not None
+    try:
+        assert journal.try_sweep_lock() is None  # another sweeper of the moment skips
+    finally:
+        os.close(held)
+    again = journal.try_sweep_lock()
+    assert again is not None
+    os.close(again)
+    assert UploadJournal(str(tmp_path / "none"), "x").try_sweep_lock() is None  # no directory: nothing to sweep
+    assert find_orphans(journal).orphaned == []  # the lock file is no record
