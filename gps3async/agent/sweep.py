@@ -40,6 +40,7 @@ __all__ = ["SWEEP_TIMEOUT", "find_orphans", "sweep_after_call", "sweep_orphans"]
 
 log = logging.getLogger("gps3async")
 
+AGENT = "agent"
 #: The whole sweep's bound: what is not aborted by then stays for the next agent.
 SWEEP_TIMEOUT = 60.0
 #: Aborts in flight at once (a killed agent may have left one per stream it served).
@@ -56,7 +57,7 @@ def find_orphans(journal: UploadJournal) -> SweepPlan:
 
 async def sweep_orphans(
     journal: UploadJournal, open_store: Callable[[], AbstractAsyncContextManager[S3Store]], *,
-    who: str = "agent", timeout: float = SWEEP_TIMEOUT,
+    who: str = AGENT, timeout: float = SWEEP_TIMEOUT,
 ) -> None:  # fmt: skip
     """Abort the orphaned uploads of the store ``open_store`` gives, within ``timeout``; ``who`` sweeps
     (``agent`` or ``in-process call``), for the log.
@@ -66,20 +67,22 @@ async def sweep_orphans(
     started = time.monotonic()
     plan = await anyio.to_thread.run_sync(find_orphans, journal)
     if plan.unreadable:
-        log.log(logging.WARNING if who == "agent" else logging.DEBUG,  # an agent's start says it once
+        log.log(logging.WARNING if who == AGENT else logging.DEBUG,
                 "upload journal: %d files in %s are no record this version reads; left as they are: %s",
                 len(plan.unreadable), journal.directory, ", ".join(plan.unreadable))  # fmt: skip
     if not plan.orphaned:
         return
     aborted: list[str] = []
+    # What an agent says once at its start, each in-process call (one per table per segment) would repeat.
+    quiet = logging.INFO if who == AGENT else logging.DEBUG
     with anyio.move_on_after(timeout) as scope:
         async with open_store() as store:
             mine, others = split_by_store(plan.orphaned, store.endpoint, store.bucket)
             for path, record in others:
-                log.info("upload journal: %s (pid %d, gone) left an upload open on %s s3://%s; this %s uses"
-                         " %s s3://%s, so it is left for an agent of that store: %s", record.identity[:12],
-                         record.owner.pid, record.endpoint, record.bucket, who, store.endpoint, store.bucket,
-                         path)  # fmt: skip
+                log.log(quiet, "upload journal: %s (pid %d, gone) left an upload open on %s s3://%s; this %s"
+                        " uses %s s3://%s, so it is left for an agent of that store: %s", record.identity[:12],
+                        record.owner.pid, record.endpoint, record.bucket, who, store.endpoint, store.bucket,
+                        path)  # fmt: skip
             limiter = anyio.CapacityLimiter(SWEEP_CONCURRENCY)
             async with anyio.create_task_group() as tg:
                 for path, record in mine:
@@ -87,9 +90,9 @@ async def sweep_orphans(
     if scope.cancelled_caught:
         log.warning("upload journal: sweep stopped after %g s with %d uploads aborted; the rest stay for the next"
                     " agent", timeout, len(aborted))  # fmt: skip
-    log.info("%s %d: upload journal swept in %.3f s: %d orphaned uploads aborted, %d records of running"
-             " processes and %d of other hosts untouched", who, os.getpid(), time.monotonic() - started, len(aborted),
-             plan.live, plan.other_host)  # fmt: skip
+    log.log(logging.INFO if aborted else quiet, "%s %d: upload journal swept in %.3f s: %d orphaned uploads"
+            " aborted, %d records of running processes and %d of other hosts untouched", who, os.getpid(),
+            time.monotonic() - started, len(aborted), plan.live, plan.other_host)  # fmt: skip
 
 
 async def _abort_one(
