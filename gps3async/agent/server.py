@@ -15,6 +15,11 @@ calls) and one :class:`~gps3async.runtime.buffers.MemoryBudget` (``host_memory_l
 The agent exits after ``agent_idle_timeout`` seconds without a call, as soon
 as it is idle after a ``cleanup_plugin_for_*`` hook, and on SIGTERM/SIGINT
 (cancelling what is in progress).
+
+Every multipart upload the agent opens is on record in the upload journal
+beside its socket until it ends (:mod:`gps3async.runtime.journal`), and once its first
+call is under way the agent aborts what gone processes of the host left open
+(:mod:`.sweep`).
 """
 
 from __future__ import annotations
@@ -33,12 +38,14 @@ from anyio.abc import SocketAttribute, SocketListener
 
 from ..commands.execute import Interrupted, check_arguments, fail, report, run_verb
 from ..commands.invocation import Invocation
-from ..core.config import DEFAULT_AGENT_IDLE_TIMEOUT
+from ..core.config import DEFAULT_AGENT_IDLE_TIMEOUT, PluginConfig
 from ..core.configfile import parse_config
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, GpS3Error
 from ..runtime.bandwidth import HostBandwidth, shared_backoff
 from ..runtime.buffers import MemoryBudget
+from ..runtime.journal import UploadJournal, journal_directory
 from ..runtime.logs import CALLER_PID, setup_logging
+from ..s3.sweep import sweep_orphans
 from . import wire
 from .place import PROTOCOL
 from .process import name_process, peer_uid, write_pidfile
@@ -56,6 +63,8 @@ log = logging.getLogger("gps3async")
 KEEP_IDLE_BUFFERS = 256 << 20
 #: Kept buffers are freed after this long with no call in progress.
 TRIM_AFTER = 5.0
+#: The sweep of the upload journal waits this long for the first call to end before it runs beside it.
+SWEEP_DELAY = 5.0
 
 
 class Agent:
@@ -66,7 +75,12 @@ class Agent:
         self.idle_timeout = DEFAULT_AGENT_IDLE_TIMEOUT
         self.budget = MemoryBudget(None, keep_idle=KEEP_IDLE_BUFFERS)
         self.bandwidth = HostBandwidth(None, None, shared_backoff=shared_backoff(os.environ))
-        self.stores = SharedStores()
+        self.journal = UploadJournal(journal_directory(os.path.dirname(socket_path)), identity)
+        self.stores = SharedStores(self.journal)
+        #: The sweep of uploads left open by gone processes runs (the agent does not exit idle meanwhile).
+        self.sweeping = False
+        self._housekeeping: anyio.abc.TaskGroup | None = None
+        self._first_call_ended = anyio.Event()
         self.active = 0
         self.served = 0
         self.last_activity = time.monotonic()
@@ -105,7 +119,7 @@ class Agent:
             pass
 
     def _configure(self, config_text: str) -> None:
-        """Take the idle timeout and memory limit from the first call's config."""
+        """Take the idle timeout and memory limit from the first call's config, and start the journal's sweep."""
         if self._configured:
             return
         try:
@@ -127,6 +141,25 @@ class Agent:
             "agent %d: idle timeout %.1f s, host memory limit %s", os.getpid(), self.idle_timeout,
             f"{config.host_memory_limit} bytes" if config.host_memory_limit else "none",
         )  # fmt: skip
+        if self._housekeeping is not None:
+            self.sweeping = True
+            self._housekeeping.start_soon(self._sweep, config)
+
+    async def _sweep(self, config: PluginConfig) -> None:
+        """Abort the uploads gone processes left open (:mod:`.sweep`), never before the first call: once it
+        ended, or :data:`SWEEP_DELAY` into it (a long stream), so that its start-up has the loop to itself.
+        The journal is read in a worker thread, and a store opened only when there is something to abort."""
+        with anyio.move_on_after(SWEEP_DELAY):
+            await self._first_call_ended.wait()
+        try:
+            await sweep_orphans(self.journal, lambda: self.stores(config, concurrency=1))
+        except GpS3Error as err:  # the store could not be opened (credentials, CA bundle): the calls say why
+            log.warning("agent %d: upload journal not swept: %s; its records stay for the next agent", os.getpid(), err)
+        except Exception:  # a chore that failed must not stop the calls
+            log.exception("agent %d: the sweep of the upload journal failed", os.getpid())
+        finally:
+            self.sweeping = False
+            self._note_activity()
 
     async def serve(self, ready_fd: int | None = None) -> None:
         sock = self._listen()
@@ -141,6 +174,7 @@ class Agent:
         reason = "stopped by a signal"
         try:
             async with anyio.create_task_group() as tg:
+                self._housekeeping = tg
                 tg.start_soon(self._watch_signals, tg.cancel_scope)
                 async with listener:
                     async with anyio.create_task_group() as calls:
@@ -170,7 +204,7 @@ class Agent:
         """Return when the agent should stop: idle too long, or idle after a cleanup hook."""
         while True:
             wait = self.idle_timeout
-            if self.active == 0:
+            if self.active == 0 and not self.sweeping:
                 if self.retiring:
                     return "exiting, idle after a cleanup hook"
                 idle = time.monotonic() - self.last_activity
@@ -288,6 +322,7 @@ class Agent:
             return code
         finally:
             self.served += 1
+            self._first_call_ended.set()
             log.info("agent %d served %s for pid %d in %.3f s (exit %s); peak buffer budget %d bytes",
                      os.getpid(), verb, pid, time.monotonic() - started,
                      "none" if gone else code, self.budget.peak_reserved)  # fmt: skip

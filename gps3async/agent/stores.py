@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from ..core.config import PluginConfig
     from ..core.storemodes.settings import StoreModes
+    from ..runtime.journal import UploadJournal
     from ..s3.storage import S3Store
 
 __all__ = ["AGENT_CONNECTIONS", "SharedStores"]
@@ -31,9 +32,11 @@ class SharedStores:
     and deletes, which never probe).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, journal: UploadJournal | None = None) -> None:
         from ..s3.storemodes.probe import ModeChooser
 
+        #: Where every store records the multipart uploads it opens (:mod:`gps3async.runtime.journal`).
+        self.journal = journal
         self._stack = AsyncExitStack()
         self._stores: dict[StoreModes, S3Store] = {}
         self._lock = anyio.Lock()
@@ -54,6 +57,7 @@ class SharedStores:
                 if store is None:
                     opened = open_store(config, concurrency=max(concurrency, AGENT_CONNECTIONS), modes=modes)
                     store = self._stores[modes] = await self._stack.enter_async_context(opened)
+                    store.journal = self.journal
                     # botocore's service model and the imports are hundreds of thousands of objects
                     # that live as long as the agent: keep the collector from re-scanning them.
                     gc.freeze()

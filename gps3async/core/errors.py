@@ -11,6 +11,7 @@
     ├── StorageError                S3 answered with a failure
     │   ├── ObjectNotFound          NoSuchKey / 404
     │   ├── BucketNotFound          NoSuchBucket
+    │   ├── UploadNotFound          NoSuchUpload: the multipart upload was completed or aborted
     │   ├── AccessDenied            403, bad credentials or signature
     │   ├── ModeRefused             the store does not support payload_signing/upload_checksum in use
     │   └── TransientStorageError   retries exhausted on a retryable fault
@@ -39,6 +40,7 @@ __all__ = [
     "PartLimitExceeded",
     "StorageError",
     "TransientStorageError",
+    "UploadNotFound",
     "UsageError",
     "first_plugin_error",
 ]
@@ -82,6 +84,10 @@ class StorageError(GpS3Error):
 
 
 class ObjectNotFound(StorageError):
+    pass
+
+
+class UploadNotFound(StorageError):
     pass
 
 

@@ -17,6 +17,7 @@ from ..core.errors import (
     ObjectNotFound,
     StorageError,
     TransientStorageError,
+    UploadNotFound,
 )
 from ..core.objectlock import lock_refusal
 from ..core.storemodes.settings import StoreModes, refusal_fix
@@ -63,7 +64,7 @@ def translate(err: Exception, what: str, modes: StoreModes | None = None) -> Exc
     if code == "NoSuchBucket":
         return BucketNotFound(f"{what}: bucket does not exist")
     if code == "NoSuchUpload":
-        return StorageError(f"{what}: multipart upload no longer exists")
+        return UploadNotFound(f"{what}: multipart upload no longer exists")
     if code == "InvalidObjectState":
         # 403 like a denial, but no permission helps: the bytes are in Glacier or Deep Archive.
         return StorageError(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from ...core.journalrecords import public_endpoint
 from ...core.resumebudget import ResumePolicy
 from ...core.storemodes.settings import StoreModes
 from ..errors import translate
@@ -24,6 +25,8 @@ class S3Base:
     ) -> None:  # fmt: skip
         self._client = client
         self.bucket = bucket
+        #: The store's endpoint as the upload journal names it (no user information).
+        self.endpoint = public_endpoint(str(client.meta.endpoint_url))
         self.writes = writes or WriteOptions()
         #: How writes are signed and checksummed (``payload_signing``, ``upload_checksum``).
         self.modes = modes or StoreModes()

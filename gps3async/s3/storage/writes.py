@@ -20,11 +20,17 @@ from .retention import S3Retention
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
 
+    from ...runtime.journal import UploadJournal
+
 log = logging.getLogger("gps3async")
 
 
 class S3Writes(S3Retention):
     """The writes of :class:`~gps3async.s3.storage.S3Store`."""
+
+    #: Where the multipart uploads this store opens are recorded until they end (:mod:`gps3async.runtime.journal`),
+    #: so that the next agent aborts those a killed process left open; ``None``: not recorded.
+    journal: UploadJournal | None = None
 
     async def digest(self, body: bytes | bytearray) -> BodyDigest:
         """Every digest this store's modes need of ``body`` (its CRC-32C at least), off the loop when large."""
@@ -152,7 +158,10 @@ class S3Writes(S3Retention):
                 **self.writes.request_args(key),
                 **(await self.lock_args(key))[0],
             )
-        return str(answer["UploadId"])
+        upload_id = str(answer["UploadId"])
+        if self.journal is not None:  # before the first part goes out: from here a crash leaves a record
+            await self.journal.opened(self.endpoint, self.bucket, key, upload_id)
+        return upload_id
 
     async def upload_part(
         self, key: str, upload_id: str, number: int, body: bytes | bytearray, *, digest: BodyDigest | None = None
@@ -179,10 +188,14 @@ class S3Writes(S3Retention):
         until = (await self.lock_args(key))[1]
         if until is not None:
             await self.confirm_retention(key, until, str(answer.get("VersionId") or ""))
+        if self.journal is not None:
+            self.journal.closed(self.endpoint, self.bucket, upload_id)
 
     async def abort_multipart_upload(self, key: str, upload_id: str) -> None:
         async with self._call("AbortMultipartUpload", key):
             await self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        if self.journal is not None:  # only once aborted: a record kept lets the next agent try again
+            self.journal.closed(self.endpoint, self.bucket, upload_id)
 
 
 async def _probe_call(call: Awaitable[Any]) -> tuple[ProbeAnswer, Any]:

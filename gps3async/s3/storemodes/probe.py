@@ -295,8 +295,14 @@ PROCESS_CHOOSER = ModeChooser()
 @contextlib.asynccontextmanager
 async def open_call_store(config: PluginConfig, *, concurrency: int, uploads: bool = False) -> AsyncIterator[S3Store]:
     """The in-process :class:`~gps3async.commands.invocation.StoreOpener`: a fresh client in the call's modes."""
+    from ...runtime.journal import process_journal
     from ..client import open_store
+    from ..sweep import sweep_after_call
 
     modes = await PROCESS_CHOOSER.modes_for(config, uploads=uploads)
     async with open_store(config, concurrency=concurrency, modes=modes) as store:
+        # A call killed mid-upload leaves a record: the next agent, or the next in-process call, aborts its upload.
+        store.journal = journal = process_journal()
         yield store
+        if journal is not None:  # only after work that succeeded: a failure is reported without delay
+            await sweep_after_call(journal, store)
