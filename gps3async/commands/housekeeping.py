@@ -11,6 +11,8 @@ from ..stdio import FdSink
 from .transfer import _backup_store, _restore_store, _url
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ..config import PluginConfig
     from ..invocation import Invocation
     from ..storage import S3Store
@@ -26,23 +28,41 @@ async def _delete_prefix(store: S3Store, config: PluginConfig, prefix: str) -> i
 
 
 async def delete_backup(inv: Invocation, config: PluginConfig, timestamp: str) -> None:
-    """Delete every object of backup ``timestamp`` and nothing else, and abort its unfinished uploads.
+    """Delete every object of backup ``timestamp`` and nothing else, and abort its unfinished uploads."""
+    async with _backup_store(inv, config, uploads=False) as store:
+        await delete_backup_set(store, config, timestamp)
 
-    An upload left open by a backup that died (killed host, lost network) is
-    invisible to listings but billed; it belongs to the backup being deleted.
+
+async def delete_backup_set(
+    store: S3Store, config: PluginConfig, timestamp: str, listed: Sequence[str] | None = None
+) -> int:
+    """Delete backup ``timestamp``'s objects (``listed``, or all those under its prefix); return how many.
+
+    Its config file goes first: a deletion stopped half way leaves a set
+    without a config, which ``list`` reports as incomplete, never a set that
+    looks whole.  An upload left open by a backup that died (killed host,
+    lost network) is invisible to listings but billed; it belongs to the
+    backup being deleted and is aborted.
     """
     prefix = keys.backup_prefix(config.folder, timestamp)
-    async with _backup_store(inv, config, uploads=False) as store:
-        try:
-            uploads = await store.list_uploads(prefix)
-        except AccessDenied as err:  # the objects can still go; say what is left
-            log.warning("%s; unfinished uploads under %s are not aborted", err, _url(config, prefix))
-            uploads = []
-        for upload in uploads:
-            await store.abort_multipart_upload(upload.key, upload.upload_id)
-            where = _url(config, upload.key)
-            log.info("aborted unfinished multipart upload of %s (started %s)", where, upload.initiated)
-        await _delete_prefix(store, config, prefix)
+    if listed is None:
+        listed = [item.key async for item in store.list_objects(prefix)]
+    doomed = [key for key in listed if key.startswith(prefix)]  # never a key outside the set
+    config_key = prefix + f"gpbackup_{timestamp}_config.yaml"
+    first = [key for key in doomed if key.startswith(config_key)]
+    await store.delete_objects(first)
+    try:
+        uploads = await store.list_uploads(prefix)
+    except AccessDenied as err:  # the objects can still go; say what is left
+        log.warning("%s; unfinished uploads under %s are not aborted", err, _url(config, prefix))
+        uploads = []
+    for upload in uploads:
+        await store.abort_multipart_upload(upload.key, upload.upload_id)
+        where = _url(config, upload.key)
+        log.info("aborted unfinished multipart upload of %s (started %s)", where, upload.initiated)
+    await store.delete_objects([key for key in doomed if key not in first])
+    log.info("deleted %d objects under %s", len(doomed), _url(config, prefix))
+    return len(doomed)
 
 
 async def delete_directory(inv: Invocation, config: PluginConfig, prefix: str) -> None:

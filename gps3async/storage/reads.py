@@ -42,12 +42,17 @@ class S3Reads(S3Base):
 
     async def get_small_object(self, key: str) -> bytes | None:
         """The whole body of a small object, or ``None`` when there is no such object."""
+        found = await self.get_small_object_and_metadata(key)
+        return found[0] if found is not None else None
+
+    async def get_small_object_and_metadata(self, key: str) -> tuple[bytes, dict[str, str]] | None:
+        """The whole body of a small object and its user metadata (names lower-cased), or ``None``."""
         try:
             async with self._call("GetObject", key):
                 answer = await self._client.get_object(Bucket=self.bucket, Key=key)
                 body = answer["Body"]
                 async with body:  # older aiobotocore returns the raw response from __aenter__
-                    return bytes(await body.read())
+                    return bytes(await body.read()), _lower(answer.get("Metadata"))
         except ObjectNotFound:
             return None
 

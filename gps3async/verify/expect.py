@@ -41,6 +41,7 @@ __all__ = [
     "data_files",
     "file_name",
     "parse_backup_config",
+    "parse_config_document",
     "parse_toc",
     "plan_files",
 ]
@@ -130,6 +131,14 @@ def _flag(document: dict[str, Any], name: str) -> bool:
 
 def parse_backup_config(text: str) -> BackupSetConfig:
     """:raises UnreadableFile: when ``text`` is not a gpbackup config file."""
+    return parse_config_document(text)[0]
+
+
+def parse_config_document(text: str) -> tuple[BackupSetConfig, dict[str, Any]]:
+    """The config's fields that decide which files exist, and its whole mapping (database name, plugin...).
+
+    :raises UnreadableFile: when ``text`` is not a gpbackup config file.
+    """
     document = _document(text, "the config file")
     timestamp = str(document.get("timestamp", ""))
     if len(timestamp) != 14 or not timestamp.isdigit():
@@ -148,7 +157,7 @@ def parse_backup_config(text: str) -> BackupSetConfig:
         segment_count=count, data_only=_flag(document, "dataonly"), metadata_only=_flag(document, "metadataonly"),
         with_statistics=_flag(document, "withstatistics"), incremental=_flag(document, "incremental"),
         restore_plan=tuple(plan), status=str(document.get("status") or ""),
-    )  # fmt: skip
+    ), document  # fmt: skip
 
 
 def parse_toc(text: str) -> list[DataEntry]:
