@@ -185,7 +185,9 @@ def _own_missing(timestamp: str, read: ConfigRead, names: set[str]) -> list[str]
     config = read.config
     if config is None:
         return []  # sealed: what it lacks cannot be known without the key
-    missing = [f"the config names backup {config.timestamp}"] if config.timestamp != timestamp else []
+    if config.timestamp != timestamp:  # a config copied from another set: its file list says nothing of this one
+        return [f"the config names backup {config.timestamp}"]
+    missing = []
     if config.status not in ("", "Success"):
         missing.append(f"gpbackup recorded status {config.status!r}")
     missing += [item.name for item in coordinator_files(config) if item.name not in names]
