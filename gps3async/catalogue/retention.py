@@ -6,7 +6,10 @@ full backups of its database *and* older than 30 days):
 
 - ``keep_full N``: per database, the sets older than its N-th newest
   complete full backup (incrementals of the N kept ones are newer, so they
-  stay; a set whose database is unknown is never selected by it);
+  stay); a set without its config file (a failed backup, or one an
+  interrupted expire began deleting) when it is older than every
+  database's N-th newest complete full; an encrypted set whose config
+  cannot be opened without the key, never;
 - ``older_than_days D``: sets whose timestamp is more than D days before now;
 - ``before_timestamp TS``: sets whose timestamp is earlier than TS.
 
@@ -26,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
-from .sets import FULL, BackupSet
+from .sets import FULL, MISSING, BackupSet
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -80,11 +83,16 @@ def _keep_full_selects(sets: Sequence[BackupSet], count: int) -> set[str]:
         if backup.database and _is_complete_full(backup):
             fulls[backup.database].append(backup.timestamp)
     selected = set()
+    oldest: list[str] = []
     for database, timestamps in fulls.items():
         kept = sorted(timestamps, reverse=True)[:count]
         if len(kept) == count:
-            oldest_kept = kept[-1]
-            selected |= {b.timestamp for b in sets if b.database == database and b.timestamp < oldest_kept}
+            oldest.append(kept[-1])
+            selected |= {b.timestamp for b in sets if b.database == database and b.timestamp < kept[-1]}
+    if oldest and len(oldest) == len(fulls):
+        # A set without its config (a failed backup, or one an interrupted expire left) has no database:
+        # it goes once it is older than every database's oldest kept full, so it cannot be one still running.
+        selected |= {b.timestamp for b in sets if b.config.state == MISSING and b.timestamp < min(oldest)}
     return selected
 
 

@@ -200,9 +200,11 @@ def test_a_plan_never_breaks_a_kept_chain_nor_deletes_the_newest_full(sets: list
         if policy.before_timestamp is not None:
             assert backup.timestamp < policy.before_timestamp
         if policy.keep_full is not None:
-            newer = [b for b in sets if b.database == backup.database and b.kind == "full" and b.complete
-                     and b.timestamp > backup.timestamp]  # fmt: skip
-            assert backup.database and len(newer) >= policy.keep_full
+            assert backup.database or backup.config.state == MISSING
+            for database in [backup.database] if backup.database else {b.database for b in sets if b.database}:
+                newer = [b for b in sets if b.database == database and b.kind == "full" and b.complete
+                         and b.timestamp > backup.timestamp]  # fmt: skip
+                assert len(newer) >= policy.keep_full
     # Stopped after any number of deletes, no remaining set depends on a deleted one.
     for done in range(len(plan.doomed) + 1):
         gone = {b.timestamp for b in plan.doomed[:done]}
