@@ -183,8 +183,9 @@ def expire_keeps_chains_whole_and_deletes_what_the_dry_run_printed(plugin: Plugi
     assert f"keeping set {FULL_2}: the newest complete full backup of its database" in dry
     assert f"keeping set {GO_SET}: the newest complete full backup of its database" in dry
     assert listed(s3, plugin) == before
+    # FAILED has no config: it goes as it is older than the kept full of every database.
     keep_one = ok(plugin.run("expire", "--keep-full", "1", "--dry-run"))
-    assert re.findall(r"^would delete set (\d+)", keep_one, re.MULTILINE) == [INCREMENTAL_1, FULL_1]
+    assert re.findall(r"^would delete set (\d+)", keep_one, re.MULTILINE) == [FAILED, INCREMENTAL_1, FULL_1]
 
     args = ("--before-timestamp", "20261102000000", "--cascade", "--unfinished-older-than", "0")
     dry = ok(plugin.run("expire", *args, "--dry-run"))
