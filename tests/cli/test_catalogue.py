@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-pytestmark = [pytest.mark.stores("rclone", "rgw"), pytest.mark.agent_only]
+pytestmark = pytest.mark.stores("rclone", "rgw")
 
 FULL_1, INCREMENTAL_1, FAILED, GO_SET, ENCRYPTED, FULL_2 = (
     "20261101010000", "20261102010000", "20261103010000", "20261104010000", "20261105010000", "20261110010000",
@@ -108,6 +108,7 @@ def one_error(result: Any) -> str:
     return str(lines[0])
 
 
+@pytest.mark.agent_only  # a dozen gpbackup calls per set; the command lines run in-process below
 def test_list_then_expire(
     plugin: Plugin, s3: Any, bucket_sets: dict[str, Backup], config_factory: Callable[..., Path]
 ) -> None:
@@ -208,3 +209,18 @@ def expire_keeps_chains_whole_and_deletes_what_the_dry_run_printed(plugin: Plugi
     left = json.loads(ok(plugin.run("list", "--json")))["sets"]
     assert [(e["timestamp"], e["complete"]) for e in left] == [(FAILED, False), (GO_SET, True), (ENCRYPTED, None),
                                                                (FULL_2, True)]  # fmt: skip
+
+
+@pytest.mark.stores("rclone")
+def test_command_lines_and_an_empty_folder(plugin: Plugin) -> None:
+    """Both front doors: an empty folder lists as such; each bad command line is one stderr line."""
+    lines = ok(plugin.run("list")).splitlines()
+    root = f"s3://{BUCKET}/{plugin.folder}/"
+    assert lines == [f"no backup sets under {root}", f"no unfinished multipart uploads under {root}",
+                     "0 sets, 0 objects, 0 bytes; 0 incomplete or unknown; 0 unfinished uploads"]  # fmt: skip
+    dry = ok(plugin.run("expire", "--keep-full", "1", "--older-than-days", "7", "--dry-run"))
+    assert dry == "expire --dry-run: would delete 0 sets, 0 objects, 0 bytes; would abort 0 unfinished uploads\n"
+    for args, says in [(("expire", "--dry-run"), "expire needs a policy"), (("list", "--deep"), "unexpected list"),
+                       (("expire", "--keep-full", "0"), "--keep-full needs a whole number of at least 1")]:  # fmt: skip
+        result = plugin.run(*args)
+        assert result.returncode == 2 and says in one_error(result) and result.stdout == b""
