@@ -110,13 +110,23 @@ def file_name(timestamp: str, suffix: str) -> str:
     return f"gpbackup_{timestamp}_{suffix}"
 
 
+#: libyaml's safe loader when PyYAML was built with it: about 7 times faster than the pure-Python one
+#: (``list`` parses one config per backup set in the folder).
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _document(text: str, what: str) -> dict[str, Any]:
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise UnreadableFile(f"{what} is not valid YAML{where}") from None
+        document = yaml.load(text, Loader=_FAST_LOADER)
+    except yaml.YAMLError:
+        document = None  # parsed again below: the pure-Python parser says where, as verify always said
+    if document is None:
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise UnreadableFile(f"{what} is not valid YAML{where}") from None
     if not isinstance(document, dict):
         raise UnreadableFile(f"{what} is not a YAML mapping")
     return document

@@ -1,0 +1,137 @@
+"""``list`` of a folder holding many backup sets: one listing and one config read per set.
+
+``python -m bench.catalogue [--sets N] [--repeat R]`` starts the local
+server, writes N backup sets with boto3 (each as gpbackup leaves a two-segment
+per-table backup: config, TOC, metadata, report, plugin config and two data
+files, so seven objects a set), then times ``list`` and ``list --json``
+through the agent (the agent's CPU charged to the call) and ``list``
+in-process, each the fastest of R runs, and prints one markdown table.  The
+agent's warm-up leaves one more set (one data object, no config): the
+listing shows N+1 sets, one incomplete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import yaml
+
+from bench.agentstats import charged
+from bench.common import WORK, BenchError, progress
+from bench.measure import Usage
+from bench.options import parse_args
+from bench.server import running_server
+from bench.tables import table
+from bench.tools import gps3async_tool, plugin_config
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from bench.server import Bench
+    from bench.tools import Tool
+
+FOLDER = "catalogue"
+
+
+def set_files(timestamp: str) -> dict[str, bytes]:
+    """The objects of one two-segment, one-table backup set of database ``bench``."""
+    config = {
+        "backupdir": "", "backupversion": "1.30.5", "compressed": True, "compressiontype": "gzip",
+        "databasename": "bench", "databaseversion": "7.1.0", "segmentcount": 2, "dataonly": False,
+        "incremental": False, "metadataonly": False, "plugin": "gpbackup_s3_plugin", "pluginversion": "",
+        "restoreplan": [{"timestamp": timestamp, "tablefqns": ["public.bench"]}], "singledatafile": False,
+        "timestamp": timestamp, "endtime": timestamp, "withoutglobals": False, "withstatistics": False,
+        "status": "Success", "includerelations": [], "excluderelations": [], "includeschemas": [],
+        "excludeschemas": [], "leafpartitiondata": False, "datedeleted": "",
+    }  # fmt: skip
+    entry = {"schema": "public", "name": "bench", "oid": 16384, "attributestring": "(a)", "rowscopied": 1,
+             "partitionroot": "", "isreplicated": False, "distbyenum": False}  # fmt: skip
+    files = {
+        f"gpbackup_{timestamp}_config.yaml": yaml.safe_dump(config).encode(),
+        f"gpbackup_{timestamp}_toc.yaml": yaml.safe_dump({"dataentries": [entry]}).encode(),
+        f"gpbackup_{timestamp}_metadata.sql": b"SET client_encoding = 'UTF8';\n",
+        f"gpbackup_{timestamp}_report": b"Backup Report\n",
+        f"gpbackup_{timestamp}_plugin_config.yaml": b"executablepath: /usr/local/bin/gpbackup_s3_plugin\n",
+    }
+    files |= {f"gpbackup_{content}_{timestamp}_16384.gz": b"\x1f\x8b" + b"x" * 100 for content in (0, 1)}
+    return files
+
+
+def write_sets(bench: Bench, count: int) -> list[str]:
+    """``count`` sets an hour apart; the timestamps, oldest first."""
+    start = datetime(2024, 1, 1)
+    stamps = [(start + timedelta(hours=n)).strftime("%Y%m%d%H%M%S") for n in range(count)]
+    client, bucket = bench.client, bench.target.bucket
+
+    def put(timestamp: str) -> None:
+        for name, body in set_files(timestamp).items():
+            key = bench.target.key(f"{FOLDER}/backups/{timestamp[:8]}/{timestamp}/{name}")
+            client.put_object(Bucket=bucket, Key=key, Body=body)
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(put, stamps))
+    return stamps
+
+
+def timed(argv: list[str], env: dict[str, str], tool: Tool | None, expected: str) -> tuple[Usage, float]:
+    """One call: its usage (the agent's CPU added when ``tool`` has one)."""
+    with charged(tool.agents if tool else None) as agent:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.monotonic()
+        done = subprocess.run(argv, env=env, capture_output=True, timeout=600, check=False)
+        wall = time.monotonic() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode or done.stderr or expected not in done.stdout.decode():
+        raise BenchError(f"{argv[1:2]} exited {done.returncode}: {done.stderr.decode()[-2000:]} {done.stdout[-300:]!r}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    agent_cpu = agent.usage.cpu if tool is not None and agent.usage is not None else 0.0
+    return Usage(wall, cpu, after.ru_maxrss * 1024), cpu + agent_cpu
+
+
+def run_catalogue(bench: Bench, count: int, repeat: int) -> list[list[str]]:
+    tool = gps3async_tool(bench, folder=FOLDER)
+    in_process = plugin_config(bench, bench.home / "catalogue-in-process.yaml", FOLDER, None, None, agent="off")
+    progress(f"list: writing {count} backup sets ({count * 7} objects)")
+    started = time.monotonic()
+    write_sets(bench, count)
+    progress(f"  written in {time.monotonic() - started:.1f} s")
+    plugin, _, config, _ = tool.download
+    runs: list[tuple[str, list[str], Tool | None, str]] = [
+        ("list (agent)", [plugin, "list", config], tool, "1 incomplete or unknown"),
+        ("list --json (agent)", [plugin, "list", config, "--json"], tool, '"schema": 1'),
+        ("list (in-process)", [plugin, "list", str(in_process)], None, "1 incomplete or unknown"),
+    ]
+    rows = []
+    for what, argv, agent_tool, expected in runs:
+        results = [timed(argv, tool.env, agent_tool, expected) for _ in range(repeat)]
+        usage, cpu = min(results, key=lambda r: r[0].wall)
+        progress(f"  {what}: {usage.wall:.2f} s wall, {cpu:.2f} s CPU")
+        rows.append([what, str(count), str(count * 7), f"{usage.wall:.2f}", f"{cpu:.2f}"])
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sets", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    WORK.mkdir(exist_ok=True)  # the server's log lives there
+    try:
+        with running_server(parse_args([])) as bench:
+            rows = run_catalogue(bench, args.sets, args.repeat)
+    except BenchError as err:
+        progress(f"benchmark failed: {err}")
+        return 1
+    print(table(["call", "sets", "objects", "wall s", "client CPU s"], rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
