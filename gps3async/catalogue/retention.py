@@ -13,8 +13,10 @@ full backups of its database *and* older than 30 days):
 - ``older_than_days D``: sets whose timestamp is more than D days before now;
 - ``before_timestamp TS``: sets whose timestamp is earlier than TS.
 
-Then two guards.  The newest complete full backup of each database is never
-deleted.  A set that a kept set depends on (its restore plan takes data from
+Then the guards.  The newest complete full backup of each database is never
+deleted.  A kept set whose config cannot be read (encrypted with no key
+configured) may depend on anything older: the plan is refused, cascade or
+not, when it would delete an older set.  A set that a kept set depends on (its restore plan takes data from
 it) is never deleted either: the plan is refused naming the dependents, or
 with ``cascade`` the dependents go too (and theirs, to the end).  Sets are
 deleted newest first (dependents before their bases), so a run stopped half
@@ -29,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
-from .sets import FULL, MISSING, BackupSet
+from .sets import FULL, MISSING, READ, BackupSet
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -122,6 +124,7 @@ def plan_expiry(sets: Sequence[BackupSet], policy: Policy, now: datetime) -> Exp
             newest_full[backup.database] = max(newest_full.get(backup.database, ""), backup.timestamp)
     protected = selected & set(newest_full.values())
     selected -= protected
+    _refuse_unknown_chains(sets, selected)
     cascaded: set[str] = set()
     while True:
         dependents = {
@@ -150,3 +153,19 @@ def _refuse(sets: Sequence[BackupSet], selected: set[str], dependents: set[str])
         f"refusing to expire: kept sets depend on sets the policy selects ({'; '.join(needs)}); "
         "add --cascade to delete those dependents too, or change the policy"
     )
+
+
+def _refuse_unknown_chains(sets: Sequence[BackupSet], selected: set[str]) -> None:
+    """A kept set whose config could not be read (encrypted with no key, unreadable) may depend on any
+    older selected set: what it needs is unknown, so nothing older than it may go."""
+    if not selected:
+        return
+    oldest = min(selected)
+    unknown = [b.timestamp for b in sets if b.timestamp not in selected and b.config.state not in (READ, MISSING)
+               and b.timestamp > oldest]  # fmt: skip
+    if unknown:
+        raise ChainRefused(
+            f"refusing to expire: the config of kept set(s) {', '.join(unknown)} cannot be read (encrypted with no "
+            "key configured, or unreadable), so which sets they depend on is unknown; configure the key, or "
+            "choose a policy that selects them or nothing older"
+        )

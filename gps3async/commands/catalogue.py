@@ -39,7 +39,7 @@ from ..catalogue.sets import (
 from ..checksums import DIGEST_SUFFIX, expected_digest
 from ..encryption import OpeningSink, load_keyring, object_name
 from ..encryption.format import is_encrypted
-from ..errors import AccessDenied, EncryptionKeyError, GpS3Error, IntegrityError
+from ..errors import AccessDenied, EncryptionKeyError, GpS3Error, IntegrityError, StorageError
 from ..stdio import FdSink
 from ..verify.expect import UnreadableFile, parse_config_document
 from .housekeeping import delete_backup_set
@@ -102,7 +102,10 @@ class _Catalogue:
         self.uploads = [unfinished_upload(u.key, u.upload_id, u.initiated, now) for u in opened]
 
     async def read_config(self, key: str, *, recorded: bool) -> ConfigRead:
-        found = await self.store.get_small_object_and_metadata(key)
+        try:
+            found = await self.store.get_small_object_and_metadata(key)
+        except (AccessDenied, StorageError) as err:  # e.g. an archive storage class: the other sets still list
+            return ConfigRead(UNREADABLE, problem=str(err))
         if found is None:
             return ConfigRead(MISSING)  # deleted since the listing
         body, metadata = found

@@ -163,7 +163,10 @@ def test_list_then_expire(
                                                                      f"s3://{BUCKET}/{plugin.folder}/")  # fmt: skip
     assert listed(s3, plugin) == {k: v for k, v in before.items() if not k.endswith(f"gpbackup_1_{FULL_1}_{OID}")}
     s3.put_object(Bucket=BUCKET, Key=f"{prefix(plugin, FULL_1)}gpbackup_1_{FULL_1}_{OID}", Body=b"back")
-    expire_keeps_chains_whole_and_deletes_what_the_dry_run_printed(plugin, s3)
+    # Without the key, what the encrypted set depends on is unknown: nothing older than it may go.
+    line = one_error(plugin.run("expire", "--keep-full", "1", "--dry-run"))
+    assert f"the config of kept set(s) {ENCRYPTED} cannot be read" in line
+    expire_keeps_chains_whole_and_deletes_what_the_dry_run_printed(plugin, s3, keyed)
 
 
 def printed_objects(output: str) -> dict[str, int]:
@@ -171,25 +174,29 @@ def printed_objects(output: str) -> dict[str, int]:
     return {key: int(size) for key, size in found}
 
 
-def expire_keeps_chains_whole_and_deletes_what_the_dry_run_printed(plugin: Plugin, s3: Any) -> None:
-    """Part of the test above (one bucket of sets for both verbs)."""
+def expire_keeps_chains_whole_and_deletes_what_the_dry_run_printed(plugin: Plugin, s3: Any, keyed: Path) -> None:
+    """Part of the test above (one bucket of sets for both verbs), with the key configured."""
     before = listed(s3, plugin)
+
+    def expire(*args: str) -> Any:
+        return plugin.run("expire", *args, config=keyed)
+
     # A kept incremental depends on the full the policy selects: refused, nothing deleted.
-    line = one_error(plugin.run("expire", "--before-timestamp", "20261102000000"))
+    line = one_error(expire("--before-timestamp", "20261102000000"))
     assert f"{INCREMENTAL_1} needs {FULL_1}" in line and "--cascade" in line
     assert listed(s3, plugin) == before
 
     # Every policy spares the newest complete full of each database.
-    dry = ok(plugin.run("expire", "--older-than-days", "0", "--dry-run"))
+    dry = ok(expire("--older-than-days", "0", "--dry-run"))
     assert f"keeping set {FULL_2}: the newest complete full backup of its database" in dry
     assert f"keeping set {GO_SET}: the newest complete full backup of its database" in dry
     assert listed(s3, plugin) == before
     # FAILED has no config: it goes as it is older than the kept full of every database.
-    keep_one = ok(plugin.run("expire", "--keep-full", "1", "--dry-run"))
+    keep_one = ok(expire("--keep-full", "1", "--dry-run"))
     assert re.findall(r"^would delete set (\d+)", keep_one, re.MULTILINE) == [FAILED, INCREMENTAL_1, FULL_1]
 
     args = ("--before-timestamp", "20261102000000", "--cascade", "--unfinished-older-than", "0")
-    dry = ok(plugin.run("expire", *args, "--dry-run"))
+    dry = ok(expire(*args, "--dry-run"))
     assert re.findall(r"^would delete set (\d+)", dry, re.MULTILINE) == [INCREMENTAL_1, FULL_1]
     assert f"would delete set {INCREMENTAL_1} (incremental, demo): " in dry
     assert dry.count("(cascade: depends on an expired set)") == 1
@@ -200,7 +207,7 @@ def expire_keeps_chains_whole_and_deletes_what_the_dry_run_printed(plugin: Plugi
                                     f"{sum(doomed.values())} bytes; would abort 1 unfinished uploads")  # fmt: skip
     assert listed(s3, plugin) == before and len(s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])) == 1
 
-    real = ok(plugin.run("expire", *args))
+    real = ok(expire(*args))
     assert printed_objects(real) == doomed
     assert real.splitlines()[-1] == (f"expire: deleted 2 sets, {len(doomed)} objects, {sum(doomed.values())} bytes; "
                                      "aborted 1 unfinished uploads")  # fmt: skip

@@ -159,7 +159,9 @@ def catalogues(draw: st.DrawFn) -> list[BackupSet]:
         elif draw(st.integers(0, 5)) == 0:
             names = names[:-1]  # a data file lost
         items += listing(ts, names)
-        if names[0].endswith("config.yaml"):
+        if names[0].endswith("config.yaml") and draw(st.integers(0, 7)) == 0:
+            configs[ts] = ConfigRead(SEALED, encrypted=True)  # encrypted, no key: what it needs is unknown
+        elif names[0].endswith("config.yaml"):
             configs[ts] = read(config(ts, bases=bases), database)
             chains[database] = [*bases, ts] if incremental else [ts]
     return build_sets(FOLDER, items, configs)
@@ -181,10 +183,12 @@ def test_a_plan_never_breaks_a_kept_chain_nor_deletes_the_newest_full(sets: list
     try:
         plan = plan_expiry(sets, policy, now)
     except ChainRefused as err:
-        assert not policy.cascade and "--cascade" in str(err) and "\n" not in str(err)
+        assert "\n" not in str(err)
+        assert ("cannot be read" in str(err)) or (not policy.cascade and "--cascade" in str(err))
         return
     doomed = {b.timestamp for b in plan.doomed}
     kept = [b for b in sets if b.timestamp not in doomed]
+    assert all(b.config.state in (READ, MISSING) or b.timestamp < min(doomed) for b in kept if doomed)
     assert all(not doomed.intersection(b.depends_on) for b in kept)
     for database in {b.database for b in sets if b.database}:
         fulls = [b.timestamp for b in sets if b.database == database and b.kind == "full" and b.complete]
@@ -235,6 +239,16 @@ def test_keep_full_refusals_and_cascade() -> None:
     both = plan_expiry(sets, Policy(keep_full=1, before_timestamp=stamp(1), cascade=True), NOW)
     assert [b.timestamp for b in both.doomed] == [stamp(1), stamp(0)]
     assert plan_expiry(sets, Policy(), NOW).doomed == ()
+
+
+def test_a_kept_set_whose_config_cannot_be_read_stops_older_deletes() -> None:
+    full1, inc1, full2 = stamp(0), stamp(1), stamp(10)
+    items = [i for ts in (full1, inc1, full2) for i in listing(ts, files(ts))]
+    configs = {full1: read(config(full1)), inc1: ConfigRead(SEALED, encrypted=True), full2: read(config(full2))}
+    sets = build_sets(FOLDER, items, configs)
+    with pytest.raises(ChainRefused, match=rf"kept set\(s\) {stamp(1)} cannot be read"):
+        plan_expiry(sets, Policy(keep_full=1, cascade=True), NOW)
+    assert [b.timestamp for b in plan_expiry(sets, Policy(older_than_days=0), NOW).doomed] == [inc1, full1]
 
 
 # ---------------------------------------------------------------- options and output
