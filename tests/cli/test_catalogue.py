@@ -43,20 +43,21 @@ def listed(s3: Any, plugin: Plugin) -> dict[str, int]:
     return found
 
 
-def go_plugin_set(plugin: Plugin, s3: Any) -> None:
-    """A per-table backup of ``other`` as the Go plugin leaves it: plain PutObjects, nothing recorded."""
+def go_plugin_set(plugin: Plugin, s3: Any, timestamp: str = GO_SET, database: str = "other") -> None:
+    """A per-table backup as the Go plugin leaves it: plain PutObjects, nothing recorded."""
     tables = {content: {OID: random.Random(content).randbytes(300)} for content in (0, 1)}
-    backup = Backup(GO_SET, "1.10.0", single_data_file=False, compression=None)
+    backup = Backup(timestamp, "1.10.0", single_data_file=False, compression=None)
+    ts = timestamp
     files = {
-        f"gpbackup_{GO_SET}_config.yaml": backup_config(backup, tables, "1.10.0", {"databasename": "other"}).encode(),
-        f"gpbackup_{GO_SET}_toc.yaml": coordinator_toc(tables).encode(),
-        f"gpbackup_{GO_SET}_metadata.sql": b"SET client_encoding = 'UTF8';\n",
-        f"gpbackup_{GO_SET}_report": b"Backup Report\n",
-        f"gpbackup_{GO_SET}_plugin_config.yaml": plugin.config.read_bytes(),
+        f"gpbackup_{ts}_config.yaml": backup_config(backup, tables, "1.10.0", {"databasename": database}).encode(),
+        f"gpbackup_{ts}_toc.yaml": coordinator_toc(tables).encode(),
+        f"gpbackup_{ts}_metadata.sql": b"SET client_encoding = 'UTF8';\n",
+        f"gpbackup_{ts}_report": b"Backup Report\n",
+        f"gpbackup_{ts}_plugin_config.yaml": plugin.config.read_bytes(),
     }
-    files |= {f"gpbackup_{c}_{GO_SET}_{OID}": rows[OID] for c, rows in tables.items()}
+    files |= {f"gpbackup_{c}_{ts}_{OID}": rows[OID] for c, rows in tables.items()}
     for name, body in files.items():
-        s3.put_object(Bucket=BUCKET, Key=prefix(plugin, GO_SET) + name, Body=body)
+        s3.put_object(Bucket=BUCKET, Key=prefix(plugin, ts) + name, Body=body)
 
 
 @pytest.fixture
