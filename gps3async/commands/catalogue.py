@@ -37,7 +37,7 @@ from ..catalogue.sets import (
     unfinished_upload,
 )
 from ..checksums import DIGEST_SUFFIX, expected_digest
-from ..encryption import OpeningSink, load_keyring, object_name
+from ..encryption import load_keyring, object_name, open_in_memory
 from ..encryption.format import is_encrypted
 from ..errors import AccessDenied, EncryptionKeyError, GpS3Error, IntegrityError, StorageError
 from ..stdio import FdSink
@@ -56,14 +56,6 @@ log = logging.getLogger("gps3async")
 
 #: Config files read at once while listing.
 CONFIGS_AT_ONCE = 16
-
-
-class _Plaintext:
-    def __init__(self) -> None:
-        self.data = bytearray()
-
-    async def write(self, data: bytearray | memoryview) -> None:
-        self.data += data
 
 
 class _Catalogue:
@@ -114,14 +106,11 @@ class _Catalogue:
         if encrypted:
             if self.keyring is None:
                 return ConfigRead(SEALED, encrypted=True, recorded=recorded)
-            plain = _Plaintext()
-            opening = OpeningSink(plain, self.keyring, object_name(self.config.folder, key), self.store.url(key))
+            name = object_name(self.config.folder, key)
             try:
-                await opening.write(bytearray(body))
-                await opening.finish()
+                body = await open_in_memory(body, self.keyring, name, self.store.url(key))
             except (EncryptionKeyError, IntegrityError) as err:
                 return ConfigRead(UNREADABLE, encrypted=True, recorded=recorded, problem=str(err))
-            body = bytes(plain.data)
         try:
             parsed, document = parse_config_document(body.decode("utf-8"))
         except UnicodeDecodeError:

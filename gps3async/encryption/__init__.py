@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ..upload import ByteSource
     from .keys import Keyring
 
-__all__ = ["OpeningSink", "SealingSource", "load_keyring", "object_name", "sealing_source"]
+__all__ = ["OpeningSink", "SealingSource", "load_keyring", "object_name", "open_in_memory", "sealing_source"]
 
 
 def sealing_source(plain: ByteSource, keyring: Keyring, name: str, where: str) -> SealingSource:
@@ -29,3 +29,26 @@ def sealing_source(plain: ByteSource, keyring: Keyring, name: str, where: str) -
     assert keyring.current is not None
     header = Header(SEGMENT_SIZE, keyring.current.fingerprint, os.urandom(SALT_SIZE))
     return SealingSource(plain, SegmentCipher(keyring.current, header, name, where))
+
+
+class _Collected:
+    """Keeps the plaintext of a small object opened whole."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    async def write(self, data: bytearray | memoryview) -> None:
+        self.data += data
+
+
+async def open_in_memory(body: bytes, keyring: Keyring | None, name: str, where: str) -> bytes:
+    """The plaintext of a small encrypted object read whole (a backup's config or TOC file).
+
+    :raises EncryptionKeyError: when none of the keys opens it.
+    :raises IntegrityError: when a segment fails authentication or the object is cut short.
+    """
+    collected = _Collected()
+    opening = OpeningSink(collected, keyring, name, where)
+    await opening.write(bytearray(body))
+    await opening.finish()
+    return bytes(collected.data)

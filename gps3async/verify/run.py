@@ -34,7 +34,7 @@ from .._groups import first_failure
 from ..buffers import MemoryBudget
 from ..checksums import DIGEST_SUFFIX, encode_crc32c, expected_digest, parse_digest_document
 from ..download import DownloadStats, restore_object
-from ..encryption import OpeningSink, load_keyring, object_name
+from ..encryption import OpeningSink, load_keyring, object_name, open_in_memory
 from ..encryption.format import MAGIC, is_encrypted
 from ..encryption.streams import CIPHER_STREAM_BYTES
 from ..errors import EncryptionKeyError, GpS3Error, IntegrityError, ObjectNotFound, UsageError
@@ -110,16 +110,6 @@ class _DiscardSink:
     def encrypted(self) -> bool:
         """Whether the stored bytes begin as an encrypted object does."""
         return is_encrypted(self._first)
-
-
-class _Plaintext:
-    """Collects the opened plaintext of a small encrypted file (the config or a TOC)."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-
-    async def write(self, data: bytearray | memoryview) -> None:
-        self.data += data
 
 
 class _Discard:
@@ -229,18 +219,14 @@ class _SetCheck:
     async def open_small(self, key: str, body: bytes, what: str) -> bytes | None:
         """The plaintext of an encrypted coordinator file; ``None`` (after a finding) when it does not open."""
         url = self.store.url(key)
-        plain = _Plaintext()
-        opening = OpeningSink(plain, self.keyring, object_name(self.config.folder, key), url)
         try:
-            await opening.write(bytearray(body))
-            await opening.finish()
+            return await open_in_memory(body, self.keyring, object_name(self.config.folder, key), url)
         except EncryptionKeyError as err:
             await self.report(Finding(Kind.UNREADABLE, url, f"the {what} file: {err}".replace(f"{url} ", "", 1)))
             return None
         except IntegrityError as err:
             await self.report(Finding(Kind.CORRUPT, url, f"the {what} file: {str(err).removeprefix(f'{url}: ')}"))
             return None
-        return bytes(plain.data)
 
     async def parsed(self, timestamp: str, suffix: str, what: str, parse: Callable[[str], object]) -> object | None:
         text = await self.read_file(timestamp, suffix, what)
