@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from .sets import COORDINATOR, BackupSet, UnfinishedUpload, needed_by
+from .sets import COORDINATOR, BackupSet, UnfinishedUpload, dependents, needed_by
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -38,14 +38,14 @@ def chain_of(sets: Sequence[BackupSet], timestamp: str) -> list[BackupSet]:
     return [by_ts[ts] for ts in sorted(wanted) if ts in by_ts]
 
 
-def _set_json(backup: BackupSet, sets: Sequence[BackupSet]) -> dict[str, Any]:
+def _set_json(backup: BackupSet, needed: dict[str, list[str]]) -> dict[str, Any]:
     return {
         "timestamp": backup.timestamp,
         "date": backup.date.isoformat(),
         "database": backup.database or None,
         "type": backup.kind,
         "depends_on": list(backup.depends_on),
-        "needed_by": needed_by(sets, backup.timestamp),
+        "needed_by": needed.get(backup.timestamp, []),
         "status": backup.status or None,
         "segment_count": backup.segment_count,
         "objects": len(backup.objects),
@@ -74,12 +74,13 @@ def json_document(
     uploads: Sequence[UnfinishedUpload], timestamp: str | None,
 ) -> str:  # fmt: skip
     """The ``--json`` document of ``shown`` (every set, or one set's chain) and the open uploads."""
+    needed = dependents(sets)
     document = {
         "schema": SCHEMA,
         "bucket": bucket,
         "folder": folder,
         "timestamp": timestamp,
-        "sets": [_set_json(backup, sets) for backup in shown],
+        "sets": [_set_json(backup, needed) for backup in shown],
         "unfinished_uploads": [_upload_json(upload) for upload in uploads],
     }
     return json.dumps(document, indent=2) + "\n"

@@ -35,6 +35,7 @@ __all__ = [
     "UnfinishedUpload",
     "build_sets",
     "config_name",
+    "dependents",
     "group_by_set",
     "needed_by",
     "unfinished_upload",
@@ -246,6 +247,15 @@ def build_sets(folder: str, listing: Iterable[Listed], configs: Mapping[str, Con
 def needed_by(sets: Iterable[BackupSet], timestamp: str) -> list[str]:
     """The sets whose restore plan takes data from ``timestamp``."""
     return [backup.timestamp for backup in sets if timestamp in backup.depends_on]
+
+
+def dependents(sets: Iterable[BackupSet]) -> dict[str, list[str]]:
+    """:func:`needed_by` of every set at once (oldest first), for a listing of thousands."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for backup in sets:
+        for base in backup.depends_on:
+            found[base].append(backup.timestamp)
+    return {base: sorted(timestamps) for base, timestamps in found.items()}
 
 
 def unfinished_upload(key: str, upload_id: str, initiated: str, now: datetime) -> UnfinishedUpload:
