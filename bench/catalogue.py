@@ -5,9 +5,10 @@ server, writes N backup sets with boto3 (each as gpbackup leaves a two-segment
 per-table backup: config, TOC, metadata, report, plugin config and two data
 files, so seven objects a set), then times ``list`` and ``list --json``
 through the agent (the agent's CPU charged to the call) and ``list``
-in-process, each the fastest of R runs, and prints one markdown table.  The
-agent's warm-up leaves one more set (one data object, no config): the
-listing shows N+1 sets, one incomplete.
+in-process, each the fastest of R runs, and prints one markdown table
+(``make bench`` has it as a section of its own).  The agent's warm-up
+leaves one more set (one data object, no config): the listing shows N+1
+sets, one incomplete.  The folder is removed afterwards.
 """
 
 from __future__ import annotations
@@ -33,11 +34,16 @@ from bench.tools import gps3async_tool, plugin_config
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
+    from bench.results import Report
     from bench.server import Bench
     from bench.tools import Tool
 
 FOLDER = "catalogue"
+#: The sets ``make bench`` lists.
+CATALOGUE_SETS = 1000
+HEADERS = ["call", "sets", "objects", "wall s", "client CPU s"]
 
 
 def set_files(timestamp: str) -> dict[str, bytes]:
@@ -100,13 +106,29 @@ def run_catalogue(bench: Bench, count: int, repeat: int) -> list[list[str]]:
     in_process = plugin_config(bench, bench.home / "catalogue-in-process.yaml", FOLDER, None, None, agent="off")
     progress(f"list: writing {count} backup sets ({count * 7} objects)")
     started = time.monotonic()
-    write_sets(bench, count)
-    progress(f"  written in {time.monotonic() - started:.1f} s")
+    try:
+        write_sets(bench, count)
+        progress(f"  written in {time.monotonic() - started:.1f} s")
+        return timed_lists(tool, in_process, count, repeat)
+    finally:
+        remove_folder(bench)
+
+
+def remove_folder(bench: Bench) -> None:
+    """Everything under the folder, 1,000 keys a request."""
+    client, bucket, root = bench.client, bench.target.bucket, bench.target.key(FOLDER + "/")
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=root):
+        doomed = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        if doomed:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
+
+
+def timed_lists(tool: Tool, in_process: Path, count: int, repeat: int) -> list[list[str]]:
     plugin, _, config, _ = tool.download
     runs: list[tuple[str, list[str], Tool | None, str]] = [
-        ("list (agent)", [plugin, "list", config], tool, "1 incomplete or unknown"),
+        ("list (agent)", [plugin, "list", config], tool, " incomplete or unknown; "),
         ("list --json (agent)", [plugin, "list", config, "--json"], tool, '"schema": 1'),
-        ("list (in-process)", [plugin, "list", str(in_process)], None, "1 incomplete or unknown"),
+        ("list (in-process)", [plugin, "list", str(in_process)], None, " incomplete or unknown; "),
     ]
     rows = []
     for what, argv, agent_tool, expected in runs:
@@ -117,9 +139,25 @@ def run_catalogue(bench: Bench, count: int, repeat: int) -> list[list[str]]:
     return rows
 
 
+def catalogue_section(report: Report) -> list[str]:
+    title = f"## list of {CATALOGUE_SETS:,} backup sets"
+    if not report.catalogue:
+        return [title, "", "Not run (`--skip-catalogue` or a `--*-only` option)."]
+    return [
+        title,
+        "",
+        f"`gpbackup_s3_plugin list` of a folder holding {CATALOGUE_SETS:,} two-segment backup sets (seven objects"
+        " each, written with boto3): one listing of the folder, one GET of each set's config (16 at a time), one"
+        " listing of the open uploads. *Client CPU* is the call's plus, through the agent, the agent's. Each the"
+        " fastest of `--repeat` runs.",
+        "",
+        table(HEADERS, report.catalogue),
+    ]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--sets", type=int, default=1000)
+    parser.add_argument("--sets", type=int, default=CATALOGUE_SETS)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
     WORK.mkdir(exist_ok=True)  # the server's log lives there
@@ -129,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchError as err:
         progress(f"benchmark failed: {err}")
         return 1
-    print(table(["call", "sets", "objects", "wall s", "client CPU s"], rows))
+    print(table(HEADERS, rows))
     return 0
 
 

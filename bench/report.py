@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bench.catalogue import catalogue_section
 from bench.report_bandwidth import bandwidth_section
 from bench.report_encryption import encryption_section
 from bench.report_invocations import invocations_section
@@ -36,6 +37,7 @@ RESULT_SECTIONS: tuple[Callable[[Report], list[str]], ...] = (
     encryption_section,
     subset_section,
     verify_section,
+    catalogue_section,
     segments_section,
     bandwidth_section,
     invocations_section,

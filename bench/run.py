@@ -38,7 +38,7 @@ added to :data:`bench.report.RESULT_SECTIONS`.
 Usage: ``python -m bench.run [--size 1GiB] [--chunk 8MiB] [--concurrency 4]
 [--repeat N] [--invocations N] [--segments-only | --skip-segments | --invocations-only | --modes-only |
 --verify-only | --encryption-only] [--skip-invocations] [--skip-subset] [--skip-modes] [--skip-verify]
-[--skip-encryption] [--skip-bandwidth] [--no-write-doc]
+[--skip-encryption] [--skip-bandwidth] [--skip-catalogue] [--no-write-doc]
 [--endpoint URL --bucket NAME --prefix PREFIX [--region REGION]]``.
 """
 
@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING
 
 from bench.bandwidth import run_bandwidth
 from bench.blockcheck import check_work, run_block_check
+from bench.catalogue import CATALOGUE_SETS, run_catalogue
 from bench.common import DOC, REPO, BenchError, human, progress
 from bench.data import ensure_data, make_slice
 from bench.doc import render_doc
@@ -116,6 +117,8 @@ def run(options: Options, data: Path) -> Report:
             report.batches = run_segments(bench, data)
         if options.bandwidth:
             report.bandwidth = run_bandwidth(bench, data)
+        if options.catalogue:
+            report.catalogue = run_catalogue(bench, CATALOGUE_SETS, options.repeat)
         if options.run_invocations:
             report.invocations = run_invocations(bench, data)
     return report
