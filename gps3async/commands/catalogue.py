@@ -45,6 +45,8 @@ from ..verify.expect import UnreadableFile, parse_config_document
 from .housekeeping import delete_backup_set
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..config import PluginConfig
     from ..encryption.keys import Keyring
     from ..invocation import Invocation
@@ -96,7 +98,7 @@ class _Catalogue:
     async def read_config(self, key: str, *, recorded: bool) -> ConfigRead:
         try:
             found = await self.store.get_small_object_and_metadata(key)
-        except (AccessDenied, StorageError) as err:  # e.g. an archive storage class: the other sets still list
+        except StorageError as err:  # access denied, an archive storage class...: the other sets still list
             return ConfigRead(UNREADABLE, problem=str(err))
         if found is None:
             return ConfigRead(MISSING)  # deleted since the listing
@@ -175,18 +177,26 @@ async def expire(inv: Invocation, config: PluginConfig, args: list[str]) -> None
             stale = [upload for upload in catalogue.uploads if upload.age_hours is not None
                      and upload.age_hours >= limit and not upload.key.startswith(doomed_prefixes)]  # fmt: skip
         await out.write(bytearray(protected_lines(plan), "utf-8"))
+        aborted = len(stale)
         for backup in plan.doomed:
-            await out.write(bytearray(expiry_block(backup, plan, store.url, dry_run=dry_run), "utf-8"))
-            if not dry_run:  # exactly the objects printed, the set's config first
+            block = expiry_block(backup, plan, store.url, dry_run=dry_run)
+            own = [upload for upload in catalogue.uploads or [] if upload.key.startswith(backup.prefix)]
+            block += "".join(f"  {_upload_line(upload, store.url, dry_run=dry_run)}\n" for upload in own)
+            aborted += len(own)
+            await out.write(bytearray(block, "utf-8"))
+            if not dry_run:  # exactly the objects printed, the set's config first; its open uploads aborted
                 await delete_backup_set(store, config, backup.timestamp, [item.key for item in backup.objects])
         for upload in stale:
-            age = f"{upload.age_hours:.1f}" if upload.age_hours is not None else "?"
-            verb = "would abort" if dry_run else "aborting"
-            await out.write(bytearray(f"{verb} unfinished upload {store.url(upload.key)} ({age} hours old)\n", "utf-8"))
+            await out.write(bytearray(_upload_line(upload, store.url, dry_run=dry_run) + "\n", "utf-8"))
             if not dry_run:
                 await store.abort_multipart_upload(upload.key, upload.upload_id)
     summary = (f"{'expire --dry-run: would delete' if dry_run else 'expire: deleted'} {len(plan.doomed)} sets, "
                f"{plan.objects} objects, {plan.size} bytes; {'would abort' if dry_run else 'aborted'} "
-               f"{len(stale)} unfinished uploads")  # fmt: skip
+               f"{aborted} unfinished uploads")  # fmt: skip
     log.info("%s", summary)
     await out.write(bytearray(summary + "\n", "utf-8"))
+
+
+def _upload_line(upload: UnfinishedUpload, url: Callable[[str], str], *, dry_run: bool) -> str:
+    age = f"{upload.age_hours:.1f}" if upload.age_hours is not None else "?"
+    return f"{'would abort' if dry_run else 'aborting'} unfinished upload {url(upload.key)} ({age} hours old)"

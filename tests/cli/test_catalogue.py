@@ -177,6 +177,7 @@ def printed_objects(output: str) -> dict[str, int]:
 
 def expire_keeps_chains_whole_and_deletes_what_the_dry_run_printed(plugin: Plugin, s3: Any, keyed: Path) -> None:
     """Part of the test above (one bucket of sets for both verbs), with the key configured."""
+    s3.create_multipart_upload(Bucket=BUCKET, Key=f"{prefix(plugin, INCREMENTAL_1)}gpbackup_0_{INCREMENTAL_1}_99")
     before = listed(s3, plugin)
 
     def expire(*args: str) -> Any:
@@ -205,13 +206,14 @@ def expire_keeps_chains_whole_and_deletes_what_the_dry_run_printed(plugin: Plugi
     assert doomed == {k: v for k, v in before.items() if k.startswith((prefix(plugin, INCREMENTAL_1),
                                                                        prefix(plugin, FULL_1)))}  # fmt: skip
     assert dry.splitlines()[-1] == (f"expire --dry-run: would delete 2 sets, {len(doomed)} objects, "
-                                    f"{sum(doomed.values())} bytes; would abort 1 unfinished uploads")  # fmt: skip
-    assert listed(s3, plugin) == before and len(s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])) == 1
+                                    f"{sum(doomed.values())} bytes; would abort 2 unfinished uploads")  # fmt: skip
+    assert f"  would abort unfinished upload s3://{BUCKET}/{prefix(plugin, INCREMENTAL_1)}gpbackup_0_" in dry
+    assert listed(s3, plugin) == before and len(s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])) == 2
 
     real = ok(expire(*args))
     assert printed_objects(real) == doomed
     assert real.splitlines()[-1] == (f"expire: deleted 2 sets, {len(doomed)} objects, {sum(doomed.values())} bytes; "
-                                     "aborted 1 unfinished uploads")  # fmt: skip
+                                     "aborted 2 unfinished uploads")  # fmt: skip
     assert listed(s3, plugin) == {k: v for k, v in before.items() if k not in doomed}
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
     left = json.loads(ok(plugin.run("list", "--json")))["sets"]
