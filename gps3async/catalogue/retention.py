@@ -91,7 +91,7 @@ def _keep_full_selects(sets: Sequence[BackupSet], count: int) -> set[str]:
         if len(kept) == count:
             oldest.append(kept[-1])
             selected |= {b.timestamp for b in sets if b.database == database and b.timestamp < kept[-1]}
-    if oldest and len(oldest) == len(fulls):
+    if oldest and len(oldest) == len({b.database for b in sets if b.database}):
         # A set without its config (a failed backup, or one an interrupted expire left) has no database:
         # it goes once it is older than every database's oldest kept full, so it cannot be one still running.
         selected |= {b.timestamp for b in sets if b.config.state == MISSING and b.timestamp < min(oldest)}
