@@ -67,6 +67,8 @@ class Options:
     bandwidth: bool = False
     #: A Go ``gpbackup_s3_plugin`` binary whose tiny calls join the per-invocation table; empty: none.
     go_plugin: str = ""
+    #: Whether to time ``list`` of a folder of 1,000 backup sets (:mod:`bench.catalogue.listing`).
+    catalogue: bool = False
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -110,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--skip-modes", action="store_true", help="no upload per store mode")
     parser.add_argument("--skip-verify", action="store_true", help="no verify --deep row")
+    parser.add_argument("--skip-catalogue", action="store_true", help="no list of 1,000 backup sets")
     parser.add_argument("--skip-encryption", action="store_true", help="no plain/encrypted comparison")
     parser.add_argument(
         "--skip-bandwidth", action="store_true", help="no host bandwidth limit / throttling store measurement"
@@ -211,4 +214,5 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         prefix=args.prefix.strip("/"),
         region=args.region,
         bandwidth=segments and not args.skip_bandwidth,
+        catalogue=not (only_other or args.skip_catalogue),
     )

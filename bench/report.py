@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bench.catalogue.listing import catalogue_section
 from bench.encryption.report_encryption import encryption_section
 from bench.hostlimit.report_bandwidth import bandwidth_section
 from bench.integrity.report_modes import modes_section
@@ -37,6 +38,7 @@ RESULT_SECTIONS: tuple[Callable[[Report], list[str]], ...] = (
     encryption_section,
     subset_section,
     verify_section,
+    catalogue_section,
     segments_section,
     bandwidth_section,
     invocations_section,

@@ -52,6 +52,8 @@ class Report:
     encryption: list[EncryptionResult] = field(default_factory=list)
     invocations: Invocations | None = None
     bandwidth: BandwidthResult | None = None
+    #: ``list`` of a folder of many backup sets: one row per call (:mod:`bench.catalogue.listing`).
+    catalogue: list[list[str]] = field(default_factory=list)
     date: str = field(
         default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     )

@@ -31,7 +31,7 @@ added to :data:`bench.report.RESULT_SECTIONS`.
 Usage: ``python -m bench.run [--size 1GiB] [--chunk 8MiB] [--concurrency 4]
 [--repeat N] [--invocations N] [--segments-only | --skip-segments | --invocations-only | --modes-only |
 --verify-only | --encryption-only] [--skip-invocations] [--skip-subset] [--skip-modes] [--skip-verify]
-[--skip-encryption] [--skip-bandwidth] [--no-write-doc]
+[--skip-encryption] [--skip-bandwidth] [--skip-catalogue] [--no-write-doc]
 [--endpoint URL --bucket NAME --prefix PREFIX [--region REGION]]``.
 """
 
@@ -41,6 +41,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from bench.catalogue.listing import CATALOGUE_SETS, run_catalogue
 from bench.doc import render_doc
 from bench.encryption.encrypted import run_encryption
 from bench.harness.common import DOC, REPO, BenchError, human, progress
@@ -109,6 +110,8 @@ def run(options: Options, data: Path) -> Report:
             report.batches = run_segments(bench, data)
         if options.bandwidth:
             report.bandwidth = run_bandwidth(bench, data)
+        if options.catalogue:
+            report.catalogue = run_catalogue(bench, CATALOGUE_SETS, options.repeat)
         if options.run_invocations:
             report.invocations = run_invocations(bench, data)
     return report

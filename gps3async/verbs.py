@@ -60,4 +60,12 @@ VERBS: dict[str, Verb] = {
     "check": Verb("CONFIG [--abort-uploads]", 1, 2, for_backup=True),
     # An operator's check of a backup set in the bucket (gpbackup never calls it): gps3async.commands.verify.
     "verify": Verb("CONFIG TIMESTAMP [--deep]", 2, 3),
+    # The bucket as a catalogue (gpbackup never calls them): gps3async.core.catalogue.
+    "list": Verb("CONFIG [TIMESTAMP] [--json]", 1, 3),
+    "expire": Verb(
+        "CONFIG [--keep-full N] [--older-than-days D] [--before-timestamp TS] [--cascade] [--dry-run] "
+        "[--unfinished-older-than HOURS]",
+        2,
+        11,
+    ),
 }

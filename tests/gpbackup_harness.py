@@ -121,8 +121,12 @@ def coordinator_toc(tables: Mapping[int, Mapping[int, bytes]]) -> str:
     return yaml.safe_dump(document, sort_keys=False)
 
 
-def backup_config(backup: Backup, tables: Mapping[int, Mapping[int, bytes]], plugin_version: str) -> str:
-    """``gpbackup_<ts>_config.yaml``: history.BackupConfig as yaml.v2 marshals it (field names lower-cased)."""
+def backup_config(backup: Backup, tables: Mapping[int, Mapping[int, bytes]], plugin_version: str,
+                  overrides: Mapping[str, object] | None = None) -> str:  # fmt: skip
+    """``gpbackup_<ts>_config.yaml``: history.BackupConfig as yaml.v2 marshals it (field names lower-cased).
+
+    ``overrides`` replaces fields (an incremental's ``incremental`` and ``restoreplan``, ``databasename``...).
+    """
     ts = backup.timestamp
     fqns = [f"public.{table_name(oid)}" for oid in next(iter(tables.values()))]
     document = {
@@ -136,6 +140,7 @@ def backup_config(backup: Backup, tables: Mapping[int, Mapping[int, bytes]], plu
         "restoreplan": [{"timestamp": ts, "tablefqns": fqns}], "singledatafile": backup.single_data_file,
         "timestamp": ts, "endtime": ts, "withoutglobals": False, "withstatistics": False, "status": "Success",
     }  # fmt: skip
+    document.update(overrides or {})
     return yaml.safe_dump(document, sort_keys=False)
 
 
@@ -288,8 +293,12 @@ class Cluster:
         path.chmod(0o755)
 
     def backup(self, tables: Mapping[int, Mapping[int, bytes]], *, single_data_file: bool,
-               compression: str | None = None, timestamp: str | None = None) -> Backup:  # fmt: skip
-        """gpbackup of ``tables`` (content -> oid -> the rows COPY writes on that segment)."""
+               compression: str | None = None, timestamp: str | None = None,
+               config_fields: Mapping[str, object] | None = None) -> Backup:  # fmt: skip
+        """gpbackup of ``tables`` (content -> oid -> the rows COPY writes on that segment).
+
+        ``config_fields`` replaces fields of the backup's config file (:func:`backup_config`).
+        """
         timestamp = timestamp or time.strftime("%Y%m%d%H%M%S")
         for content in [COORDINATOR, *self.contents]:
             self.backup_dir(content, timestamp).mkdir(parents=True)
@@ -307,7 +316,7 @@ class Cluster:
             f"gpbackup_{timestamp}_toc.yaml": coordinator_toc(tables).encode(),
             # backup.go copies the config it runs with (the /tmp copy, pgport included), then backs the copy up
             f"gpbackup_{timestamp}_plugin_config.yaml": Path(config).read_bytes(),
-            f"gpbackup_{timestamp}_config.yaml": backup_config(backup, tables, version).encode(),
+            f"gpbackup_{timestamp}_config.yaml": backup_config(backup, tables, version, config_fields).encode(),
             f"gpbackup_{timestamp}_report": f"Backup Report\nTimestamp Key: {timestamp}\n".encode(),
         }
         for name, content in files.items():

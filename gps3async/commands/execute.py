@@ -56,6 +56,10 @@ def check_arguments(verb: str, args: list[str]) -> Verb:
         raise UsageError(f"unknown check option {args[1]!r}; usage: {PROGRAM} check {spec.usage}")
     if verb == "verify" and len(args) == 3 and args[2] != "--deep":
         raise UsageError(f"unknown verify option {args[2]!r}; usage: {PROGRAM} verify {spec.usage}")
+    if verb in ("list", "expire"):
+        from ..core.catalogue.options import parse_expire, parse_list
+
+        (parse_list if verb == "list" else parse_expire)(args[1:])
     if spec.usage == SCOPED_USAGE:
         if args[2] not in SCOPES:
             raise UsageError(f"unknown scope {args[2]!r}; expected one of {', '.join(SCOPES)}")
@@ -81,6 +85,7 @@ def _say_literal_secret_once(config: PluginConfig) -> None:
 
 def _dispatch(inv: Invocation, verb: str, args: list[str], config: PluginConfig) -> Callable[[], Awaitable[None]]:
     from . import plugin as c
+    from .catalogue import expire, list_backups
     from .check import check
     from .verify.run import verify
 
@@ -102,6 +107,8 @@ def _dispatch(inv: Invocation, verb: str, args: list[str], config: PluginConfig)
         "restore_directory": lambda: c.restore_directory(inv, config, args[1], opt(2)),
         "check": lambda: check(inv, config, args[0], opt(1)),
         "verify": lambda: verify(inv, config, args[1], opt(2)),
+        "list": lambda: list_backups(inv, config, args[1:]),
+        "expire": lambda: expire(inv, config, args[1:]),
     }
     table["backup_directory_parallel"] = table["backup_directory"]
     table["restore_directory_parallel"] = table["restore_directory"]

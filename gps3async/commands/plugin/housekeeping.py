@@ -15,6 +15,8 @@ from .transfer import _backup_store, _restore_store, _url
 from .versions import delete_versions_under, keeps_versions
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ...core.config import PluginConfig
     from ...s3.storage import S3Store
     from ..invocation import Invocation
@@ -32,23 +34,51 @@ async def _delete_prefix(store: S3Store, config: PluginConfig, prefix: str, what
 
 
 async def delete_backup(inv: Invocation, config: PluginConfig, timestamp: str) -> None:
-    """Delete every object of backup ``timestamp`` and nothing else, and abort its unfinished uploads.
+    """Delete every object of backup ``timestamp`` and nothing else, and abort its unfinished uploads."""
+    async with _backup_store(inv, config, uploads=False) as store:
+        await delete_backup_set(store, config, timestamp)
 
-    An upload left open by a backup that died (killed host, lost network) is
-    invisible to listings but billed; it belongs to the backup being deleted.
+
+async def _abort_uploads(store: S3Store, config: PluginConfig, prefix: str) -> None:
+    try:
+        uploads = await store.list_uploads(prefix)
+    except AccessDenied as err:  # the objects can still go; say what is left
+        log.warning("%s; unfinished uploads under %s are not aborted", err, _url(config, prefix))
+        uploads = []
+    for upload in uploads:
+        await store.abort_multipart_upload(upload.key, upload.upload_id)
+        where = _url(config, upload.key)
+        log.info("aborted unfinished multipart upload of %s (started %s)", where, upload.initiated)
+
+
+async def delete_backup_set(
+    store: S3Store, config: PluginConfig, timestamp: str, listed: Sequence[str] | None = None
+) -> int:
+    """Delete backup ``timestamp``'s objects (``listed``, or all those under its prefix); return how many.
+
+    Its config file goes first: a deletion stopped half way leaves a set
+    without a config, which ``list`` reports as incomplete, never a set that
+    looks whole.  An upload left open by a backup that died (killed host,
+    lost network) is invisible to listings but billed; it belongs to the
+    backup being deleted and is aborted.  In a bucket that keeps versions
+    every version goes, by version id, in the same order.
     """
     prefix = keys.backup_prefix(config.folder, timestamp)
-    async with _backup_store(inv, config, uploads=False) as store:
-        try:
-            uploads = await store.list_uploads(prefix)
-        except AccessDenied as err:  # the objects can still go; say what is left
-            log.warning("%s; unfinished uploads under %s are not aborted", err, _url(config, prefix))
-            uploads = []
-        for upload in uploads:
-            await store.abort_multipart_upload(upload.key, upload.upload_id)
-            where = _url(config, upload.key)
-            log.info("aborted unfinished multipart upload of %s (started %s)", where, upload.initiated)
-        await _delete_prefix(store, config, prefix, f"delete_backup {timestamp}")
+    config_key = prefix + f"gpbackup_{timestamp}_config.yaml"
+    what = f"delete_backup {timestamp}"
+    if await keeps_versions(store, config):
+        deleted = await delete_versions_under(store, config, config_key, what)
+        await _abort_uploads(store, config, prefix)
+        return deleted + await delete_versions_under(store, config, prefix, what)
+    if listed is None:
+        listed = [item.key async for item in store.list_objects(prefix)]
+    doomed = [key for key in listed if key.startswith(prefix)]  # never a key outside the set
+    first = [key for key in doomed if key.startswith(config_key)]
+    await store.delete_objects(first)
+    await _abort_uploads(store, config, prefix)
+    await store.delete_objects([key for key in doomed if key not in first])
+    log.info("deleted %d objects under %s", len(doomed), _url(config, prefix))
+    return len(doomed)
 
 
 async def delete_directory(inv: Invocation, config: PluginConfig, prefix: str) -> None:

@@ -31,7 +31,7 @@ from ...core.verify.expect import (
 )
 from ...core.verify.findings import Finding, Kind, Record, listed_finding
 from ...runtime.groups import first_failure
-from ...transfer.encryption.streams import OpeningSink
+from ...transfer.encryption.restore import open_in_memory
 from .retention import check_retention
 
 if TYPE_CHECKING:
@@ -55,16 +55,6 @@ class SetObject:
     size: int
     record: Record | None = None
     etag: str = ""
-
-
-class _Plaintext:
-    """Collects the opened plaintext of a small encrypted file (the config or a TOC)."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-
-    async def write(self, data: bytearray | memoryview) -> None:
-        self.data += data
 
 
 class SetCheck:
@@ -129,18 +119,14 @@ class SetCheck:
     async def open_small(self, key: str, body: bytes, what: str) -> bytes | None:
         """The plaintext of an encrypted coordinator file; ``None`` (after a finding) when it does not open."""
         url = self.store.url(key)
-        plain = _Plaintext()
-        opening = OpeningSink(plain, self.keyring, object_name(self.config.folder, key), url)
         try:
-            await opening.write(bytearray(body))
-            await opening.finish()
+            return await open_in_memory(body, self.keyring, object_name(self.config.folder, key), url)
         except EncryptionKeyError as err:
             await self.report(Finding(Kind.UNREADABLE, url, f"the {what} file: {err}".replace(f"{url} ", "", 1)))
             return None
         except IntegrityError as err:
             await self.report(Finding(Kind.CORRUPT, url, f"the {what} file: {str(err).removeprefix(f'{url}: ')}"))
             return None
-        return bytes(plain.data)
 
     async def parsed(self, timestamp: str, suffix: str, what: str, parse: Callable[[str], object]) -> object | None:
         text = await self.read_file(timestamp, suffix, what)

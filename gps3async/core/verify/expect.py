@@ -41,6 +41,7 @@ __all__ = [
     "data_files",
     "file_name",
     "parse_backup_config",
+    "parse_config_document",
     "parse_toc",
     "plan_files",
 ]
@@ -109,13 +110,23 @@ def file_name(timestamp: str, suffix: str) -> str:
     return f"gpbackup_{timestamp}_{suffix}"
 
 
+#: libyaml's safe loader when PyYAML was built with it: about 7 times faster than the pure-Python one
+#: (``list`` parses one config per backup set in the folder).
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _document(text: str, what: str) -> dict[str, Any]:
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise UnreadableFile(f"{what} is not valid YAML{where}") from None
+        document = yaml.load(text, Loader=_FAST_LOADER)
+    except yaml.YAMLError:
+        document = None  # parsed again below: the pure-Python parser says where, as verify always said
+    if document is None:
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise UnreadableFile(f"{what} is not valid YAML{where}") from None
     if not isinstance(document, dict):
         raise UnreadableFile(f"{what} is not a YAML mapping")
     return document
@@ -130,6 +141,14 @@ def _flag(document: dict[str, Any], name: str) -> bool:
 
 def parse_backup_config(text: str) -> BackupSetConfig:
     """:raises UnreadableFile: when ``text`` is not a gpbackup config file."""
+    return parse_config_document(text)[0]
+
+
+def parse_config_document(text: str) -> tuple[BackupSetConfig, dict[str, Any]]:
+    """The config's fields that decide which files exist, and its whole mapping (database name, plugin...).
+
+    :raises UnreadableFile: when ``text`` is not a gpbackup config file.
+    """
     document = _document(text, "the config file")
     timestamp = str(document.get("timestamp", ""))
     if len(timestamp) != 14 or not timestamp.isdigit():
@@ -148,7 +167,7 @@ def parse_backup_config(text: str) -> BackupSetConfig:
         segment_count=count, data_only=_flag(document, "dataonly"), metadata_only=_flag(document, "metadataonly"),
         with_statistics=_flag(document, "withstatistics"), incremental=_flag(document, "incremental"),
         restore_plan=tuple(plan), status=str(document.get("status") or ""),
-    )  # fmt: skip
+    ), document  # fmt: skip
 
 
 def parse_toc(text: str) -> list[DataEntry]:

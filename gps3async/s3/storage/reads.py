@@ -69,6 +69,12 @@ class S3Reads(S3Base):
 
     async def get_small_object(self, key: str) -> bytes | None:
         """The whole body of a small object (resumed like a range), or ``None`` when there is no such object."""
+        found = await self.get_small_object_and_metadata(key)
+        return found[0] if found is not None else None
+
+    async def get_small_object_and_metadata(self, key: str) -> tuple[bytes, dict[str, str]] | None:
+        """The whole body of a small object (resumed like a range) and its user metadata (names lower-cased),
+        or ``None`` when there is no such object."""
         try:
             async with self._call("GetObject", key):
                 answer = await self._client.get_object(Bucket=self.bucket, Key=key)
@@ -88,7 +94,7 @@ class S3Reads(S3Base):
             rest = ByteRange(received, budget.size)
             etag = str(answer.get("ETag", "")) or None
             await self._resume_into(key, rest, memoryview(buffer)[received:], etag, budget, origin=0)
-        return bytes(buffer)
+        return bytes(buffer), _lower(answer.get("Metadata"))
 
     async def get_range_into(
         self, key: str, rng: ByteRange, view: memoryview, *, if_match: str | None = None

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ...s3.storage import ObjectStore, RangeRead
     from ..download import ByteSink
 
-__all__ = ["authenticate_object", "is_encrypted", "read_head", "restore_encrypted_ranges"]
+__all__ = ["authenticate_object", "is_encrypted", "open_in_memory", "read_head", "restore_encrypted_ranges"]
 
 
 async def read_head(store: ObjectStore, key: str) -> tuple[RangeRead, bytes]:
@@ -106,3 +106,26 @@ async def authenticate_object(
     await restore_object(store, key, sink, chunksize=chunksize, concurrency=concurrency, memory=memory)
     await sink.finish()
     return sink.encrypted, sink.plain_bytes
+
+
+class _Collected:
+    """Keeps the plaintext of a small object opened whole."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    async def write(self, data: bytearray | memoryview) -> None:
+        self.data += data
+
+
+async def open_in_memory(body: bytes, keyring: Keyring | None, name: str, where: str) -> bytes:
+    """The plaintext of a small encrypted object read whole (a backup's config or TOC file).
+
+    :raises EncryptionKeyError: when none of the keys opens it.
+    :raises IntegrityError: when a segment fails authentication or the object is cut short.
+    """
+    collected = _Collected()
+    opening = OpeningSink(collected, keyring, name, where)
+    await opening.write(bytearray(body))
+    await opening.finish()
+    return bytes(collected.data)
