@@ -37,6 +37,11 @@ SUMMARIES = {
     "      also abort the uploads failed backups left open)",
     "verify": "check that backup TIMESTAMP holds every file gprestore opens, size and digests as recorded\n"
     "      (--deep: read every byte back)",
+    "list": "every backup set in the bucket (database, type, chain, complete or not), open uploads;\n"
+    "      with TIMESTAMP, its chain and bytes per segment (--json for scripts)",
+    "expire": "delete backup sets by POLICY without breaking an incremental chain: --keep-full N,\n"
+    "      --older-than-days D, --before-timestamp TS (combined: all must hold), and\n"
+    "      --unfinished-older-than HOURS for open uploads; --dry-run says what would go",
 }
 
 #: The config's options, for a reminder of their names; a test keeps it in step with :mod:`gps3async.core.config`.

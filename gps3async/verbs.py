@@ -62,10 +62,6 @@ VERBS: dict[str, Verb] = {
     "verify": Verb("CONFIG TIMESTAMP [--deep]", 2, 3),
     # The bucket as a catalogue (gpbackup never calls them): gps3async.core.catalogue.
     "list": Verb("CONFIG [TIMESTAMP] [--json]", 1, 3),
-    "expire": Verb(
-        "CONFIG [--keep-full N] [--older-than-days D] [--before-timestamp TS] [--cascade] [--dry-run] "
-        "[--unfinished-older-than HOURS]",
-        2,
-        11,
-    ),
+    # POLICY: --keep-full N, --older-than-days D, --before-timestamp TS, --unfinished-older-than HOURS.
+    "expire": Verb("CONFIG POLICY... [--cascade] [--dry-run]", 2, 11),
 }
