@@ -56,8 +56,8 @@ VERBS: dict[str, Verb] = {
     "backup_directory_parallel": Verb("CONFIG DIRECTORY [PARALLEL]", 2, 3, for_backup=True),
     "restore_directory": Verb("CONFIG DIRECTORY [PARALLEL]", 2, 3),
     "restore_directory_parallel": Verb("CONFIG DIRECTORY [PARALLEL]", 2, 3),
-    # An operator's pre-flight check (gpbackup never calls it): gps3async.commands.plugin.check.
+    # An operator's pre-flight check (gpbackup never calls it): gps3async.commands.check.
     "check": Verb("CONFIG [--abort-uploads]", 1, 2, for_backup=True),
-    # An operator's check of a backup set in the bucket (gpbackup never calls it): gps3async.commands.plugin.verify.
+    # An operator's check of a backup set in the bucket (gpbackup never calls it): gps3async.commands.verify.
     "verify": Verb("CONFIG TIMESTAMP [--deep]", 2, 3),
 }

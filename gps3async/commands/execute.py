@@ -3,7 +3,7 @@
 The in-process command line (:mod:`gps3async.cli`) and the agent
 (:mod:`gps3async.agent.server`) each own their process, their signals and
 where cancellation comes from; both hand the verb's arguments and an
-:class:`~gps3async.commands.plugin.invocation.Invocation` to :func:`run_verb`, and both turn
+:class:`~gps3async.commands.invocation.Invocation` to :func:`run_verb`, and both turn
 whatever it raised into one stderr line and an exit code with :func:`report`.
 """
 

@@ -4,5 +4,5 @@
 sends; :mod:`.verified` picks the cheapest mode the store is known to verify.
 The probes that learn what a store verifies and the botocore hooks that sign
 are :mod:`gps3async.s3.storemodes`; ``check``'s report of them is
-:mod:`gps3async.commands.plugin.check.modes`.
+:mod:`gps3async.commands.check.modes`.
 """

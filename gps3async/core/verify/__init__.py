@@ -3,5 +3,5 @@
 :mod:`.expect` says which files a backup set must hold (from gpbackup's own
 config and TOC files); :mod:`.findings` classifies each object and words the
 problem lines and the summary.  Listing and reading the objects is
-:mod:`gps3async.commands.plugin.verify`.
+:mod:`gps3async.commands.verify`.
 """
