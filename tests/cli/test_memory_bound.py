@@ -22,7 +22,7 @@ from tests.conftest import Plugin, plugin_executable, write_config
 from tests.s3server import S3Server
 
 MIB = 1024 * 1024
-LAUNCHER = Path(__file__).resolve().parents[2] / "bench" / "launch.py"
+LAUNCHER = Path(__file__).resolve().parents[2] / "bench" / "harness" / "launch.py"
 BASELINE = 80 * MIB
 #: Peak RSS of the thin client that hands a call to the agent.
 CLIENT_BOUND = 15 * MIB
