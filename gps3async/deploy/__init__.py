@@ -2,27 +2,31 @@
 
 ::
 
+    python3 -m gps3async.deploy wheels  --output DIR [--glibc 2.17] [--python PY]
     python3 -m gps3async.deploy build   --prefix P [--wheels DIR] [--python PY] --output BUNDLE
     python3 -m gps3async.deploy push    BUNDLE [--host H ...] [--hosts-file F]
     python3 -m gps3async.deploy install --prefix P [--wheels DIR] [--python PY] [--host H ...] [--hosts-file F]
 
-``build`` makes a virtual environment for ``P`` in a scratch directory, installs
-the plugin and its dependencies into it (offline from a directory of wheels, or
-from this source tree), rewrites every path that names the scratch directory
-to ``P`` and packs the result into one bundle (a ``.tar.gz``).  ``push`` checks
-each host's interpreter, copies the bundle to every host (``gpsync``, else
-``gpscp``, else ``rsync``, else ``scp``), unpacks it beside ``P``, swaps it into
-place, and runs ``--version`` there.  ``install`` does both.
+``wheels`` downloads every wheel the plugin needs for the oldest glibc of the
+cluster (:mod:`.wheels`).  ``build`` installs the plugin and its dependencies
+(offline from a directory of wheels, or from this source tree) and packs them
+with the interpreter ``PY`` itself, its standard library and every shared
+library it loads but the C library's, each ELF file given a run path relative
+to itself (:mod:`.interpreter`), into one bundle (a ``.tar.gz``) for ``P``
+that runs on any host of the same architecture with no Python at all, and
+records the newest glibc symbol version it needs (:mod:`.elf`).  ``push``
+reads each host's glibc (refusing, before anything is copied, a host too
+old), copies the bundle to every host (``gpsync``, else ``gpscp``, else
+``rsync``, else ``scp``), unpacks it beside ``P``, swaps it into place, and
+runs ``--version`` there.  ``install`` does both.
 
-Why a virtual environment and not a zipapp: uvloop, httptools, crc32c and
-aiohttp's and yarl's speed-ups are compiled extensions, which Python cannot import from
-inside a zip file, and the thin client starts once per table per segment: a
-venv's interpreter starts as fast as a bare one.  The cost is that a venv
-points at its base interpreter, so every host needs the same Python at the
-same path (cluster hosts are built alike; ``push`` checks it).
+Why a directory and not a zipapp: uvloop, httptools, crc32c, cryptography and
+aiohttp's and yarl's speed-ups are compiled extensions, which Python cannot
+import from inside a zip file, and the thin client starts once per table per
+segment: an interpreter run from its own tree starts as fast as any.
 
 The plugin's launcher (``scripts/gpbackup_s3_plugin``) gets the first line
-``#!PREFIX/bin/python -IS``: the kernel starts the interpreter directly (no
+``#!PREFIX/bin/python3 -IS``: the kernel starts the interpreter directly (no
 shell in between), isolated (``-I``: ``greenplum_path.sh``, which gpbackup
 sources before calling the plugin, exports ``PYTHONPATH`` and on Greenplum 6
 ``PYTHONHOME`` for Greenplum's own Python, and either would break or hijack the

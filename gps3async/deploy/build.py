@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 from .. import __version__
 from .bundle import Bundle
 from .common import BUNDLE_META, PLUGIN, DeployError, last_line, run
+from .interpreter import assemble, bundle_libraries, describe, glibc_needed
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 #: The first line of the installed launcher (PREFIX replaced): the interpreter, isolated, without site.
-LAUNCHER_LINE = b"#!PREFIX/bin/python -IS\n"
+LAUNCHER_LINE = b"#!PREFIX/bin/python3 -IS\n"
 #: Modules whose import proves the compiled extensions match the interpreter.
 IMPORT_CHECK = "import gps3async.cli, gps3async.agent.server, gps3async.http, uvloop, httptools, crc32c, aiobotocore"
 
@@ -31,11 +32,11 @@ def _check_prefix(prefix: str) -> str:
     return os.path.normpath(prefix)
 
 
-def _project_dir() -> Path:
+def project_dir() -> Path:
     """The source tree this module runs from, when it is one (``pip install`` can build it)."""
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]
     if not (here / "setup.cfg").is_file():
-        raise DeployError("no --wheels given and this is not a source tree pip can build; pass --wheels DIR")
+        raise DeployError("this is not a source tree pip can build the plugin from; pass --wheels DIR (make wheels)")
     return here
 
 
@@ -43,30 +44,18 @@ def _install_command(stage: Path, wheels: str | None) -> list[str]:
     command = [str(stage / "bin" / "python"), "-I", "-m", "pip", "install", "--quiet", "--no-compile",
                "--disable-pip-version-check"]  # fmt: skip
     if wheels is None:
-        return [*command, str(_project_dir())]
+        return [*command, str(project_dir())]
     if not Path(wheels).is_dir():
         raise DeployError(f"--wheels {wheels}: no such directory (make wheels fills one)")
     return [*command, "--no-index", "--find-links", str(Path(wheels).resolve()), f"gps3async=={__version__}"]
 
 
-def _relocate(stage: Path, prefix: str) -> None:
-    """Point every script at ``prefix``; the plugin's launcher runs isolated and without site (``-IS``)."""
-    old, new = str(stage).encode(), prefix.encode()
-    for path in [*(stage / "bin").iterdir(), stage / "pyvenv.cfg"]:
-        if path.is_symlink() or not path.is_file():
-            continue
-        data = path.read_bytes()
-        if path.name == PLUGIN:
-            data = LAUNCHER_LINE.replace(b"PREFIX", new) + data.split(b"\n", 1)[1]
-        if old in data or path.name == PLUGIN:
-            path.write_bytes(data.replace(old, new))
-
-
-def _python_version(python: str) -> str:
-    result = run([python, "-I", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], timeout=60)
-    if result.returncode != 0:
-        raise DeployError(f"{python} does not run: {last_line(result.stderr)}")
-    return result.stdout.strip()
+def _write_launcher(venv: Path, stage: Path, prefix: str) -> None:
+    """The plugin's launcher, its first line naming the bundle's interpreter, isolated and without site (``-IS``)."""
+    body = (venv / "bin" / PLUGIN).read_bytes().split(b"\n", 1)[1]
+    launcher = stage / "bin" / PLUGIN
+    launcher.write_bytes(LAUNCHER_LINE.replace(b"PREFIX", prefix.encode()) + body)
+    launcher.chmod(0o755)
 
 
 def _step(argv: Sequence[str], what: str, *, timeout: float = 900) -> str:
@@ -77,31 +66,36 @@ def _step(argv: Sequence[str], what: str, *, timeout: float = 900) -> str:
 
 
 def build(prefix: str, output: Path, *, wheels: str | None, python: str) -> Bundle:
-    """Build the bundle for ``prefix`` into ``output``."""
+    """Build the bundle for ``prefix`` into ``output``: ``python`` itself, its libraries, the plugin."""
     prefix = _check_prefix(prefix)
-    python_version = _python_version(python)
+    base = describe(python)
     with tempfile.TemporaryDirectory(prefix="gps3async-build-") as scratch:
-        stage = Path(scratch) / "venv"
-        _step([python, "-m", "venv", str(stage)], f"{python} -m venv")
-        _step(_install_command(stage, wheels), "installing gps3async into the new environment")
-        venv_python = str(stage / "bin" / "python")
-        _step([venv_python, "-I", "-B", "-c", IMPORT_CHECK], "importing the installed plugin")
-        _relocate(stage, prefix)
-        # Byte-code compiled here (all of it: ensurepip compiled pip with the scratch paths), with the
-        # paths tracebacks will show on the hosts.
-        _step([venv_python, "-I", "-m", "compileall", "-q", "-f", "-s", str(stage), "-p", prefix, str(stage / "lib")],
-              "compiling byte-code")  # fmt: skip
-        bundle = Bundle(output, prefix, __version__, python, python_version)
-        answer = _step(
-            [venv_python, "-I", "-B", str(stage / "bin" / PLUGIN), "--version"], f"{PLUGIN} --version"
-        ).strip()
-        if answer != bundle.version_line:
-            raise DeployError(f"the built plugin answers {answer!r} to --version, expected {bundle.version_line!r}")
-        meta = {"prefix": prefix, "version": __version__, "python": python, "python_version": python_version}
-        (stage / BUNDLE_META).write_text(json.dumps(meta, indent=2) + "\n")
+        venv = Path(scratch) / "venv"
+        _step([python, "-m", "venv", str(venv)], f"{python} -m venv")
+        _step(_install_command(venv, wheels), "installing gps3async into the new environment")
+        _step([str(venv / "bin" / "python"), "-I", "-B", "-c", IMPORT_CHECK], "importing the installed plugin")
+        stage = Path(scratch) / "bundle"
+        site_packages = next((venv / "lib").glob("python*/site-packages"))
+        executable = str(assemble(base, site_packages, stage))
+        bundle_libraries(stage)
+        _write_launcher(venv, stage, prefix)
+        own_packages = str(stage / "lib" / base.stdlib_name / "site-packages")
+        # From here on only the bundle's own interpreter runs: it proves the bundle stands on its own.
+        _step([executable, "-I", "-S", "-B", "-c", f"import sys; sys.path.append({own_packages!r}); {IMPORT_CHECK}"],
+              "importing the plugin with the bundled interpreter")  # fmt: skip
+        # Byte-code compiled here, with the paths tracebacks will show on the hosts.
+        _step([executable, "-I", "-S", "-m", "compileall", "-q", "-f", "-s", str(stage), "-p", prefix,
+               str(stage / "lib")], "compiling byte-code")  # fmt: skip
+        bundle = Bundle(output, prefix, __version__, base.version, str(glibc_needed(stage)))
+        answer = _step([executable, "-I", "-S", str(stage / "bin" / PLUGIN), "--version"], f"{PLUGIN} --version")
+        if answer.strip() != bundle.version_line:
+            raise DeployError(
+                f"the built plugin answers {answer.strip()!r} to --version, expected {bundle.version_line!r}"
+            )
+        (stage / BUNDLE_META).write_text(json.dumps(bundle.meta(), indent=2) + "\n")
         output.parent.mkdir(parents=True, exist_ok=True)
         partial = output.with_name(output.name + ".part")
-        with tarfile.open(partial, "w:gz", compresslevel=1) as archive:
-            archive.add(stage, arcname=".")  # symlinks stay symlinks (bin/python)
+        with tarfile.open(partial, "w:gz", compresslevel=6) as archive:
+            archive.add(stage, arcname=".")
         partial.replace(output)
     return bundle

@@ -8,6 +8,7 @@ import shutil
 from typing import TYPE_CHECKING
 
 from .common import PLUGIN, SSH_OPTIONS, DeployError, each_host, failure, is_local, last_line, on_host, root, run, say
+from .elf import parse_glibc_version
 from .hosts import unique
 
 if TYPE_CHECKING:
@@ -16,17 +17,21 @@ if TYPE_CHECKING:
     from .bundle import Bundle
 
 
-def _check_python(bundle: Bundle, host: str) -> str | None:
-    """The base interpreter must be at the same path, with the same version, on ``host``."""
-    probe = f"{shlex.quote(bundle.python)} -I -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'"
-    result = on_host(host, probe, timeout=120)
+#: A host's glibc version: getconf where it knows (glibc's own), else ldd's first line (musl's ldd has none).
+GLIBC_PROBE = "getconf GNU_LIBC_VERSION 2>/dev/null || ldd --version 2>&1"
+
+
+def _check_glibc(bundle: Bundle, host: str) -> str | None:
+    """The host's C library must be at least as new as the newest glibc symbol version the bundle needs."""
+    result = on_host(host, GLIBC_PROBE, timeout=120)
     if result.returncode != 0:
-        if not is_local(host) and result.returncode == 255:
-            return failure(host, result, "checking Python")
-        return f"{bundle.python} does not run there ({last_line(result.stderr)}); the venv needs it at that path"
-    found = result.stdout.strip()
-    if found != bundle.python_version:
-        return f"{bundle.python} is Python {found} there, the bundle was built with {bundle.python_version}"
+        return failure(host, result, "reading the glibc version")
+    try:
+        found = parse_glibc_version(result.stdout)
+    except ValueError:
+        return f"cannot tell its glibc version ({last_line(result.stdout)!r}); the bundle needs glibc {bundle.glibc}"
+    if found < parse_glibc_version(bundle.glibc):
+        return f"glibc {found} there, the bundle needs glibc {bundle.glibc} or newer"
     return None
 
 
@@ -88,7 +93,7 @@ def _check_version(bundle: Bundle, host: str) -> str | None:
     """Run the installed plugin's ``--version`` the way gpbackup does (for a stand-in: its own python)."""
     home = root(host) + bundle.prefix
     if is_local(host):
-        command = f"{shlex.quote(home + '/bin/python')} -I {shlex.quote(home + '/bin/' + PLUGIN)} --version"
+        command = f"{shlex.quote(home + '/bin/python3')} -I -S {shlex.quote(home + '/bin/' + PLUGIN)} --version"
     else:
         command = f"{shlex.quote(home + '/bin/' + PLUGIN)} --version"
     result = on_host(host, command, timeout=120)
@@ -105,7 +110,7 @@ def push(bundle: Bundle, hosts: Sequence[str], *, say: Callable[[str], None] = s
     hosts = unique(hosts)
     if not hosts:
         raise DeployError("no hosts to install on")
-    each_host(hosts, lambda host: _check_python(bundle, host))
+    each_host(hosts, lambda host: _check_glibc(bundle, host))  # before anything is copied anywhere
     remote = [host for host in hosts if not is_local(host)]
     target = f"/tmp/gps3async-{bundle.version}-{os.getpid()}.tar.gz"
     if remote:
