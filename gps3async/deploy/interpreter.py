@@ -84,7 +84,10 @@ def _left_out_of_stdlib(directory: str, names: list[str]) -> set[str]:
 
 def _left_out_of_site(directory: str, names: list[str]) -> set[str]:
     del directory
-    return {name for name in names if name == "__pycache__" or name.split("-")[0] in SITE_LEFT_OUT}
+    # A project's directories and its .dist-info (pip-24.0.dist-info); setuptools' .pth, which imports its hack.
+    return {
+        name for name in names if name == "__pycache__" or name in SITE_LEFT_OUT or name.split("-")[0] in SITE_LEFT_OUT
+    }
 
 
 def assemble(base: BaseInterpreter, site_packages: Path, stage: Path) -> Path:

@@ -147,7 +147,17 @@ def test_bundle_brings_its_own_interpreter_relocatable_to_any_prefix(bundle: Pat
                 assert found is None, f"{member.name} names the scratch directory"
     version = "{}.{}".format(*sys.version_info[:2])
     stdlib = f"./lib/python{version}"
-    for left_out in ("test", "idlelib", "tkinter", "ensurepip", "lib2to3", "turtledemo", "site-packages/pip"):
+    for left_out in (
+        "test",
+        "idlelib",
+        "tkinter",
+        "ensurepip",
+        "lib2to3",
+        "turtledemo",
+        "site-packages/pip",
+        "site-packages/setuptools",
+        "site-packages/distutils-precedence.pth",
+    ):
         assert f"{stdlib}/{left_out}" not in members, f"{left_out} is never loaded by the plugin"
     for kept in ("os.py", "asyncio/__init__.py", "ssl.py", f"__pycache__/os.cpython-{version.replace('.', '')}.pyc",
                  "site-packages/gps3async/__init__.py", "site-packages/uvloop/__init__.py"):  # fmt: skip

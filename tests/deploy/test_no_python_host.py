@@ -120,6 +120,11 @@ def run_the_plugin_inside(rootfs: Path, wheelhouse: Path, bundle: Path, prefix: 
         plugin(rootfs, launcher, "backup_data", inside, path, stdin=data)
     for path, data in tables.items():
         assert plugin(rootfs, launcher, "restore_data", inside, path) == data, path
+    # In-process too (agent: off): site runs, and the whole plugin loads in the call from the trimmed library.
+    no_agent = write_plugin_config(rootfs / "home/gpadmin/s3-no-agent.yaml", launcher, server.endpoint, "gpbackup",
+                                   "tests/no-python-host", agent="off")  # fmt: skip
+    path, data = next(reversed(tables.items()))
+    assert plugin(rootfs, launcher, "restore_data", "/" + str(no_agent.relative_to(rootfs)), path) == data
     (rootfs / backup_dir.lstrip("/")).mkdir(parents=True)
     metadata = f"{backup_dir}/gpbackup_{timestamp}_metadata.sql"
     (rootfs / metadata.lstrip("/")).write_text("CREATE TABLE t (a int);\n")
