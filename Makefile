@@ -12,6 +12,8 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 4
 # make wheels / make deploy (docs/operators-guide.md): where the wheels go, where the plugin goes, and on which hosts.
 WHEELS ?= wheels
+# make wheels: the oldest glibc of the cluster's hosts (2.17: RHEL/CentOS 7; 2.28: RHEL 8).
+GLIBC ?= 2.17
 PREFIX ?= /usr/local/gps3async
 HOSTS ?=
 HOSTS_FILE ?=
@@ -37,11 +39,10 @@ build: $(STAMP) ## build a wheel into dist/
 	$(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .
 	@ls dist/*.whl
 
-wheels: $(STAMP) ## every wheel the plugin needs (itself included) into $$(WHEELS)/, for offline installs
-	$(BIN)/pip wheel --quiet --wheel-dir $(WHEELS) .
-	@ls $(WHEELS) | wc -l | xargs echo "wheels in $(WHEELS)/:"
+wheels: $(STAMP) ## every wheel the plugin needs (itself included) into $$(WHEELS)/, for the oldest glibc (GLIBC=2.17)
+	$(BIN)/python -m gps3async.deploy wheels --output $(WHEELS) --glibc $(GLIBC)
 
-deploy: ## build a venv for PREFIX from $$(WHEELS)/ and install it on every host (HOSTS, HOSTS_FILE or the cluster's)
+deploy: ## build a bundle (its own Python) for PREFIX from $$(WHEELS)/, install it on every host (HOSTS, HOSTS_FILE)
 	$(PYTHON) -m gps3async.deploy install --prefix $(PREFIX) --wheels $(WHEELS) \
 		$(if $(HOSTS_FILE),--hosts-file $(HOSTS_FILE)) $(foreach host,$(HOSTS),--host $(host))
 

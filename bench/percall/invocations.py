@@ -17,7 +17,7 @@ small tables is mostly start-up.  This measures that cost with 1 KiB calls:
 - **from both entry points users install** (:data:`ENTRY_POINTS`): the
   sequential series through the agent run once from the pip-installed script
   (``/bin/sh`` then ``python3 -IS``) and once from the launcher ``make deploy``
-  writes (``#!PREFIX/bin/python -IS``, built here in a prefix of its own under
+  writes (``#!PREFIX/bin/python3 -IS``, built here in a prefix of its own under
   the run's HOME whose site-packages is this environment's);
 - **the Go plugin** (with ``--go-plugin PATH``): the same sequential series
   with the Go ``gpbackup_s3_plugin`` at its defaults (a config of its own,

@@ -172,7 +172,7 @@ def invocations_section(report: Report) -> list[str]:
         "the process doing the transfer).  **own CPU ms/call**: that process's CPU per call;  **agent CPU",
         "ms/call**: the agent's CPU over the series divided by the number of calls, so a call through the agent",
         "costs both.  **entry point**: the pip-installed script (`/bin/sh` execs `python3 -IS`) or the launcher",
-        "`make deploy` writes (`#!PREFIX/bin/python -IS`); **Go plugin** (with `--go-plugin PATH`): the Go",
+        "`make deploy` writes (`#!PREFIX/bin/python3 -IS`); **Go plugin** (with `--go-plugin PATH`): the Go",
         "`gpbackup_s3_plugin` at its defaults on the same store, no agent, in the same run.",
         "",
         series_table(inv.series),

@@ -5,7 +5,7 @@ gpbackup sources greenplum_path.sh, which exports PYTHONPATH (and on Greenplum
 symlink ($GPHOME/bin, ``make install``).  The pip-installed script must reach
 ``python3 -IS`` through all of that, serve the call through the agent, and run
 it in-process, with the full start-up, when no agent may serve it.  The
-deployed launcher (``#!PREFIX/bin/python -IS``) is tested in tests/deploy.
+deployed launcher (``#!PREFIX/bin/python3 -IS``) is tested in tests/deploy.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ itself, where the installed launcher can run as gpbackup runs it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -23,16 +24,36 @@ from pathlib import Path
 import pytest
 
 from gps3async import __version__
+from gps3async.deploy.elf import glibc_floor
+from gps3async.deploy.interpreter import elf_files
+from gps3async.deploy.sharedlibs import parse_ldd, taken_from_host
 from tests.conftest import alive, wait_for
+from tests.deploy.conftest import deploy
 from tests.s3server import S3Server, write_plugin_config
 
 REPO = Path(__file__).resolve().parents[2]
 VERSION_LINE = f"gpbackup_s3_plugin version {__version__}"
-#: The build's scratch venv (tempfile.TemporaryDirectory(prefix="gps3async-build-") / "venv").
-SCRATCH = re.compile(rb"gps3async-build-[^/\s]*/venv")
+#: The build's scratch directory (tempfile.TemporaryDirectory(prefix="gps3async-build-")).
+SCRATCH = re.compile(rb"gps3async-build-[^/\s]*/")
 #: What the fakes and the deploy tool need from the system, linked into a directory of their own so
 #: that real copy tools (an installed rsync, say) cannot shadow the fakes.
-SYSTEM_TOOLS = ("bash", "sh", "tar", "gzip", "rm", "mkdir", "mv", "cp", "cat", "env", "grep", "dirname", "basename")
+SYSTEM_TOOLS = (
+    "bash",
+    "sh",
+    "tar",
+    "gzip",
+    "rm",
+    "mkdir",
+    "mv",
+    "cp",
+    "cat",
+    "env",
+    "grep",
+    "dirname",
+    "basename",
+    "getconf",
+    "ldd",
+)
 
 FAKE_SSH = r"""#!/bin/bash
 # ssh [-o OPTION]... HOST COMMAND: runs COMMAND here; host "unreachable" fails as ssh does (255).
@@ -42,7 +63,8 @@ command=$*
 echo "ssh $host ${command//$'\n'/; }" >> "$FAKE_LOG"
 if [ "$host" = unreachable ]; then echo "ssh: connect to host unreachable port 22: Connection refused" >&2; exit 255; fi
 if [ "$host" = stale ] && [[ "$*" == *--version ]]; then echo "gpbackup_s3_plugin version 0.0.1"; exit 0; fi
-if [ "$host" = oldpython ] && [[ "$*" == *sys.version_info* ]]; then echo 3.6; exit 0; fi
+if [ "$host" = oldglibc ] && [[ "$*" == *GNU_LIBC_VERSION* ]]; then echo "glibc 2.17"; exit 0; fi
+if [ "$host" = musl ] && [[ "$*" == *GNU_LIBC_VERSION* ]]; then echo "musl libc (x86_64)"; exit 0; fi
 exec bash -c "$*"
 """
 FAKE_SCP = r"""#!/bin/bash
@@ -66,32 +88,6 @@ cat "$FAKE_HOSTS"
 """
 
 
-@pytest.fixture(scope="module")
-def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every wheel the plugin needs, this source tree's own included (what ``make wheels`` makes)."""
-    wheels = tmp_path_factory.mktemp("wheels")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
-         "--wheel-dir", str(wheels), str(REPO)],
-        check=True, capture_output=True, timeout=600,
-    )  # fmt: skip
-    return wheels
-
-
-@pytest.fixture(scope="module")
-def prefix(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(tmp_path_factory.mktemp("cluster") / "opt" / "gps3async")
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, prefix: str) -> Path:
-    output = tmp_path_factory.mktemp("bundle") / "gps3async.tar.gz"
-    result = deploy("build", "--prefix", prefix, "--wheels", str(wheelhouse), "--output", str(output))
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
-    return output
-
-
 @pytest.fixture
 def fakes(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     """A directory of fake remote tools, and the log they append to."""
@@ -113,13 +109,6 @@ def write_tool(directory: Path, name: str, text: str) -> None:
     (directory / name).chmod(0o755)
 
 
-def deploy(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gps3async.deploy", *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-
-
 def fake_env(fakes: tuple[Path, Path]) -> dict[str, str]:
     fake_bin, log = fakes
     return {**os.environ, "PATH": f"{fake_bin}:{fake_bin.parent / 'tools'}", "FAKE_LOG": str(log)}
@@ -134,28 +123,74 @@ def one_line_failure(result: subprocess.CompletedProcess[str]) -> str:
 
 def version_of_copy(home: Path) -> str:
     """Run a stand-in host's copy with its own interpreter (its shebang names the real prefix)."""
-    result = subprocess.run([str(home / "bin" / "python"), "-I", str(home / "bin" / "gpbackup_s3_plugin"), "--version"],
-                            capture_output=True, text=True, check=True)  # fmt: skip
+    argv = [str(home / "bin" / "python3"), "-I", "-S", str(home / "bin" / "gpbackup_s3_plugin"), "--version"]
+    result = subprocess.run(argv, capture_output=True, text=True, check=True)
     return result.stdout.strip()
 
 
 # --------------------------------------------------------------------------- build
 
 
-def test_bundle_is_a_venv_relocated_to_its_prefix(bundle: Path, prefix: str) -> None:
+def test_bundle_brings_its_own_interpreter_relocatable_to_any_prefix(bundle: Path, prefix: str) -> None:
     with tarfile.open(bundle) as archive:
         members = {member.name: member for member in archive.getmembers()}
-        assert members["./bin/python3"].issym(), "the venv points at the base interpreter, not a copy of it"
+        assert members["./bin/python3"].isfile(), "the interpreter itself, not a link to the build machine's"
         launcher = archive.extractfile("./bin/gpbackup_s3_plugin")
         assert launcher is not None
-        assert launcher.readline().decode() == f"#!{prefix}/bin/python -IS\n"
+        assert launcher.readline().decode() == f"#!{prefix}/bin/python3 -IS\n"
+        meta = json.loads(archive.extractfile("./gps3async-bundle.json").read())  # type: ignore[union-attr]
         for member in members.values():
             if member.isfile():
                 content = archive.extractfile(member)
                 assert content is not None
                 found = SCRATCH.search(content.read())
                 assert found is None, f"{member.name} names the scratch directory"
-    assert any(name.endswith(".pyc") for name in members), "byte-code is compiled at build time"
+    version = "{}.{}".format(*sys.version_info[:2])
+    stdlib = f"./lib/python{version}"
+    for left_out in (
+        "test",
+        "idlelib",
+        "tkinter",
+        "ensurepip",
+        "lib2to3",
+        "turtledemo",
+        "site-packages/pip",
+        "site-packages/setuptools",
+        "site-packages/distutils-precedence.pth",
+    ):
+        assert f"{stdlib}/{left_out}" not in members, f"{left_out} is never loaded by the plugin"
+    for kept in ("os.py", "asyncio/__init__.py", "ssl.py", f"__pycache__/os.cpython-{version.replace('.', '')}.pyc",
+                 "site-packages/gps3async/__init__.py", "site-packages/uvloop/__init__.py"):  # fmt: skip
+        assert f"{stdlib}/{kept}" in members, kept
+    carried = {name.rsplit("/", 1)[1] for name in members if name.startswith("./lib/lib")}
+    assert {"libssl.so.3", "libcrypto.so.3", "libffi.so.8", "libz.so.1"} <= carried, carried
+    assert not any(name.startswith(("libc.so", "libm.so", "ld-linux")) for name in carried), carried
+    assert meta["python_version"] == version and meta["prefix"] == prefix
+    assert re.fullmatch(r"2\.\d+", meta["glibc"]), meta
+
+
+def test_the_unpacked_bundle_runs_from_its_own_files_only(bundle: Path, tmp_path: Path) -> None:
+    """Every ELF file finds what it loads inside the bundle (a relative rpath), C library aside."""
+    home = tmp_path / "elsewhere"
+    home.mkdir()
+    with tarfile.open(bundle) as archive:
+        archive.extractall(home)
+    floors = []
+    for path in elf_files(home):
+        dynamic = subprocess.run(["readelf", "-d", str(path)], capture_output=True, text=True, check=True).stdout
+        for entry in re.findall(r"\((?:RPATH|RUNPATH)\)\s+Library r\w*path: \[(.*)\]", dynamic):
+            assert all(part.startswith("$ORIGIN") for part in entry.split(":")), (path, entry)
+        env = {key: value for key, value in os.environ.items() if key != "LD_LIBRARY_PATH"}
+        ldd = subprocess.run(["ldd", str(path)], capture_output=True, text=True, env=env, check=False).stdout
+        for name, resolved in parse_ldd(ldd):
+            if not taken_from_host(name):
+                assert resolved and resolved.startswith(str(home)), (path, name, resolved)
+        floors.append(glibc_floor(path.read_bytes()))
+    meta = json.loads((home / "gps3async-bundle.json").read_text())
+    assert meta["glibc"] == str(max(floor for floor in floors if floor)), "the honest maximum over every ELF file"
+    run = subprocess.run([str(home / "bin" / "python3"), "-I", "-S", "-c", "import sys, ssl; print(sys.prefix)"],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    assert run.stdout.strip() == str(home), "the interpreter finds its standard library from where it is"
 
 
 def test_build_refuses_bad_input_in_one_line(tmp_path: Path, wheelhouse: Path) -> None:
@@ -278,26 +313,19 @@ def test_a_version_mismatch_fails_in_one_line(bundle: Path, fakes: tuple[Path, P
     assert "answers 'gpbackup_s3_plugin version 0.0.1'" in line
 
 
-def test_a_host_with_another_python_version_fails_in_one_line(bundle: Path, fakes: tuple[Path, Path]) -> None:
-    write_tool(fakes[0], "scp", FAKE_SCP)
-    line = one_line_failure(deploy("push", str(bundle), "--host", "oldpython", env=fake_env(fakes)))
-    assert "oldpython: " in line and "is Python 3.6 there, the bundle was built with 3." in line
-    assert "scp" not in fakes[1].read_text(), "nothing is copied to a host that cannot run the bundle"
-
-
-def test_a_host_without_the_same_python_fails_in_one_line(
-    bundle: Path, tmp_path: Path, fakes: tuple[Path, Path]
+def test_a_host_with_too_old_a_glibc_is_refused_before_anything_is_copied(
+    bundle: Path, fakes: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    fake_bin, _ = fakes
-    # A host whose ssh runs commands somewhere the bundle's base interpreter is missing.
-    write_tool(
-        fake_bin,
-        "ssh",
-        FAKE_SSH.replace('exec bash -c "$*"', 'echo "bash: $1: No such file or directory" >&2; exit 127'),
-    )
-    write_tool(fake_bin, "scp", FAKE_SCP)
-    line = one_line_failure(deploy("push", str(bundle), "--host", "sdw9", env=fake_env(fakes)))
-    assert "sdw9:" in line and "does not run there" in line and "the venv needs it at that path" in line
+    write_tool(fakes[0], "scp", FAKE_SCP)
+    needs = json.loads(tarfile.open(bundle).extractfile("./gps3async-bundle.json").read())["glibc"]  # type: ignore[union-attr]
+    stand_in = tmp_path / "sdw1"
+    line = one_line_failure(deploy("push", str(bundle), "--host", str(stand_in), "--host", "oldglibc",
+                                   env=fake_env(fakes)))  # fmt: skip
+    assert f"1 of 2 hosts failed: oldglibc: glibc 2.17 there, the bundle needs glibc {needs} or newer" in line
+    line = one_line_failure(deploy("push", str(bundle), "--host", "musl", env=fake_env(fakes)))
+    assert "musl: cannot tell its glibc version ('musl libc (x86_64)')" in line
+    assert "scp" not in fakes[1].read_text(), "nothing is copied to a host that cannot run the bundle"
+    assert not stand_in.exists(), "nor installed on the hosts that could"
 
 
 # --------------------------------------------------------------------------- the installed plugin at work
@@ -306,16 +334,23 @@ def test_a_host_without_the_same_python_fails_in_one_line(
 def test_the_installed_plugin_ignores_greenplum_path_python_settings(
     bundle: Path, prefix: str, tmp_path: Path, fakes: tuple[Path, Path], s3_server: S3Server
 ) -> None:
-    """greenplum_path.sh exports PYTHONPATH (and on Greenplum 6 PYTHONHOME) for Greenplum's own Python."""
+    """greenplum_path.sh exports PYTHONPATH (and on Greenplum 6 PYTHONHOME) for Greenplum's own Python,
+    and LD_LIBRARY_PATH=$GPHOME/lib, which holds Greenplum's own libssl, libcrypto, libz ..."""
     write_tool(fakes[0], "scp", FAKE_SCP)
     result = deploy("push", str(bundle), "--host", "sdw1", env=fake_env(fakes))
     assert result.returncode == 0, result.stderr
     hijack = tmp_path / "gphome" / "lib" / "python"
     hijack.mkdir(parents=True)
     (hijack / "yaml.py").write_text("raise ImportError('greenplum_path.sh hijacked the plugin')\n")
+    # Real shared libraries under the bundle's libraries' names, without their symbols: loading any would fail.
+    carried = [path.name for path in Path(prefix, "lib").glob("lib*.so*")]
+    assert "libssl.so.3" in carried and "libbz2.so.1.0" in carried
+    for name in carried:
+        shutil.copy(Path(prefix, "lib", "libbz2.so.1.0"), hijack.parent / name)
     runtime = Path(tempfile.mkdtemp(prefix="gps3-", dir="/tmp"))
     env = {**os.environ, "HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(runtime), "PYTHONPATH": str(hijack),
-           "PYTHONHOME": str(tmp_path / "gphome" / "ext" / "python")}  # fmt: skip
+           "PYTHONHOME": str(tmp_path / "gphome" / "ext" / "python"),
+           "LD_LIBRARY_PATH": str(hijack.parent)}  # fmt: skip
     config = write_plugin_config(tmp_path / "s3.yaml", f"{prefix}/bin/gpbackup_s3_plugin", s3_server.endpoint,
                                  "gpbackup", "tests/deploy")  # fmt: skip
     data = os.urandom(300_000)
