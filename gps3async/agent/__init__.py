@@ -12,6 +12,7 @@ S3 client and its warm connections.  The agent runs the very same
 :mod:`.place` says where an agent lives and which one a call belongs to;
 :mod:`.wire` is the few bytes they exchange.  The agent keeps its S3 clients
 in :mod:`.stores` and its process chores (name, pid file, peer uid) in
-:mod:`.process`.  This package imports nothing at
+:mod:`.process`, and reads each call's request and watches its client with
+:mod:`.connection`.  This package imports nothing at
 the top, so the thin client pays only for what it uses.
 """

@@ -47,7 +47,7 @@ from ..runtime.journal import UploadJournal, journal_directory
 from ..runtime.logs import CALLER_PID, setup_logging
 from ..s3.sweep import sweep_orphans
 from . import wire
-from .place import PROTOCOL
+from .connection import close_fds, receive_request, refusal, watch_client
 from .process import name_process, peer_uid, write_pidfile
 from .stores import SharedStores
 
@@ -236,62 +236,38 @@ class Agent:
             try:
                 # Read the request before judging it: a refusal sent before the client finished
                 # sending would reach it as a reset, not as a reason.
-                body, fds = await self._receive_request(stream)
-                refusal = self._refusal(peer_uid(stream.extra(SocketAttribute.raw_socket)), body, fds)
-                request = wire.decode_request(body) if not refusal else {}
-                if refusal:
-                    log.warning("agent %d: refused a call: %s", os.getpid(), refusal)
-                    self._close(fds)
-                    await stream.send(wire.encode_refusal(refusal))
+                body, fds = await receive_request(stream)
+                refused = refusal(
+                    peer_uid(stream.extra(SocketAttribute.raw_socket)),
+                    body,
+                    fds,
+                    allowed_uid=self.allowed_uid,
+                    identity=self.identity,
+                )
+                request = wire.decode_request(body) if not refused else {}
+                if refused:
+                    log.warning("agent %d: refused a call: %s", os.getpid(), refused)
+                    close_fds(fds)
+                    await stream.send(wire.encode_refusal(refused))
                     return
                 await stream.send(wire.ACCEPTED)
             except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, ValueError) as err:
                 log.info("agent %d: a connection ended before its call started (%s)", os.getpid(), err or "closed")
-                self._close(fds)
+                close_fds(fds)
                 return
             # Counted busy until the exit code is sent, so an idle shutdown never cuts a reply short.
             self.active += 1
             self._note_activity()
             try:
                 code = await self._run_call(stream, request, fds)
-                self._close(fds)  # before the exit code: the client's readers must see EOF when it exits
+                close_fds(fds)  # before the exit code: the client's readers must see EOF when it exits
                 if code is not None:
                     with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                         await stream.send(wire.encode_exit(code))
             finally:
-                self._close(fds)
+                close_fds(fds)
                 self.active -= 1
                 self._note_activity()
-
-    @staticmethod
-    def _close(fds: list[int]) -> None:
-        while fds:
-            with contextlib.suppress(OSError):
-                os.close(fds.pop())
-
-    async def _receive_request(self, stream: Any) -> tuple[bytes, list[int]]:
-        data, fds = await stream.receive_fds(65536, 3)
-        for fd in fds:
-            os.set_inheritable(fd, False)
-        if not data:
-            raise anyio.EndOfStream
-        length = wire.request_length(data[: wire.REQUEST_HEADER])
-        body = bytearray(data[wire.REQUEST_HEADER :])
-        while len(body) < length:
-            body += await stream.receive(length - len(body))
-        return bytes(body), list(fds)
-
-    def _refusal(self, uid: int, body: bytes, fds: list[int]) -> str:
-        if uid != self.allowed_uid:  # checked before the body is decoded: marshal trusts its input
-            return f"the agent serves uid {self.allowed_uid} only, not uid {uid}"
-        request = wire.decode_request(body)
-        if request.get("protocol") != PROTOCOL:
-            return f"protocol {request.get('protocol')!r} is not this agent's {PROTOCOL}"
-        if request.get("identity") != self.identity:
-            return "the call's config or environment differs from this agent's"
-        if len(fds) != 3:
-            return f"expected stdin, stdout and stderr, got {len(fds)} descriptors"
-        return ""
 
     async def _run_call(self, stream: SocketStream, request: dict[str, Any], fds: list[int]) -> int | None:
         """Run the call; its exit code, or ``None`` when the client went away (nobody to tell)."""
@@ -311,7 +287,7 @@ class Agent:
         try:
             with anyio.CancelScope() as scope:
                 async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._watch_client, stream, scope, signals, gone)
+                    tg.start_soon(watch_client, stream, scope, signals, gone)
                     code = await self._call(inv, verb, args, config_text)
                     tg.cancel_scope.cancel()
             if signals:
@@ -340,24 +316,6 @@ class Agent:
         except Exception as exc:  # noqa: BLE001 - one call's failure is its exit code, not the agent's
             return report(exc, verb, inv.stderr)
         return 0
-
-    async def _watch_client(
-        self, stream: SocketStream, scope: anyio.CancelScope, signals: list[int], gone: list[bool]
-    ) -> None:
-        """Cancel the call when the client forwards a signal or goes away."""
-        pending = b""
-        while True:
-            try:
-                pending += await stream.receive(64)
-            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
-                gone.append(True)
-                scope.cancel()
-                return
-            while len(pending) >= 2:
-                tag, signum, pending = pending[:1], pending[1], pending[2:]
-                if tag == wire.SIGNAL and not signals:
-                    signals.append(signum)
-                    scope.cancel()
 
 
 def main(argv: list[str] | None = None) -> int:
