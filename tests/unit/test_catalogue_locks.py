@@ -55,9 +55,9 @@ def test_expire_keeps_retained_sets_and_the_bases_they_need() -> None:
     kept, held = hold_retained(plan_expiry(inc, Policy(keep_full=1), NOW), NOW_UTC, bypass_governance=False)
     assert kept.doomed == () and kept.objects == 0
     lines = [h.line(dry_run=True) for h in held]
-    assert lines == [f"would keep set {stamp(0)}: retained set {stamp(1)} depends on it "
-                     "(GOVERNANCE until 2026-06-02T00:00:00Z)",
-                     f"would keep set {stamp(1)}: retained by Object Lock, GOVERNANCE until 2026-06-02T00:00:00Z"]  # fmt: skip
+    until = "GOVERNANCE until 2026-06-02T00:00:00Z"
+    assert lines == [f"would keep set {stamp(0)}: retained set {stamp(1)} depends on it ({until})",
+                     f"would keep set {stamp(1)}: retained by Object Lock, {until}"]  # fmt: skip
     error = retained_error(held)
     assert error.exit_code == 1 and str(error).startswith("expire: 2 selected sets are retained by Object Lock")
     assert "\n" not in str(error)
