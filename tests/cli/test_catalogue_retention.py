@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.stores("rgw")
 
 
+def read_logs(plugin: Plugin) -> str:
+    return "".join(path.read_text() for path in sorted((plugin.home / "gpAdminLogs").glob("*.log")))
+
+
 def test_list_shows_retain_until_and_expire_keeps_retained_sets(
     plugin: Plugin, s3: Any, tmp_path: Path, config_factory: Callable[..., Path]
 ) -> None:
@@ -53,6 +57,15 @@ def test_list_shows_retain_until_and_expire_keeps_retained_sets(
     assert table[1].startswith(old) and table[1].endswith(until[old])
     detail = ok(plugin.run("list", old, config=config)).splitlines()
     assert f"retention:  GOVERNANCE until {until[old]}" in detail
+    # Without lock options the bucket's own Object Lock decides; bounded: one GetObjectLockConfiguration per call,
+    # one GetObjectRetention per set.
+    plain = config_factory("plain.yaml", bucket=bucket, logger_verbosity="debug")
+    before = read_logs(plugin)
+    again = json.loads(ok(plugin.run("list", "--json", config=plain)))
+    assert [e["retention"] for e in again["sets"]] == [e["retention"] for e in document["sets"]]
+    after = read_logs(plugin)
+    for request, count in (("?object-lock", 1), ("?retention", 2)):  # the debug log names every request
+        assert after.count(request) - before.count(request) == count, request
 
     prefix = f"{plugin.folder}/backups/{old[:8]}/{old}/"
     before = versions(s3, bucket, prefix)
@@ -86,5 +99,4 @@ def test_without_object_lock_list_has_no_retention(plugin: Plugin, s3: Any) -> N
     assert "RETAINED" not in table and "retention" not in ok(plugin.run("list", "20261104010000"))
     (entry,) = json.loads(ok(plugin.run("list", "--json")))["sets"]
     assert entry["retention"] is None
-    log = "".join(path.read_text() for path in (plugin.home / "gpAdminLogs").glob("*.log"))
-    assert log.count("retention not shown") == 3, "one log line per call"
+    assert read_logs(plugin).count("retention not shown") == 3, "one log line per call"
