@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ..core import keys
+from ..core.catalogue.locks import Retention, hold_retained, retained_error, retention_key, with_retention
 from ..core.catalogue.options import parse_expire, parse_list
 from ..core.catalogue.render import chain_of, expiry_block, json_document, protected_lines, set_detail, set_table
 from ..core.catalogue.retention import plan_expiry
@@ -76,25 +77,60 @@ class _Catalogue:
         listing = [item for item in listing if not item.key.endswith("/")]
         names = {item.key for item in listing}
         reads: dict[str, ConfigRead] = {}
-        limiter = anyio.CapacityLimiter(CONFIGS_AT_ONCE)
+        locks: dict[str, Retention] = {}
+        refused: list[str] = []
+        limiter = anyio.CapacityLimiter(CONFIGS_AT_ONCE)  # config reads and retention reads together
 
         async def one(timestamp: str, key: str) -> None:
             async with limiter:
                 reads[timestamp] = await self.read_config(key, recorded=key + DIGEST_SUFFIX in names)
 
+        async def lock_of(timestamp: str, key: str) -> None:
+            async with limiter:
+                try:
+                    locks[timestamp] = Retention(*await self.store.retention_of(key))
+                except GpS3Error as err:  # denied, or a store without Object Lock: no column at all
+                    refused.append(str(err))
+
+        groups = group_by_set(self.config.folder, listing)
+        shows_retention = bool(groups) and await self.shows_retention()
         with first_failure():
             async with anyio.create_task_group() as tg:
-                for timestamp in group_by_set(self.config.folder, listing):
-                    key = keys.backup_prefix(self.config.folder, timestamp) + config_name(timestamp)
+                for timestamp, items in groups.items():
+                    prefix = keys.backup_prefix(self.config.folder, timestamp)
+                    key = prefix + config_name(timestamp)
                     if key in names:
                         tg.start_soon(one, timestamp, key)
+                    if shows_retention:
+                        tg.start_soon(lock_of, timestamp, retention_key(prefix, timestamp, items))
         self.sets = build_sets(self.config.folder, listing, reads)
+        if refused:
+            log.info("GetObjectRetention refused for %d of %d sets (%s); retention not shown",
+                     len(refused), len(groups), refused[0])  # fmt: skip
+        elif shows_retention:
+            self.sets = with_retention(self.sets, locks)
         try:
             opened = await self.store.list_uploads(root)
         except AccessDenied as err:
             log.warning("%s; unfinished uploads under %s are not listed", err, self.store.url(root))
             return
         self.uploads = [unfinished_upload(u.key, u.upload_id, u.initiated, now) for u in opened]
+
+    async def shows_retention(self) -> bool:
+        """Whether each set's retention is read: the config has Object Lock options, or the bucket has Object
+        Lock enabled (one GetObjectLockConfiguration)."""
+        lock = self.config.object_lock
+        if lock.locks_writes or lock.bypass_governance:
+            return True
+        bucket = f"s3://{self.config.bucket}"
+        try:
+            found = await self.store.bucket_lock()
+        except GpS3Error as err:  # denied, or a store that has no Object Lock
+            log.info("Object Lock of %s unknown (%s); retention not shown", bucket, err)
+            return False
+        if not found.enabled:
+            log.info("%s has no Object Lock; retention not shown", bucket)
+        return found.enabled
 
     async def read_config(self, key: str, *, recorded: bool) -> ConfigRead:
         try:
@@ -169,6 +205,8 @@ async def expire(inv: Invocation, config: PluginConfig, args: list[str]) -> None
     async with inv.stores(config, concurrency=CONFIGS_AT_ONCE, uploads=False) as store:
         catalogue = await _loaded(store, config)
         plan = plan_expiry(catalogue.sets, policy, datetime.now())  # timestamps are the coordinator's local time
+        bypass = config.object_lock.bypass_governance
+        plan, held = hold_retained(plan, datetime.now(timezone.utc), bypass_governance=bypass)
         doomed_prefixes = tuple(backup.prefix for backup in plan.doomed)  # their uploads go with them
         stale: list[UnfinishedUpload] = []
         if options.unfinished_older_than_hours is not None:
@@ -178,6 +216,7 @@ async def expire(inv: Invocation, config: PluginConfig, args: list[str]) -> None
             stale = [upload for upload in catalogue.uploads if upload.age_hours is not None
                      and upload.age_hours >= limit and not upload.key.startswith(doomed_prefixes)]  # fmt: skip
         await out.write(bytearray(protected_lines(plan), "utf-8"))
+        await out.write(bytearray("".join(h.line(dry_run=dry_run) + "\n" for h in held), "utf-8"))
         aborted = len(stale)
         for backup in plan.doomed:
             block = expiry_block(backup, plan, store.url, dry_run=dry_run)
@@ -194,8 +233,12 @@ async def expire(inv: Invocation, config: PluginConfig, args: list[str]) -> None
     summary = (f"{'expire --dry-run: would delete' if dry_run else 'expire: deleted'} {len(plan.doomed)} sets, "
                f"{plan.objects} objects, {plan.size} bytes; {'would abort' if dry_run else 'aborted'} "
                f"{aborted} unfinished uploads")  # fmt: skip
+    if held:
+        summary += f"; {'would keep' if dry_run else 'kept'} {len(held)} sets retained by Object Lock"
     log.info("%s", summary)
     await out.write(bytearray(summary + "\n", "utf-8"))
+    if held:  # asked to delete what the lock forbids: say so, and fail
+        raise retained_error(held)
 
 
 def _upload_line(upload: UnfinishedUpload, url: Callable[[str], str], *, dry_run: bool) -> str:

@@ -288,7 +288,7 @@ def test_json_and_table() -> None:
     first = document["sets"][0]
     assert set(first) == {"timestamp", "date", "database", "type", "depends_on", "needed_by", "status",
                           "segment_count", "objects", "bytes", "complete", "missing", "encrypted", "plugin",
-                          "config", "prefix", "bytes_per_segment"}  # fmt: skip
+                          "config", "prefix", "bytes_per_segment", "retention"}  # fmt: skip
     assert first["needed_by"] == [stamp(1)] and first["date"] == "2026-01-01T00:00:00"
     assert document["unfinished_uploads"] == [{"key": f"{FOLDER}/x", "upload_id": "id",
                                                "initiated": "2026-12-01T09:30:00+00:00", "age_hours": 2.5}]  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from ..objectlock import format_date
 from .sets import COORDINATOR, BackupSet, UnfinishedUpload, dependents, needed_by
 
 if TYPE_CHECKING:
@@ -57,7 +58,21 @@ def _set_json(backup: BackupSet, needed: dict[str, list[str]]) -> dict[str, Any]
         "config": backup.config.state,
         "prefix": backup.prefix,
         "bytes_per_segment": {str(content): size for content, size in backup.bytes_per_segment().items()},
+        "retention": _retention_json(backup),
     }
+
+
+def _retention_json(backup: BackupSet) -> dict[str, str] | None:
+    """The set's Object Lock retention as read (``None``: not read, or the object has none)."""
+    lock = backup.retention
+    if lock is None or not lock.mode or lock.until is None:
+        return None
+    return {"mode": lock.mode.upper(), "retain_until": format_date(lock.until)}
+
+
+def _retained_until(backup: BackupSet) -> str:
+    lock = backup.retention
+    return format_date(lock.until) if lock is not None and lock.mode and lock.until is not None else "-"
 
 
 def _upload_json(upload: UnfinishedUpload) -> dict[str, Any]:
@@ -118,6 +133,10 @@ def set_table(sets: Sequence[BackupSet], uploads: Sequence[UnfinishedUpload], wh
             rows.append([b.timestamp, _date(b), b.database or "?", b.kind, b.status or "?",
                          "?" if b.segment_count is None else str(b.segment_count), str(len(b.objects)), str(b.size),
                          _yes(b.complete), _yes(b.encrypted), b.plugin, ",".join(b.depends_on) or "-"])  # fmt: skip
+        if any(_retention_json(b) for b in sets):  # a column only when Object Lock retains something
+            rows[0].append("RETAINED UNTIL")
+            for row, b in zip(rows[1:], sets):
+                row.append(_retained_until(b))
         lines += _columns(rows)
         lines += [_missing_line(b) for b in sets if b.missing]
     else:
@@ -148,6 +167,8 @@ def set_detail(backup: BackupSet, sets: Sequence[BackupSet], uploads: Sequence[U
         ["encrypted", _yes(backup.encrypted)], ["plugin", backup.plugin], ["config", backup.config.state],
         ["needs", described(backup.depends_on)], ["needed by", described(needed_by(sets, backup.timestamp))],
     ]  # fmt: skip
+    if backup.retention is not None:  # read: the bucket has Object Lock
+        rows.append(["retention", backup.retention.describe()])
     lines = [f"{name + ':':<12}{value}" for name, value in rows]
     lines += [f"missing:    {item}" for item in backup.missing]
     lines.append("bytes per segment:")

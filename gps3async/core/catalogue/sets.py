@@ -27,6 +27,8 @@ from ..verify.expect import BackupSetConfig, coordinator_files, file_name
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
+    from .locks import Retention
+
 __all__ = [
     "COORDINATOR",
     "BackupSet",
@@ -86,6 +88,8 @@ class BackupSet:
     #: Why the set is not restorable (missing files, a failed status, an incomplete base); empty when complete.
     missing: tuple[str, ...] = ()
     plugin: str = UNKNOWN
+    #: Its Object Lock retention (of its config file, else its first object); ``None`` when not read.
+    retention: Retention | None = None
 
     @property
     def date(self) -> datetime:
