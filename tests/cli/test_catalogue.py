@@ -36,6 +36,11 @@ def prefix(plugin: Plugin, timestamp: str) -> str:
     return f"{plugin.folder}/backups/{timestamp[:8]}/{timestamp}/"
 
 
+def open_under(s3: Any, plugin: Plugin) -> list[Any]:
+    """The unfinished uploads under this test's folder (the RGW is shared by every worker's tests)."""
+    return list(s3.list_multipart_uploads(Bucket=BUCKET, Prefix=plugin.folder + "/").get("Uploads", []))
+
+
 def listed(s3: Any, plugin: Plugin) -> dict[str, int]:
     found: dict[str, int] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=plugin.folder + "/"):
@@ -208,14 +213,14 @@ def expire_keeps_chains_whole_and_deletes_what_the_dry_run_printed(plugin: Plugi
     assert dry.splitlines()[-1] == (f"expire --dry-run: would delete 2 sets, {len(doomed)} objects, "
                                     f"{sum(doomed.values())} bytes; would abort 2 unfinished uploads")  # fmt: skip
     assert f"  would abort unfinished upload s3://{BUCKET}/{prefix(plugin, INCREMENTAL_1)}gpbackup_0_" in dry
-    assert listed(s3, plugin) == before and len(s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])) == 2
+    assert listed(s3, plugin) == before and len(open_under(s3, plugin)) == 2
 
     real = ok(expire(*args))
     assert printed_objects(real) == doomed
     assert real.splitlines()[-1] == (f"expire: deleted 2 sets, {len(doomed)} objects, {sum(doomed.values())} bytes; "
                                      "aborted 2 unfinished uploads")  # fmt: skip
     assert listed(s3, plugin) == {k: v for k, v in before.items() if k not in doomed}
-    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    assert open_under(s3, plugin) == []
     left = json.loads(ok(plugin.run("list", "--json")))["sets"]
     assert [(e["timestamp"], e["complete"]) for e in left] == [(FAILED, False), (GO_SET, True), (ENCRYPTED, None),
                                                                (FULL_2, True)]  # fmt: skip

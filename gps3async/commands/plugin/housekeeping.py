@@ -67,9 +67,9 @@ async def delete_backup_set(
     config_key = prefix + f"gpbackup_{timestamp}_config.yaml"
     what = f"delete_backup {timestamp}"
     if await keeps_versions(store, config):
-        deleted = await delete_versions_under(store, config, config_key, what)
+        # One pass over every version, the config's first, so a refusal names every retained version at once.
         await _abort_uploads(store, config, prefix)
-        return deleted + await delete_versions_under(store, config, prefix, what)
+        return await delete_versions_under(store, config, prefix, what, first=config_key)
     if listed is None:
         listed = [item.key async for item in store.list_objects(prefix)]
     doomed = [key for key in listed if key.startswith(prefix)]  # never a key outside the set

@@ -46,15 +46,24 @@ async def keeps_versions(store: S3Store, config: PluginConfig) -> bool:
         return locked
 
 
-async def delete_versions_under(store: S3Store, config: PluginConfig, prefix: str, what: str) -> int:
-    """Delete every version and delete marker under ``prefix``; return how many went.
+async def delete_versions_under(
+    store: S3Store, config: PluginConfig, prefix: str, what: str, *, first: str = ""
+) -> int:
+    """Delete every version and delete marker under ``prefix``, those of keys starting with ``first`` before the
+    others (a backup set's config file, so that a run stopped half way leaves a set that lists as incomplete);
+    return how many went.
 
     :raises StorageError: one line naming what was not deleted: the versions Object Lock retains, until when
         and in which mode (and whether anything could delete them), or the store's other refusals.
     """
     found = await store.list_versions(prefix)
     bypass = config.object_lock.bypass_governance
-    refused = await store.delete_versions(found, bypass_governance=bypass) if found else []
+    leading = [version for version in found if first and version.key.startswith(first)]
+    rest = [version for version in found if not (first and version.key.startswith(first))]
+    refused = []
+    for batch in (leading, rest):  # the leading versions in requests of their own, answered before the rest go
+        if batch:
+            refused += await store.delete_versions(batch, bypass_governance=bypass)
     deleted = len(found) - len(refused)
     log.info("deleted %d object versions and delete markers under %s", deleted, store.url(prefix))
     if not refused:
