@@ -45,6 +45,7 @@ from ..transfer.encryption.keyfiles import load_keyring
 from ..transfer.encryption.restore import open_in_memory
 from ..transfer.stdio import FdSink
 from .plugin.housekeeping import delete_backup_set
+from .plugin.versions import keeps_versions
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -218,6 +219,8 @@ async def expire(inv: Invocation, config: PluginConfig, args: list[str]) -> None
         await out.write(bytearray(protected_lines(plan), "utf-8"))
         await out.write(bytearray("".join(h.line(dry_run=dry_run) + "\n" for h in held), "utf-8"))
         aborted = len(stale)
+        # Asked once for every set it deletes: the bucket's versioning does not change within one call.
+        versioned = await keeps_versions(store, config) if plan.doomed and not dry_run else None
         for backup in plan.doomed:
             block = expiry_block(backup, plan, store.url, dry_run=dry_run)
             own = [upload for upload in catalogue.uploads or [] if upload.key.startswith(backup.prefix)]
@@ -225,7 +228,8 @@ async def expire(inv: Invocation, config: PluginConfig, args: list[str]) -> None
             aborted += len(own)
             await out.write(bytearray(block, "utf-8"))
             if not dry_run:  # exactly the objects printed, the set's config first; its open uploads aborted
-                await delete_backup_set(store, config, backup.timestamp, [item.key for item in backup.objects])
+                listed = [item.key for item in backup.objects]
+                await delete_backup_set(store, config, backup.timestamp, listed, versioned=versioned)
         for upload in stale:
             await out.write(bytearray(_upload_line(upload, store.url, dry_run=dry_run) + "\n", "utf-8"))
             if not dry_run:

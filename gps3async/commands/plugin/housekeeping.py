@@ -52,7 +52,12 @@ async def _abort_uploads(store: S3Store, config: PluginConfig, prefix: str) -> N
 
 
 async def delete_backup_set(
-    store: S3Store, config: PluginConfig, timestamp: str, listed: Sequence[str] | None = None
+    store: S3Store,
+    config: PluginConfig,
+    timestamp: str,
+    listed: Sequence[str] | None = None,
+    *,
+    versioned: bool | None = None,
 ) -> int:
     """Delete backup ``timestamp``'s objects (``listed``, or all those under its prefix); return how many.
 
@@ -61,12 +66,15 @@ async def delete_backup_set(
     looks whole.  An upload left open by a backup that died (killed host,
     lost network) is invisible to listings but billed; it belongs to the
     backup being deleted and is aborted.  In a bucket that keeps versions
-    every version goes, by version id, in the same order.
+    every version goes, by version id, in the same order; ``versioned`` is
+    whether it does, when the caller already asked (``None``: ask the store).
     """
     prefix = keys.backup_prefix(config.folder, timestamp)
     config_key = prefix + f"gpbackup_{timestamp}_config.yaml"
     what = f"delete_backup {timestamp}"
-    if await keeps_versions(store, config):
+    if versioned is None:
+        versioned = await keeps_versions(store, config)
+    if versioned:
         # One pass over every version, the config's first, so a refusal names every retained version at once.
         await _abort_uploads(store, config, prefix)
         return await delete_versions_under(store, config, prefix, what, first=config_key)
