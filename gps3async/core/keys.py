@@ -12,6 +12,7 @@ import re
 from .errors import UsageError
 
 __all__ = [
+    "backup_file",
     "backup_prefix",
     "content_id",
     "directory_key",
@@ -23,6 +24,8 @@ __all__ = [
 ]
 
 _TIMESTAMP = re.compile(r"^[0-9]{14}$")
+#: ``backups/<YYYYMMDD>/<timestamp>/<file>``: where a backup's files lie below the folder.
+_BACKUP_FILE = re.compile(r"backups/([0-9]{8})/([0-9]{14})/([^/]+)")
 
 
 def object_key(folder: str, local_path: str) -> str:
@@ -48,6 +51,19 @@ def validate_timestamp(timestamp: str) -> str:
     if not _TIMESTAMP.match(timestamp):
         raise UsageError(f"a backup timestamp must be 14 digits YYYYMMDDHHMMSS, not {timestamp!r}")
     return timestamp
+
+
+def backup_file(key: str) -> tuple[str, str] | None:
+    """``(timestamp, file name)`` of a key whose last four components are gpbackup's
+    ``backups/<YYYYMMDD>/<timestamp>/<file>`` (the date the timestamp's own), or ``None``.
+
+    The inverse of :func:`object_key`: pass a key relative to the folder to
+    insist that it lies right below it.
+    """
+    found = _BACKUP_FILE.fullmatch("/".join(key.split("/")[-4:]))
+    if found is None or not found.group(2).startswith(found.group(1)):
+        return None
+    return found.group(2), found.group(3)
 
 
 def backup_prefix(folder: str, timestamp: str) -> str:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
+from .keys import backup_file
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from datetime import tzinfo
@@ -47,7 +49,6 @@ MODES = ("GOVERNANCE", "COMPLIANCE")
 MAX_RETAIN_DAYS = 36500
 #: Scratch objects the plugin writes for itself (probes, ``check``) start with this under the folder.
 SCRATCH_PREFIX = "gps3async-"
-_BACKUP_KEY = re.compile(r"(?:^|/)backups/([0-9]{8})/([0-9]{14})/[^/]+$")
 
 
 @dataclass(frozen=True)
@@ -108,10 +109,8 @@ def parse_lock_options(options: Mapping[str, str], problems: list[str]) -> LockS
 
 def key_timestamp(key: str) -> str | None:
     """The backup timestamp of a key in gpbackup's layout (``.../backups/<date>/<timestamp>/<file>``), or ``None``."""
-    match = _BACKUP_KEY.search(key)
-    if match is None or not match.group(2).startswith(match.group(1)):
-        return None
-    return match.group(2)
+    found = backup_file(key)
+    return found[0] if found is not None else None
 
 
 def retain_until(timestamp: str, days: int, zone: tzinfo | None = None) -> datetime:

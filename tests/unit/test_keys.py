@@ -4,6 +4,7 @@ import pytest
 
 from gps3async.core.errors import UsageError
 from gps3async.core.keys import (
+    backup_file,
     backup_prefix,
     content_id,
     directory_key,
@@ -95,3 +96,27 @@ def test_delete_prefixes_that_escape_the_folder_are_refused(prefix: str, reason:
 )
 def test_delete_prefixes_inside_the_folder_are_kept(folder: str, prefix: str, scoped: str) -> None:
     assert scoped_delete_prefix(folder, prefix) == scoped
+
+
+@pytest.mark.parametrize(
+    ("key", "found"),
+    [
+        (
+            "prod/backups/20261126/20261126101500/gpbackup_0_20261126101500",
+            ("20261126101500", "gpbackup_0_20261126101500"),
+        ),
+        ("backups/20261126/20261126101500/x", ("20261126101500", "x")),
+        ("prod/backups/20261127/20261126101500/x", None),  # a date that is not the timestamp's
+        ("prod/xbackups/20261126/20261126101500/x", None),
+        ("prod/backups/20261126/20261126101500/sub/x", None),
+        ("prod/backups/20261126/20261126101500/", None),
+        ("prod/backups/20261126/2026112610150/x", None),
+    ],
+)
+def test_backup_file_reads_gpbackups_layout(key: str, found: tuple[str, str] | None) -> None:
+    assert backup_file(key) == found
+
+
+def test_backup_file_inverts_object_key() -> None:
+    key = object_key("prod/cluster1", "/data/gpseg0/backups/20261126/20261126101500/gpbackup_0_20261126101500")
+    assert backup_file(key) == ("20261126101500", "gpbackup_0_20261126101500")

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from ..integrity.checksums import DIGEST_SUFFIX
+from ..keys import backup_file
 from ..verify.expect import BackupSetConfig, coordinator_files, file_name
 
 if TYPE_CHECKING:
@@ -50,7 +51,6 @@ GPS3ASYNC, GO_PLUGIN, UNKNOWN = "gps3async", "go", "unknown"
 FULL, INCREMENTAL, DATA_ONLY, METADATA_ONLY = "full", "incremental", "data-only", "metadata-only"
 #: What became of the set's config file: read, not there, encrypted with no key configured, or not gpbackup's.
 READ, MISSING, SEALED, UNREADABLE = "read", "missing", "encrypted", "unreadable"
-_SET_KEY = re.compile(r"^backups/([0-9]{8})/([0-9]{14})/([^/]+)$")
 _SEGMENT_FILE = re.compile(r"^gpbackup_([0-9]+)_([0-9]{14})(?:_([0-9]+))?(\.gz|\.zst)?$")
 _SEGMENT_TOC = re.compile(r"^gpbackup_([0-9]+)_([0-9]{14})_toc\.yaml$")
 
@@ -175,9 +175,10 @@ def group_by_set(folder: str, listing: Iterable[Listed]) -> dict[str, list[Liste
     root = folder.rstrip("/") + "/"
     groups: dict[str, list[Listed]] = defaultdict(list)
     for item in listing:
-        found = _SET_KEY.match(item.key[len(root) :]) if item.key.startswith(root) else None
-        if found and found.group(2).startswith(found.group(1)):
-            groups[found.group(2)].append(item)
+        relative = item.key[len(root) :] if item.key.startswith(root) else ""
+        found = backup_file(relative) if relative.count("/") == 3 else None  # right below the folder only
+        if found is not None:
+            groups[found[0]].append(item)
     return dict(groups)
 
 
