@@ -30,7 +30,8 @@ BENCH_TARGET += $(if $(GO_PLUGIN),--go-plugin $(GO_PLUGIN))
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-$(STAMP): setup.cfg pyproject.toml
+# The native client is compiled by pip's install (setup.py): a change to its C source rebuilds the environment.
+$(STAMP): setup.cfg setup.py pyproject.toml $(wildcard gps3async/native/*.c gps3async/native/*.h)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,dev,bench]'
@@ -47,23 +48,26 @@ deploy: ## build a bundle (its own Python) for PREFIX from $$(WHEELS)/, install 
 	$(PYTHON) -m gps3async.deploy install --prefix $(PREFIX) --wheels $(WHEELS) \
 		$(if $(HOSTS_FILE),--hosts-file $(HOSTS_FILE)) $(foreach host,$(HOSTS),--host $(host))
 
-install: $(STAMP) ## install gpbackup_s3_plugin (and link it into $$GPHOME/bin when GPHOME is set)
+install: $(STAMP) ## install gpbackup_s3_plugin (the native client where a C compiler is; linked into $$GPHOME/bin)
 	@if [ -n "$$GPHOME" ]; then ln -sf "$(abspath $(BIN))/gpbackup_s3_plugin" "$$GPHOME/bin/gpbackup_s3_plugin" && \
 		echo "linked $$GPHOME/bin/gpbackup_s3_plugin"; fi
+	@if [ "$$(head -c 4 $(BIN)/gpbackup_s3_plugin)" = "$$(printf '\177ELF')" ]; then echo "gpbackup_s3_plugin is the native client"; \
+		else echo "gpbackup_s3_plugin is the Python client: no C compiler (cc, gcc, clang or pip's ziglang) was found"; fi
 	@echo "executablepath: $(abspath $(BIN))/gpbackup_s3_plugin"
 
 test: $(STAMP) ## run the whole test suite against the S3 servers it starts itself (rclone, a Ceph RGW)
 	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --durations=10 $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff (check + format), mypy --strict, and the layering (import-linter, .importlinter)
-	$(BIN)/ruff check gps3async tests bench
-	$(BIN)/ruff format --check gps3async tests bench
+lint: $(STAMP) ## ruff (check + format), mypy --strict, the layering (import-linter), the C client with -Werror
+	$(BIN)/ruff check gps3async tests bench setup.py
+	$(BIN)/ruff format --check gps3async tests bench setup.py
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/python -m gps3async.native build --strict --output $(VENV)/native-lint/gpbackup_s3_plugin >/dev/null
 
 fmt: $(STAMP) ## format the code
-	$(BIN)/ruff format gps3async tests bench
-	$(BIN)/ruff check --fix gps3async tests bench
+	$(BIN)/ruff format gps3async tests bench setup.py
+	$(BIN)/ruff check --fix gps3async tests bench setup.py
 
 typecheck: $(STAMP) ## mypy --strict only
 	$(BIN)/mypy

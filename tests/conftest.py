@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -154,10 +154,35 @@ def s3(s3_server: S3Server) -> Any:
 
 
 def plugin_executable() -> str:
+    """The installed ``gpbackup_s3_plugin``: the native client where it was compiled (CI: always)."""
     return installed_tool("gpbackup_s3_plugin", "-e .")
 
 
+def python_client_executable() -> str:
+    """The Python launcher (``scripts/gpbackup_s3_plugin_python``), which the native client execs."""
+    return installed_tool("gpbackup_s3_plugin_python", "-e .")
+
+
+def is_native(path: str) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(4) == b"\x7fELF"
+
+
+def door_executable(door: str) -> str:
+    """The executable of a front door: ``native`` (the installed client) or ``python`` (the launcher)."""
+    if door == "python":
+        return python_client_executable()
+    executable = plugin_executable()
+    if not is_native(executable):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must test the native client, but {executable} is the Python launcher (no C compiler?)")
+        pytest.skip(f"{executable} is the Python launcher: the native client was not compiled here")
+    return executable
+
+
 MODES = ("agent", "in-process")
+#: The thin clients in front of the agent: the agent's own tests run through each (``through_both_doors``).
+DOORS = ("native", "python")
 
 
 @dataclass
@@ -174,6 +199,8 @@ class Plugin:
     runtime: Path
     #: The CA of the store's self-signed certificate (the ``rgw-tls`` store), put in every config.
     ca_cert: Path | None = None
+    #: What each call runs: the installed ``gpbackup_s3_plugin`` unless a test picks a door.
+    executable: str = field(default_factory=plugin_executable)
 
     def run(self, verb: str, *args: str, stdin: bytes | None = None, config: Path | None = None,
             raw: bool = False, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
@@ -184,7 +211,7 @@ class Plugin:
         )
 
     def argv(self, verb: str, *args: str, config: Path | None = None, raw: bool = False) -> list[str]:
-        argv = [plugin_executable(), verb]
+        argv = [self.executable, verb]
         if not raw and verb not in ("plugin_api_version", "--version"):
             argv.append(str(config or self.config))
         return [*argv, *args]
@@ -265,13 +292,15 @@ def write_config(path: Path, endpoint: str, folder: str, **options: object) -> P
 
 
 @contextmanager
-def _plugin_in(tmp_path: Path, s3_server: S3Server, mode: str) -> Iterator[Plugin]:
+def _plugin_in(tmp_path: Path, s3_server: S3Server, mode: str, door: str | None = None) -> Iterator[Plugin]:
     folder = f"tests/{uuid.uuid4().hex[:12]}"
     home = tmp_path / "home"
     home.mkdir()
     # Short, so socket paths stay well inside the 107 bytes a Unix socket name may have.
     runtime = Path(tempfile.mkdtemp(prefix="gps3-", dir="/tmp"))
     runner = Plugin(tmp_path / "s3_config.yaml", folder, home, tmp_path / "seg0", mode, runtime, s3_server.ca_cert)
+    if door is not None:
+        runner.executable = door_executable(door)
     write_config(runner.config, s3_server.endpoint, folder, **runner.mode_options())
     try:
         yield runner
@@ -288,10 +317,17 @@ def plugin(request: pytest.FixtureRequest, tmp_path: Path, s3_server: S3Server) 
 
 
 @pytest.fixture
-def agent_plugin(tmp_path: Path, s3_server: S3Server) -> Iterator[Plugin]:
-    """A plugin runner whose calls go through the agent (for the agent's own tests)."""
-    with _plugin_in(tmp_path, s3_server, "agent") as runner:
+def agent_plugin(request: pytest.FixtureRequest, tmp_path: Path, s3_server: S3Server) -> Iterator[Plugin]:
+    """A plugin runner whose calls go through the agent (for the agent's own tests).
+
+    Its door is the installed ``gpbackup_s3_plugin`` unless the test is marked :data:`through_both_doors`.
+    """
+    with _plugin_in(tmp_path, s3_server, "agent", getattr(request, "param", None)) as runner:
         yield runner
+
+
+#: Run an ``agent_plugin`` test once through the native client and once through the Python client.
+through_both_doors = pytest.mark.parametrize("agent_plugin", DOORS, indirect=True)
 
 
 @pytest.fixture

@@ -106,6 +106,7 @@ def _route(verb: str, args: list[str]) -> tuple[Place, bytes]:
             "pid": posix.getpid(),
             "umask": _umask(),
             "config": text,
+            "client": "Python",
         }
     )
     return place, request

@@ -274,6 +274,7 @@ class Agent:
         argv = [str(arg) for arg in request["argv"]]
         verb, args = argv[0], argv[1:]
         pid = int(request["pid"])
+        door = str(request.get("client", "Python"))  # which thin client handed the call over: for the log
         config_text = str(request.get("config", ""))
         self._configure(config_text)  # before the Invocation: the first call must draw from the configured budget
         umask = request.get("umask")
@@ -299,8 +300,8 @@ class Agent:
         finally:
             self.served += 1
             self._first_call_ended.set()
-            log.info("agent %d served %s for pid %d in %.3f s (exit %s); peak buffer budget %d bytes",
-                     os.getpid(), verb, pid, time.monotonic() - started,
+            log.info("agent %d served %s for pid %d (%s client) in %.3f s (exit %s); peak buffer budget %d bytes",
+                     os.getpid(), verb, pid, door, time.monotonic() - started,
                      "none" if gone else code, self.budget.peak_reserved)  # fmt: skip
             CALLER_PID.reset(token)
 

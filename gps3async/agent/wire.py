@@ -8,10 +8,15 @@ One connection carries one call::
     client -> agent   SIGNAL   b"S" + u8 signum          (SIGINT/SIGTERM forwarded, any number of times)
     agent  -> client  EXIT     b"X" + i32 exit code      (after the agent closed its copies of the descriptors)
 
-The data itself never crosses the socket: the agent reads and writes the
-client's own descriptors.  ``marshal`` is built in (no import cost) and both
-ends run the same interpreter, which the agent's identity guarantees; the
-agent only accepts connections from its own user.  A connection that closes
+The request's dict holds ``protocol``, ``identity``, ``argv``, ``cwd``,
+``pid``, ``umask``, ``config`` and ``client`` (which thin client sent it, for
+the log).  The data itself never crosses the socket: the agent reads and
+writes the client's own descriptors.  ``marshal`` is built in (no import
+cost) and the Python client runs the agent's interpreter, which the agent's
+identity guarantees; the native client (``gps3async/native/client.c``) writes
+the few marshal codes a dict of these needs by hand (``{``, ``u`` strings,
+``i`` ints, a ``[`` list, ``0`` to end), which every marshal version reads.
+The agent only accepts connections from its own user.  A connection that closes
 before ACCEPTED means nothing was touched; one that closes after it and before
 EXIT means the agent died with the call in progress.
 """

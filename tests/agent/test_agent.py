@@ -21,7 +21,7 @@ import pytest
 
 from gps3async.agent.place import Place, place_for
 from gps3async.agent.process import peer_uid
-from tests.conftest import BUCKET, Plugin, alive, wait_for, write_config
+from tests.conftest import BUCKET, Plugin, alive, through_both_doors, wait_for, write_config
 from tests.s3server import S3Server, open_uploads
 
 MIB = 1024 * 1024
@@ -57,6 +57,7 @@ def data_path(plugin: Plugin, name: str = f"gpbackup_0_{TIMESTAMP}") -> str:
 # --------------------------------------------------------------------------- finding and starting
 
 
+@through_both_doors
 def test_first_call_starts_one_detached_agent_that_later_calls_reuse(agent_plugin: Plugin) -> None:
     plugin = agent_plugin
     first = popen(plugin, "backup_data", data_path(plugin), stdin=subprocess.PIPE)
@@ -78,6 +79,7 @@ def test_first_call_starts_one_detached_agent_that_later_calls_reuse(agent_plugi
     assert len(re.findall(r"agent \d+: started", log_text(plugin))) == 1
 
 
+@through_both_doors
 def test_concurrent_first_calls_start_exactly_one_agent(agent_plugin: Plugin) -> None:
     plugin = agent_plugin
     calls = [
@@ -91,6 +93,7 @@ def test_concurrent_first_calls_start_exactly_one_agent(agent_plugin: Plugin) ->
     assert "running in-process" not in log_text(plugin)
 
 
+@through_both_doors
 def test_two_configs_get_two_agents_and_segment_keys_share_one(agent_plugin: Plugin, s3_server: S3Server) -> None:
     plugin = agent_plugin
     other = write_config(plugin.config.parent / "other.yaml", s3_server.endpoint, plugin.folder, agent="on",
@@ -111,6 +114,7 @@ def test_agent_off_runs_in_process(plugin: Plugin) -> None:
     assert bool(plugin.agent_pids()) == (plugin.mode == "agent")
 
 
+@through_both_doors
 def test_a_stale_socket_is_replaced(agent_plugin: Plugin) -> None:
     plugin = agent_plugin
     place = place_of(plugin)
@@ -124,6 +128,7 @@ def test_a_stale_socket_is_replaced(agent_plugin: Plugin) -> None:
 
 
 @pytest.mark.parametrize("problem", ["group-readable", "not-a-directory"])
+@through_both_doors
 def test_an_untrustworthy_socket_directory_is_refused(agent_plugin: Plugin, problem: str) -> None:
     plugin = agent_plugin
     directory = plugin.runtime / "gps3async"
@@ -138,6 +143,7 @@ def test_an_untrustworthy_socket_directory_is_refused(agent_plugin: Plugin, prob
     assert ok(plugin.run("restore_data", data_path(plugin))) == b"still works"
 
 
+@through_both_doors
 def test_a_directory_of_another_owner_is_refused(agent_plugin: Plugin) -> None:
     plugin = agent_plugin
     directory = plugin.runtime / "gps3async"
@@ -156,6 +162,7 @@ def test_the_peer_credential_check_reads_the_other_end() -> None:
         assert peer_uid(left) == os.getuid()
 
 
+@through_both_doors
 async def test_an_agent_refuses_another_user_and_the_call_runs_in_process(agent_plugin: Plugin, s3: Any) -> None:
     """A real agent that serves a different uid: the client is refused and falls back, nothing lost."""
     import anyio
@@ -180,6 +187,7 @@ async def test_an_agent_refuses_another_user_and_the_call_runs_in_process(agent_
 # --------------------------------------------------------------------------- detaching and stopping
 
 
+@through_both_doors
 def test_stdout_reaches_eof_when_the_client_exits_while_the_agent_lives_on(agent_plugin: Plugin) -> None:
     plugin = agent_plugin
     ok(plugin.run("backup_data", data_path(plugin), stdin=b"x" * 1000))
@@ -209,6 +217,7 @@ def test_the_agent_exits_when_idle(agent_plugin: Plugin, s3_server: S3Server) ->
     assert re.search(r"agent \d+: exiting after 1 s idle; served 1 calls", log_text(plugin))
 
 
+@through_both_doors
 def test_cleanup_lets_the_agent_exit_once_idle(agent_plugin: Plugin) -> None:
     plugin = agent_plugin
     backup_dir = str(plugin.backup_dir())
@@ -234,6 +243,7 @@ def _start_multipart_backup(plugin: Plugin, s3: Any, path: str) -> subprocess.Po
     return process
 
 
+@through_both_doors
 def test_client_killed_mid_upload_leaves_no_unfinished_upload(agent_plugin: Plugin, s3: Any) -> None:
     plugin = agent_plugin
     path = data_path(plugin)
@@ -259,6 +269,7 @@ def test_client_killed_mid_upload_leaves_no_unfinished_upload(agent_plugin: Plug
 # --------------------------------------------------------------------------- many calls, one budget
 
 
+@through_both_doors
 def test_64_concurrent_calls_stay_within_the_host_memory_limit(agent_plugin: Plugin, s3_server: S3Server) -> None:
     plugin = agent_plugin
     limit = 20 * MIB  # room for two streams of two 5 MiB buffers at once
@@ -295,6 +306,7 @@ def test_64_concurrent_calls_stay_within_the_host_memory_limit(agent_plugin: Plu
     assert 0 < max(peaks) <= limit
 
 
+@through_both_doors
 def test_socket_directory_is_private(agent_plugin: Plugin) -> None:
     plugin = agent_plugin
     ok(plugin.run("backup_data", data_path(plugin), stdin=b"x"))

@@ -1,10 +1,11 @@
-"""The ``gpbackup_s3_plugin`` launcher (``scripts/gpbackup_s3_plugin``): isolated, without site, found anywhere.
+"""The Python launcher (``scripts/gpbackup_s3_plugin_python``): isolated, without site, found anywhere.
 
 gpbackup sources greenplum_path.sh, which exports PYTHONPATH (and on Greenplum
 6 PYTHONHOME) for Greenplum's own Python, and may name the plugin through a
 symlink ($GPHOME/bin, ``make install``).  The pip-installed script must reach
 ``python3 -IS`` through all of that, serve the call through the agent, and run
-it in-process, with the full start-up, when no agent may serve it.  The
+it in-process, with the full start-up, when no agent may serve it; and the
+native client, wherever it cannot hand a call over, must exec exactly that.  The
 deployed launcher (``#!PREFIX/bin/python3 -IS``) is tested in tests/deploy.
 """
 
@@ -21,7 +22,7 @@ import pytest
 
 import gps3async
 from gps3async.deploy import LAUNCHER_LINE
-from tests.conftest import Plugin, plugin_executable, write_config
+from tests.conftest import DOORS, Plugin, door_executable, plugin_executable, python_client_executable, write_config
 from tests.s3server import S3Server
 
 TIMESTAMP = "20261126101500"
@@ -73,21 +74,25 @@ def served_by_agent(plugin: Plugin) -> bool:
     return " served backup_data " in log and "running in-process" not in log
 
 
-def test_the_installed_script_runs_isolated_without_site(agent_plugin: Plugin, tmp_path: Path) -> None:
-    argv = round_trip(plugin_executable(), agent_plugin, hijacking_env(agent_plugin, tmp_path), "gpbackup_0_plain")
+@pytest.mark.parametrize("door", DOORS)
+def test_the_installed_script_runs_isolated_without_site(agent_plugin: Plugin, tmp_path: Path, door: str) -> None:
+    """The first call finds no agent: either door ends in the venv's ``python3 -IS`` running the launcher."""
+    env = hijacking_env(agent_plugin, tmp_path)
+    argv = round_trip(door_executable(door), agent_plugin, env, "gpbackup_0_plain")
     assert argv[0] == str(Path(plugin_executable()).parent / "python3")
-    assert argv[1:3] == ["-IS", plugin_executable()]
+    assert argv[1:3] == ["-IS", python_client_executable()]
     assert served_by_agent(agent_plugin)
     assert agent_plugin.agent_pids(), "an agent serves the calls"
 
 
-def test_the_installed_script_works_through_a_symlink(agent_plugin: Plugin, tmp_path: Path) -> None:
+@pytest.mark.parametrize("door", DOORS)
+def test_the_installed_script_works_through_a_symlink(agent_plugin: Plugin, tmp_path: Path, door: str) -> None:
     gphome_bin = tmp_path / "gphome" / "bin"
     gphome_bin.mkdir(parents=True)
     link = gphome_bin / "gpbackup_s3_plugin"
-    link.symlink_to(plugin_executable())
+    link.symlink_to(door_executable(door))
     argv = round_trip(str(link), agent_plugin, hijacking_env(agent_plugin, tmp_path), "gpbackup_0_linked")
-    assert argv[1:3] == ["-IS", plugin_executable()], "the link is resolved, so the venv's interpreter runs"
+    assert argv[1:3] == ["-IS", python_client_executable()], "the link is resolved, so the venv's interpreter runs"
     assert served_by_agent(agent_plugin)
 
 
@@ -96,7 +101,7 @@ def test_with_the_agent_off_the_call_runs_in_process_with_the_full_start_up(
 ) -> None:
     agent_plugin.config = write_config(tmp_path / "off.yaml", s3_server.endpoint, agent_plugin.folder, agent="off")
     argv = round_trip(plugin_executable(), agent_plugin, hijacking_env(agent_plugin, tmp_path), "gpbackup_0_off")
-    assert argv[1] == "-IS"
+    assert argv[1:3] == ["-IS", python_client_executable()]
     assert agent_plugin.agent_pids() == []
 
 
@@ -106,7 +111,7 @@ def deployed_launcher(tmp_path: Path, *, editable: bool) -> Path:
     ``editable``: the prefix's site-packages is this environment's (the plugin found through its ``.pth``);
     otherwise a directory holding only a link to the ``gps3async`` package (a regular install).
     """
-    python = Path(plugin_executable()).parent / "python"
+    python = Path(python_client_executable()).parent / "python"
     prefix = tmp_path / ("editable" if editable else "regular")
     packages = prefix / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
     packages.parent.mkdir(parents=True)
@@ -117,7 +122,7 @@ def deployed_launcher(tmp_path: Path, *, editable: bool) -> Path:
         (packages / "gps3async").symlink_to(Path(gps3async.__file__).parent)
     launcher = prefix / "bin" / "gpbackup_s3_plugin"
     launcher.parent.mkdir()
-    body = Path(plugin_executable()).read_bytes().split(b"\n", 1)[1]
+    body = Path(python_client_executable()).read_bytes().split(b"\n", 1)[1]
     launcher.write_bytes(LAUNCHER_LINE.replace(b"PREFIX", str(python.parent.parent).encode()) + body)
     launcher.chmod(0o755)
     return launcher
@@ -141,9 +146,9 @@ def test_the_deploy_launcher_runs_without_a_shell_also_through_a_symlink(
 @pytest.mark.parametrize("flags", ["-IS", "-I"])
 def test_the_launcher_finds_the_plugin_with_and_without_site(flags: str) -> None:
     """``-I`` alone is how the deploy checks run it (site has set sys.path up); ``-IS`` how every call does."""
-    python = Path(plugin_executable()).parent / "python3"
-    result = subprocess.run([str(python), flags, plugin_executable(), "--version"], capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": "/nonexistent"}, check=False)  # fmt: skip
+    launcher = python_client_executable()
+    result = subprocess.run([str(Path(launcher).parent / "python3"), flags, launcher, "--version"], capture_output=True,
+                            text=True, env={**os.environ, "PYTHONPATH": "/nonexistent"}, check=False)  # fmt: skip
     assert (result.returncode, result.stderr) == (0, ""), result.stderr
     assert result.stdout.startswith("gpbackup_s3_plugin version ")
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import BUCKET, Plugin, plugin_executable, write_config
+from tests.conftest import BUCKET, Plugin, write_config
 from tests.faults.proxy import FaultProxy
 from tests.s3server import open_uploads
 
@@ -62,7 +62,7 @@ class FaultRunner(Plugin):
     def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
         """Start the plugin without waiting: ``popen("backup_data", path, stdin=PIPE)``."""
         verb, *rest = args
-        argv = [plugin_executable(), verb, str(self.config), *rest]
+        argv = [self.executable, verb, str(self.config), *rest]
         env = self.env()
         kwargs.setdefault("stdin", subprocess.DEVNULL)
         kwargs.setdefault("stdout", subprocess.PIPE)
