@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import __version__
+from ..native.build import PYTHON_CLIENT
 from .bundle import Bundle
-from .common import BUNDLE_META, PLUGIN, DeployError, last_line, run
+from .common import BUNDLE_META, PLUGIN, PURE_WHEEL, DeployError, last_line, run
 from .interpreter import assemble, bundle_libraries, describe, glibc_needed
+from .native import install_native_client
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -51,15 +53,15 @@ def _install_command(stage: Path, wheels: str | None) -> list[str]:
 
 
 def _write_launcher(venv: Path, stage: Path, prefix: str) -> None:
-    """The plugin's launcher, its first line naming the bundle's interpreter, isolated and without site (``-IS``)."""
-    body = (venv / "bin" / PLUGIN).read_bytes().split(b"\n", 1)[1]
-    launcher = stage / "bin" / PLUGIN
+    """The Python launcher, its first line naming the bundle's interpreter, isolated and without site (``-IS``)."""
+    body = (venv / "bin" / PYTHON_CLIENT).read_bytes().split(b"\n", 1)[1]
+    launcher = stage / "bin" / PYTHON_CLIENT
     launcher.write_bytes(LAUNCHER_LINE.replace(b"PREFIX", prefix.encode()) + body)
     launcher.chmod(0o755)
 
 
-def _step(argv: Sequence[str], what: str, *, timeout: float = 900) -> str:
-    result = run(argv, timeout=timeout)
+def _step(argv: Sequence[str], what: str, *, timeout: float = 900, env: dict[str, str] | None = None) -> str:
+    result = run(argv, timeout=timeout, env=env)
     if result.returncode != 0:
         raise DeployError(f"{what} failed: {last_line(result.stderr or result.stdout)}")
     return result.stdout
@@ -72,7 +74,8 @@ def build(prefix: str, output: Path, *, wheels: str | None, python: str) -> Bund
     with tempfile.TemporaryDirectory(prefix="gps3async-build-") as scratch:
         venv = Path(scratch) / "venv"
         _step([python, "-m", "venv", str(venv)], f"{python} -m venv")
-        _step(_install_command(venv, wheels), "installing gps3async into the new environment")
+        # Without compiling the native client: the bundle's is compiled below, for its interpreter and floor.
+        _step(_install_command(venv, wheels), "installing gps3async into the new environment", env=PURE_WHEEL)
         _step([str(venv / "bin" / "python"), "-I", "-B", "-c", IMPORT_CHECK], "importing the installed plugin")
         stage = Path(scratch) / "bundle"
         site_packages = next((venv / "lib").glob("python*/site-packages"))
@@ -86,12 +89,14 @@ def build(prefix: str, output: Path, *, wheels: str | None, python: str) -> Bund
         # Byte-code compiled here, with the paths tracebacks will show on the hosts.
         _step([executable, "-I", "-S", "-m", "compileall", "-q", "-f", "-s", str(stage), "-p", prefix,
                str(stage / "lib")], "compiling byte-code")  # fmt: skip
-        bundle = Bundle(output, prefix, __version__, base.version, str(glibc_needed(stage)))
-        answer = _step([executable, "-I", "-S", str(stage / "bin" / PLUGIN), "--version"], f"{PLUGIN} --version")
-        if answer.strip() != bundle.version_line:
-            raise DeployError(
-                f"the built plugin answers {answer.strip()!r} to --version, expected {bundle.version_line!r}"
-            )
+        client = install_native_client(stage, prefix, executable, glibc_needed(stage))
+        bundle = Bundle(output, prefix, __version__, base.version, str(glibc_needed(stage)), client)
+        for argv in ([str(stage / "bin" / PLUGIN)], [executable, "-I", "-S", str(stage / "bin" / PYTHON_CLIENT)]):
+            answer = _step([*argv, "--version"], f"{argv[-1]} --version")
+            if answer.strip() != bundle.version_line:
+                raise DeployError(
+                    f"the built plugin answers {answer.strip()!r} to --version, expected {bundle.version_line!r}"
+                )
         (stage / BUNDLE_META).write_text(json.dumps(bundle.meta(), indent=2) + "\n")
         output.parent.mkdir(parents=True, exist_ok=True)
         partial = output.with_name(output.name + ".part")

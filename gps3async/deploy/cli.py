@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             bundle = build(args.prefix, args.output, wheels=args.wheels, python=args.python)
             size = bundle.path.stat().st_size / 2**20
             say(f"built {bundle.path} ({size:.1f} MiB) for {bundle.prefix}: {bundle.version_line}, "
-                f"Python {bundle.python_version}, needs glibc {bundle.glibc} or newer")  # fmt: skip
+                f"Python {bundle.python_version}, needs glibc {bundle.glibc} or newer; {bundle.client}")  # fmt: skip
         elif args.command == "push":
             push(Bundle.open(args.bundle), _hosts(args))
         elif args.command == "wheels":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
@@ -9,10 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 PROGRAM = "gps3async.deploy"
 PLUGIN = "gpbackup_s3_plugin"
+#: Building the plugin's own wheel without its native client: the bundle compiles one for its own glibc floor.
+PURE_WHEEL = {"GPS3ASYNC_NATIVE": "off"}
 #: The file at the root of every bundle (and so of every install) that says what it is.
 BUNDLE_META = "gps3async-bundle.json"
 #: Never wait on a password prompt, never wait long for a dead host.
@@ -27,9 +30,13 @@ class DeployError(Exception):
     """What went wrong, in one line for stderr."""
 
 
-def run(argv: Sequence[str], *, timeout: float = 600, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(argv: Sequence[str], *, timeout: float = 600, stdin: str | None = None,
+        env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    """``argv``'s outcome; ``env`` is added to this process's environment."""
+    environment = {**os.environ, **env} if env else None
     try:
-        return subprocess.run(list(argv), input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.run(list(argv), input=stdin, capture_output=True, text=True, timeout=timeout, check=False,
+                              env=environment)  # fmt: skip
     except FileNotFoundError:
         raise DeployError(f"{argv[0]} not found") from None
     except subprocess.TimeoutExpired:

@@ -8,7 +8,8 @@ pip is asked for wheels of another platform: ``pip download --only-binary=:all:
 Python version.  A project without such a wheel makes that fail; then, and
 said so on stdout, the wheels are those that suit this machine (``pip wheel``,
 building what has no wheel), and the bundle's recorded glibc floor tells how
-far down it reaches.  The plugin's own wheel is pure Python and built here.
+far down it reaches.  The plugin's own wheel is built here pure (``GPS3ASYNC_NATIVE=off``): the bundle
+compiles the native client itself, for its own interpreter and glibc floor.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from .. import __version__
-from .common import DeployError, last_line, run
+from .common import PURE_WHEEL, DeployError, last_line, run
 from .elf import GlibcVersion, parse_glibc_version
 
 __all__ = ["DEFAULT_GLIBC", "download_wheels", "platform_tags"]
@@ -36,8 +37,8 @@ def platform_tags(glibc: GlibcVersion, machine: str) -> list[str]:
     return tags
 
 
-def _pip(python: str, *args: str) -> tuple[bool, str]:
-    result = run([python, "-m", "pip", *args, "--quiet", "--disable-pip-version-check"], timeout=1800)
+def _pip(python: str, *args: str, env: dict[str, str] | None = None) -> tuple[bool, str]:
+    result = run([python, "-m", "pip", *args, "--quiet", "--disable-pip-version-check"], timeout=1800, env=env)
     return result.returncode == 0, last_line(result.stderr or result.stdout)
 
 
@@ -51,7 +52,7 @@ def download_wheels(output: Path, *, python_version: str, glibc: str, project: P
     output.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="gps3async-wheels-", dir=output) as scratch:
         fresh = Path(scratch)
-        done, why = _pip(pip, "wheel", "--no-deps", "--wheel-dir", str(fresh), str(project))
+        done, why = _pip(pip, "wheel", "--no-deps", "--wheel-dir", str(fresh), str(project), env=PURE_WHEEL)
         if not done:
             raise DeployError(f"building the gps3async wheel failed: {why}")
         (own,) = fresh.glob(f"gps3async-{__version__}-*.whl")
