@@ -7,8 +7,9 @@ import shlex
 import shutil
 from typing import TYPE_CHECKING
 
+from ..native.build import PYTHON_CLIENT
 from .common import PLUGIN, SSH_OPTIONS, DeployError, each_host, failure, is_local, last_line, on_host, root, run, say
-from .elf import parse_glibc_version
+from .elf import is_elf, parse_glibc_version
 from .hosts import unique
 
 if TYPE_CHECKING:
@@ -90,18 +91,28 @@ def _unpack(bundle: Bundle, host: str, remote_archive: str) -> str | None:
 
 
 def _check_version(bundle: Bundle, host: str) -> str | None:
-    """Run the installed plugin's ``--version`` the way gpbackup does (for a stand-in: its own python)."""
+    """Run the installed plugin's ``--version`` the way gpbackup does.
+
+    A stand-in directory is not at the prefix its launchers name: there the
+    Python launcher runs with the copy's own interpreter, and the native client
+    (which answers ``--version`` itself) directly.
+    """
     home = root(host) + bundle.prefix
+    plugin = shlex.quote(f"{home}/bin/{PLUGIN}")
+    commands = [f"{plugin} --version"]
     if is_local(host):
-        command = f"{shlex.quote(home + '/bin/python3')} -I -S {shlex.quote(home + '/bin/' + PLUGIN)} --version"
-    else:
-        command = f"{shlex.quote(home + '/bin/' + PLUGIN)} --version"
-    result = on_host(host, command, timeout=120)
-    if result.returncode != 0:
-        return failure(host, result, f"{PLUGIN} --version")
-    answer = result.stdout.strip()
-    if answer != bundle.version_line:
-        return f"version mismatch: {home}/bin/{PLUGIN} answers {answer!r}, expected {bundle.version_line!r}"
+        launcher = shlex.quote(f"{home}/bin/{PYTHON_CLIENT}")
+        commands = [f"{shlex.quote(home + '/bin/python3')} -I -S {launcher} --version"]
+        with open(f"{home}/bin/{PLUGIN}", "rb") as installed:
+            if is_elf(installed.read(4)):
+                commands.append(f"{plugin} --version")
+    for command in commands:
+        result = on_host(host, command, timeout=120)
+        if result.returncode != 0:
+            return failure(host, result, f"{PLUGIN} --version")
+        answer = result.stdout.strip()
+        if answer != bundle.version_line:
+            return f"version mismatch: {home}/bin/{PLUGIN} answers {answer!r}, expected {bundle.version_line!r}"
     return None
 
 

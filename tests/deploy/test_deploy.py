@@ -123,7 +123,7 @@ def one_line_failure(result: subprocess.CompletedProcess[str]) -> str:
 
 def version_of_copy(home: Path) -> str:
     """Run a stand-in host's copy with its own interpreter (its shebang names the real prefix)."""
-    argv = [str(home / "bin" / "python3"), "-I", "-S", str(home / "bin" / "gpbackup_s3_plugin"), "--version"]
+    argv = [str(home / "bin" / "python3"), "-I", "-S", str(home / "bin" / "gpbackup_s3_plugin_python"), "--version"]
     result = subprocess.run(argv, capture_output=True, text=True, check=True)
     return result.stdout.strip()
 
@@ -135,9 +135,11 @@ def test_bundle_brings_its_own_interpreter_relocatable_to_any_prefix(bundle: Pat
     with tarfile.open(bundle) as archive:
         members = {member.name: member for member in archive.getmembers()}
         assert members["./bin/python3"].isfile(), "the interpreter itself, not a link to the build machine's"
-        launcher = archive.extractfile("./bin/gpbackup_s3_plugin")
+        launcher = archive.extractfile("./bin/gpbackup_s3_plugin_python")
         assert launcher is not None
         assert launcher.readline().decode() == f"#!{prefix}/bin/python3 -IS\n"
+        native = archive.extractfile("./bin/gpbackup_s3_plugin")
+        assert native is not None and native.read(4) == b"\x7fELF", "the native client, compiled for the bundle"
         meta = json.loads(archive.extractfile("./gps3async-bundle.json").read())  # type: ignore[union-attr]
         for member in members.values():
             if member.isfile():
@@ -166,6 +168,7 @@ def test_bundle_brings_its_own_interpreter_relocatable_to_any_prefix(bundle: Pat
     assert {"libssl.so.3", "libcrypto.so.3", "libffi.so.8", "libz.so.1"} <= carried, carried
     assert not any(name.startswith(("libc.so", "libm.so", "ld-linux")) for name in carried), carried
     assert meta["python_version"] == version and meta["prefix"] == prefix
+    assert meta["client"].startswith("gpbackup_s3_plugin is the native client"), meta
     assert re.fullmatch(r"2\.\d+", meta["glibc"]), meta
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -133,6 +134,9 @@ def run_the_plugin_inside(rootfs: Path, wheelhouse: Path, bundle: Path, prefix: 
     plugin(rootfs, launcher, "restore_file", inside, metadata)
     assert (rootfs / metadata.lstrip("/")).read_text() == "CREATE TABLE t (a int);\n"
 
+    log = "".join(path.read_text() for path in (rootfs / "home/gpadmin/gpAdminLogs").glob("*.log"))
+    # The first call started the agent through the Python launcher; the native client handed over the rest.
+    assert len(re.findall(r"served \w+ for pid \d+ \(native client\)", log)) >= 5, log
     pidfiles = sorted((rootfs / "run/gpadmin/gps3async").glob("*.pid"))
     assert len(pidfiles) == 1, "every call went through one agent"
     agent = int(pidfiles[0].read_text())
