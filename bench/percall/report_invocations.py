@@ -209,10 +209,11 @@ def invocations_section(report: Report) -> list[str]:
         *calls_text(inv.greenplum_path),
         f"The interpreter alone, {inv.calls} times each, spawned as the calls are: the floor under every Python",
         "entry point, and what `site` costs (the Python entry points run `python3 -I -S`)"
-        + (
-            "; and bash sourcing greenplum_path.sh alone, the floor under every plugin called that way."
+        + (";" if inv.greenplum_path else "."),
+        *(
+            ["and bash sourcing greenplum_path.sh alone: the floor under every plugin called that way."]
             if inv.greenplum_path
-            else "."
+            else []
         ),
         "",
         floor_table(inv.floors, inv.greenplum_path),
@@ -222,7 +223,8 @@ def invocations_section(report: Report) -> list[str]:
         "and with `agent: off`; the plugin's default part size and concurrency.  **median ms** and **p95 ms**:",
         "wall time of one call, from spawning `gpbackup_s3_plugin` to reaping it.  **own process peak RSS MiB**:",
         "the largest `ru_maxrss` of the call's own process over the series (the thin client; with `agent: off`",
-        "the process doing the transfer).  **own CPU ms/call**: that process's CPU per call;  **agent CPU",
+        "the process doing the transfer), never below the launcher's own that Linux carries into it at exec (the",
+        "floors' peak RSS).  **own CPU ms/call**: that process's CPU per call;  **agent CPU",
         "ms/call**: the agent's CPU over the series divided by the number of calls, so a call through the agent",
         "costs both.  **entry point**: the native client pip compiles (`gpbackup_s3_plugin`, C; shown only when",
         "it is an ELF file), the Python client it falls back to (`gpbackup_s3_plugin_python`: `/bin/sh` execs",
