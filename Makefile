@@ -23,6 +23,8 @@ HOSTS_FILE ?=
 BENCH_TARGET = $(if $(ENDPOINT),--endpoint $(ENDPOINT) --bucket $(BUCKET) --prefix $(S3_PREFIX))
 # make bench GO_PLUGIN=/path/to/gpbackup_s3_plugin: the Go plugin's tiny calls in the same per-invocation table.
 BENCH_TARGET += $(if $(GO_PLUGIN),--go-plugin $(GO_PLUGIN))
+# make bench GREENPLUM_PATH=$GPHOME/greenplum_path.sh: tiny calls as gprestore makes them (bash sources it first).
+BENCH_TARGET += $(if $(GREENPLUM_PATH),--greenplum-path $(GREENPLUM_PATH))
 
 .DEFAULT_GOAL := help
 .PHONY: help build wheels install deploy test lint fmt typecheck check demo bench bench-4g clean
@@ -77,7 +79,7 @@ check: lint test ## lint, then test
 demo: $(STAMP) ## backup and restore round trip through the plugin against an embedded local S3 server
 	$(BIN)/python -m bench.demo
 
-bench: $(STAMP) ## gps3async vs s5cmd, aws s3 cp and rclone on 1 GiB (ENDPOINT= BUCKET= S3_PREFIX= for your S3, GO_PLUGIN=)
+bench: $(STAMP) ## gps3async vs s5cmd, aws s3 cp and rclone on 1 GiB (ENDPOINT= BUCKET= S3_PREFIX= for your S3, GO_PLUGIN=, GREENPLUM_PATH=)
 	$(BIN)/python -m bench.run --size 1GiB $(BENCH_TARGET)
 
 bench-4g: $(STAMP) ## the same with 4 GiB

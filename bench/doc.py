@@ -60,9 +60,18 @@ memory for the transfers it serves (`bench/harness/agentstats.py`):
 
 **Per invocation.**  gpbackup starts one plugin process per table and segment, so for small tables the
 cost of one call is what matters.  That table times many sequential 1 KiB calls one by one (median and
-p95 of each call's wall time under the launcher), through a warm agent and with `agent: off`,
-64 calls started at once through the agent, where every call must succeed, and a few calls that each
-find no agent and start one: the start-up cost the warm-up keeps out of every other figure."""
+p95 of each call's wall time under the launcher, own CPU, the agent's CPU charged per call, peak RSS)
+through a warm agent from each entry point users install: the native client pip compiles
+(`gpbackup_s3_plugin`, when it is a compiled program), the Python client it falls back to
+(`gpbackup_s3_plugin_python`) and the launcher `make deploy` writes; with `--go-plugin PATH`, the Go
+plugin's calls in the same run, and each median over the Go plugin's for the same verb (issue 27's
+goal: the native client at most 0.6x).  Then, through the native client, the same calls with
+`agent: off`, 64 calls started at once through the agent, where every call must succeed, and a few
+calls that each find no agent and start one: the start-up cost the warm-up keeps out of every other
+figure.  With `--greenplum-path FILE` (`make bench GREENPLUM_PATH=...`) every call, ours and the Go
+plugin's, runs as gprestore makes it, `bash -c "source FILE && exec PLUGIN ..."`, and a floor row
+times `bash -c "source FILE && true"`, what no plugin called that way can go under; without it the
+calls are exec'd directly and the section says so."""
 
 
 OTHER_STORE = """\

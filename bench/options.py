@@ -67,6 +67,8 @@ class Options:
     bandwidth: bool = False
     #: A Go ``gpbackup_s3_plugin`` binary whose tiny calls join the per-invocation table; empty: none.
     go_plugin: str = ""
+    #: A ``greenplum_path.sh`` every tiny call sources first, as gprestore's calls do; empty: calls exec'd directly.
+    greenplum_path: str = ""
     #: Whether to time ``list`` of a folder of 1,000 backup sets (:mod:`bench.catalogue.listing`).
     catalogue: bool = False
 
@@ -109,6 +111,12 @@ def _parser() -> argparse.ArgumentParser:
         default="",
         metavar="PATH",
         help="a Go gpbackup_s3_plugin binary: its 1 KiB calls join the per-invocation table and set the goal",
+    )
+    parser.add_argument(
+        "--greenplum-path",
+        default="",
+        metavar="FILE",
+        help="run the per-invocation calls as gprestore does: bash -c 'source FILE && exec PLUGIN ...'",
     )
     parser.add_argument("--skip-modes", action="store_true", help="no upload per store mode")
     parser.add_argument("--skip-verify", action="store_true", help="no verify --deep row")
@@ -182,6 +190,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     _check_target(parser, args)
     if args.go_plugin and not os.access(args.go_plugin, os.X_OK):
         parser.error(f"--go-plugin {args.go_plugin}: not an executable file")
+    if args.greenplum_path and not (os.path.isfile(args.greenplum_path) and os.access(args.greenplum_path, os.R_OK)):
+        parser.error(f"--greenplum-path {args.greenplum_path}: not a readable file")
     return Options(
         size=args.size,
         chunk=chunk,
@@ -210,6 +220,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         argv=tuple(sys.argv[1:] if argv is None else argv),
         endpoint=args.endpoint,
         go_plugin=args.go_plugin,
+        greenplum_path=os.path.abspath(args.greenplum_path) if args.greenplum_path else "",
         bucket=args.bucket,
         prefix=args.prefix.strip("/"),
         region=args.region,

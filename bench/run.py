@@ -32,6 +32,7 @@ Usage: ``python -m bench.run [--size 1GiB] [--chunk 8MiB] [--concurrency 4]
 [--repeat N] [--invocations N] [--segments-only | --skip-segments | --invocations-only | --modes-only |
 --verify-only | --encryption-only] [--skip-invocations] [--skip-subset] [--skip-modes] [--skip-verify]
 [--skip-encryption] [--skip-bandwidth] [--skip-catalogue] [--no-write-doc]
+[--go-plugin PATH] [--greenplum-path FILE]
 [--endpoint URL --bucket NAME --prefix PREFIX [--region REGION]]``.
 """
 

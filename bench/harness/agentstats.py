@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.harness.common import KIB, WORK, BenchError
+from bench.harness.gpshell import through_greenplum_path
 from bench.harness.measure import cpu_seconds
 from gps3async.agent.server import TRIM_AFTER
 
@@ -111,15 +112,18 @@ class AgentHome:
 
     The agent's identity covers the config's content and the environment, so
     the warm-up call must use exactly the ``env`` and ``config`` of the calls
-    being measured, or it would warm a different agent.
+    being measured, or it would warm a different agent: with ``greenplum_path``
+    (``--greenplum-path``), which may export ``PYTHON*`` variables, it is made
+    through that file as the measured calls are.
     """
 
-    def __init__(self, runtime: Path, env: dict[str, str], plugin: str, config: Path) -> None:
+    def __init__(self, runtime: Path, env: dict[str, str], plugin: str, config: Path, greenplum_path: str = "") -> None:
         runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.runtime = runtime
         self.env = {**env, "XDG_RUNTIME_DIR": str(runtime)}
         self.plugin = plugin
         self.config = config
+        self.greenplum_path = greenplum_path
 
     def pids(self) -> list[int]:
         """The agents running in this directory, from their pid files."""
@@ -132,7 +136,7 @@ class AgentHome:
 
     def warm(self) -> list[int]:
         """One tiny call with the measured config, so an agent runs and is warm; its pid(s)."""
-        argv = [self.plugin, "backup_data", str(self.config), WARM_PATH]
+        argv = through_greenplum_path(self.greenplum_path, [self.plugin, "backup_data", str(self.config), WARM_PATH])
         done = subprocess.run(
             argv, input=b"w" * WARM_BYTES, capture_output=True, env=self.env, timeout=120, check=False
         )

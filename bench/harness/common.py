@@ -14,7 +14,8 @@ MIB = 1024 * KIB
 GIB = 1024 * MIB
 MB = 1_000_000
 
-REPO = Path(__file__).resolve().parent.parent
+#: The project directory (this file is bench/harness/common.py).
+REPO = Path(__file__).resolve().parents[2]
 #: Scratch space: the data files and the S3 server's log (git-ignored).
 WORK = REPO / ".bench"
 DOC = REPO / "docs" / "benchmarks.md"

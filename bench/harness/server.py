@@ -38,7 +38,10 @@ class PluginCode:
 
     description: str
     env: dict[str, str]
+    #: What ``pip install`` puts first: the native client when it was compiled, else the Python launcher.
     executable: str = str(BIN / "gpbackup_s3_plugin")
+    #: The Python client (the native client execs it for the calls it cannot hand over).
+    python_client: str = str(BIN / "gpbackup_s3_plugin_python")
 
 
 @dataclass
@@ -98,7 +101,9 @@ def plugin_code(rev: str | None, into: Path) -> PluginCode:
     executable = into / "gpbackup_s3_plugin"
     executable.write_text(f"#!{BIN / 'python3'}\nfrom gps3async.agent.client import main_exit\n\nmain_exit()\n")
     executable.chmod(0o755)
-    return PluginCode(f"commit {commit} (`--plugin-rev {rev}`)", {"PYTHONPATH": str(into)}, str(executable))
+    # One client only: the installed native client's identity and fallback name the installed version.
+    description = f"commit {commit} (`--plugin-rev {rev}`)"
+    return PluginCode(description, {"PYTHONPATH": str(into)}, str(executable), str(executable))
 
 
 def server_parent(options: Options) -> Path:

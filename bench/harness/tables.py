@@ -23,6 +23,8 @@ CLIENT_RSS_GOAL = 15 * MIB
 #: (1.10.1 built with Go 1.27, median of sequential 1 KiB calls on a 2-core machine; not measured by this bench,
 #: which has no Go plugin: compare on the same machine).
 INVOCATION_GOALS = {"backup_data": 0.023, "restore_data": 0.018}
+#: Issue 27's goal: the native client's median through a warm agent at most this times the Go plugin's, per verb.
+NATIVE_GO_RATIO_GOAL = 0.6
 #: Issue 16: a call's p95 at most this many times its median.
 P95_SPREAD_GOAL = 1.5
 #: The issue's goal: 8 processes through one agent cost at most this much more CPU per GiB than one stream.

@@ -14,18 +14,25 @@ small tables is mostly start-up.  This measures that cost with 1 KiB calls:
   fatal, since "none fail" is what this checks;
 - **cold**: :data:`COLD_CALLS` times, a ``backup_data`` call with no agent
   running, which starts one: what the warm-up excludes from everything else;
-- **from both entry points users install** (:data:`ENTRY_POINTS`): the
-  sequential series through the agent run once from the pip-installed script
-  (``/bin/sh`` then ``python3 -IS``) and once from the launcher ``make deploy``
-  writes (``#!PREFIX/bin/python3 -IS``, built here in a prefix of its own under
-  the run's HOME whose site-packages is this environment's);
+- **from each entry point users install** (:data:`ENTRY_POINTS`): the
+  sequential series through the agent run from the native client pip compiles
+  (``gpbackup_s3_plugin``, measured only when it is an ELF file), from the
+  Python client it falls back to (``gpbackup_s3_plugin_python``: ``/bin/sh``
+  then ``python3 -IS``) and from the launcher ``make deploy`` writes
+  (``#!PREFIX/bin/python3 -IS``, built here in a prefix of its own under the
+  run's HOME whose site-packages is this environment's); ``agent: off``, the
+  cold starts and the bursts from the first of them, what users run;
 - **the Go plugin** (with ``--go-plugin PATH``): the same sequential series
   with the Go ``gpbackup_s3_plugin`` at its defaults (a config of its own,
   the same store, credentials from the environment), whose medians are then
   issue 16's goal instead of the constants in :mod:`bench.harness.tables`;
 - **the floor**: the bare interpreter, ``python3 -I -S -c pass`` and
-  ``python3 -I -c pass``, as many times, spawned the same way: what no entry
-  point can go under, and what ``site`` costs.
+  ``python3 -I -c pass``, as many times, spawned the same way: what no Python
+  entry point can go under, and what ``site`` costs;
+- **as gprestore calls** (with ``--greenplum-path FILE``): every call above and
+  every floor run through ``bash -c "source FILE && exec ..."``
+  (:mod:`bench.harness.gpshell`), and one more floor, ``bash -c "source FILE
+  && true"``: what no plugin called that way can go under.
 
 Rendered by :func:`bench.percall.report_invocations.invocations_section`.
 """
@@ -34,15 +41,17 @@ from __future__ import annotations
 
 import sys
 import sysconfig
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from bench.harness.agentstats import AgentHome, charged, status_bytes
 from bench.harness.common import BIN, KIB, REPO, progress
 from bench.harness.data import make_slice
+from bench.harness.gpshell import through_greenplum_path
 from bench.harness.measure import cpu_seconds, download_endings, download_processes, upload_endings, upload_processes
 from bench.harness.server import delete_prefix
 from bench.harness.tools import plugin_config
+from bench.percall.floors import Floor, run_floors
 from gps3async.deploy import LAUNCHER_LINE
 from tests.s3server import write_plugin_config
 
@@ -65,13 +74,13 @@ BURST_TIMESTAMP = "20261126000001"
 VERBS = ("backup_data", "restore_data")
 #: Calls that each start a new agent (it is stopped before each).
 COLD_CALLS = 5
-#: The entry points users install: pip's (``make install``, ``pip install``) and ``make deploy``'s.
-PIP_SCRIPT, DEPLOY_LAUNCHER = "pip script", "deploy launcher"
+#: The entry points users install: pip's native client and the Python client it falls back to, ``make deploy``'s.
+NATIVE_CLIENT, PYTHON_CLIENT, DEPLOY_LAUNCHER = "native client", "Python client", "deploy launcher"
 #: The entry point and mode of the Go plugin's series: it has no agent.
 GO_PLUGIN, GO_MODE = "Go plugin", "-"
-ENTRY_POINTS = (PIP_SCRIPT, DEPLOY_LAUNCHER)
-#: The interpreter alone, without and with ``site``: the floor under every entry point.
-FLOORS = (("-I", "-S"), ("-I",))
+ENTRY_POINTS = (NATIVE_CLIENT, PYTHON_CLIENT, DEPLOY_LAUNCHER)
+#: The agent's folder per entry point (no longer than "invocations": the agent's socket path must fit 107 bytes).
+FOLDERS = {NATIVE_CLIENT: "invocations", PYTHON_CLIENT: "calls-py", DEPLOY_LAUNCHER: "calls-deploy"}
 
 
 @dataclass(frozen=True)
@@ -111,14 +120,6 @@ class Cold:
 
 
 @dataclass(frozen=True)
-class Floor:
-    """The bare interpreter started as many times as a series' calls: ``python3`` with ``flags`` and ``-c pass``."""
-
-    flags: tuple[str, ...]
-    usages: list[Usage]
-
-
-@dataclass(frozen=True)
 class Invocations:
     """The per-invocation measurements: sequential series (both modes, both verbs), bursts, cold starts, floors."""
 
@@ -127,6 +128,8 @@ class Invocations:
     bursts: list[Burst]
     colds: list[Cold]
     floors: list[Floor]
+    #: ``--greenplum-path``: every call ran through ``bash -c "source FILE && exec ..."``; empty: exec'd directly.
+    greenplum_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -138,10 +141,11 @@ class Caller:
     agents: AgentHome | None
     executable: str
     entry: str
+    greenplum_path: str = ""
 
     def argv(self, verb: str, timestamp: str, number: int) -> list[str]:
         path = f"/x/backups/{timestamp[:8]}/{timestamp}/gpbackup_{number}_{timestamp}"
-        return [self.executable, verb, str(self.config), path]
+        return through_greenplum_path(self.greenplum_path, [self.executable, verb, str(self.config), path])
 
 
 def deploy_launcher(bench: Bench) -> str:
@@ -159,21 +163,48 @@ def deploy_launcher(bench: Bench) -> str:
         packages.symlink_to(sysconfig.get_paths()["purelib"])
     launcher = prefix / "bin" / "gpbackup_s3_plugin"
     launcher.parent.mkdir(exist_ok=True)
-    body = (REPO / "scripts" / "gpbackup_s3_plugin").read_bytes().split(b"\n", 1)[1]
+    scripts = [REPO / "scripts" / name for name in ("gpbackup_s3_plugin_python", "gpbackup_s3_plugin")]
+    body = next(script for script in scripts if script.exists()).read_bytes().split(b"\n", 1)[1]
     launcher.write_bytes(LAUNCHER_LINE.replace(b"PREFIX", str(BIN.parent).encode()) + body)
     launcher.chmod(0o755)
     return str(launcher)
 
 
-def caller(bench: Bench, mode: str, folder: str, entry: str = PIP_SCRIPT) -> Caller:
+def is_elf(path: str) -> bool:
+    """Whether ``path`` is a compiled program (pip installs the Python launcher there when it had no compiler)."""
+    try:
+        with open(path, "rb") as program:
+            return program.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
+def entry_points(bench: Bench) -> tuple[str, ...]:
+    """The entry points to measure, the first the one users run; why one is missing goes to the progress output."""
+    if bench.options.plugin_rev is not None:
+        progress("invocations: --plugin-rev runs the revision's Python client from a script of its own: no native"
+                 " client or deploy launcher rows")  # fmt: skip
+        return (PYTHON_CLIENT,)
+    if not is_elf(bench.plugin.executable):
+        progress(f"invocations: {bench.plugin.executable} is not an ELF file (pip found no C compiler?): no native"
+                 " client row")  # fmt: skip
+        return (PYTHON_CLIENT, DEPLOY_LAUNCHER)
+    return ENTRY_POINTS
+
+
+def caller(bench: Bench, mode: str, folder: str, entry: str) -> Caller:
     """The config (plugin defaults, ``agent`` ``mode``), environment and executable of one mode's calls."""
     extra = {} if mode == "on" else {"agent": mode}
     config = plugin_config(bench, bench.home / f"{folder}.yaml", folder, None, None, **extra)
-    executable = bench.plugin.executable if entry == PIP_SCRIPT else deploy_launcher(bench)
+    executables = {NATIVE_CLIENT: bench.plugin.executable, PYTHON_CLIENT: bench.plugin.python_client}
+    executable = executables[entry] if entry in executables else deploy_launcher(bench)
+    gp = bench.options.greenplum_path
     if mode == "on":
-        agents = AgentHome(bench.agents / folder, bench.env(**bench.plugin.env), executable, config)
-        return Caller(config, agents.env, agents, executable, entry)
-    return Caller(config, bench.plugin_env(), None, executable, entry)
+        agents = AgentHome(bench.agents / folder, bench.env(**bench.plugin.env), executable, config, gp)
+        # A native call that fell back to Python would be measured under the wrong name: make that fail instead.
+        env = {**agents.env, "GPS3ASYNC_CLIENT": "native"} if entry == NATIVE_CLIENT else agents.env
+        return Caller(config, env, agents, executable, entry, gp)
+    return Caller(config, bench.plugin_env(), None, executable, entry, gp)
 
 
 def go_caller(bench: Bench, path: str) -> Caller:
@@ -183,7 +214,7 @@ def go_caller(bench: Bench, path: str) -> Caller:
         bench.home / "calls-go.yaml", path, target.endpoint, target.bucket, target.key("calls-go"),
         region=target.region, aws_access_key_id=None, aws_secret_access_key=None,
     )  # fmt: skip
-    return Caller(config, bench.env(), None, path, GO_PLUGIN)
+    return Caller(config, bench.env(), None, path, GO_PLUGIN, bench.options.greenplum_path)
 
 
 def one_call(call: Caller, verb: str, number: int, source: Slice) -> Usage:
@@ -216,15 +247,6 @@ def run_go_series(bench: Bench, count: int, source: Slice) -> list[Series]:
         delete_prefix(bench, bench.target.key("calls-go/"))
 
 
-def run_floor(bench: Bench, flags: tuple[str, ...], count: int, source: Slice) -> Floor:
-    """The bare interpreter ``count`` times, spawned as the calls are (an empty stdin)."""
-    argv = [str(BIN / "python3"), *flags, "-c", "pass"]
-    usages = [upload_processes([argv], bench.plugin_env(), [source])[1][0] for _ in range(count)]
-    walls = sorted(u.wall for u in usages)
-    progress(f"  {count} x python3 {' '.join(flags)} -c pass: median {walls[len(walls) // 2] * 1000:.1f} ms")
-    return Floor(flags, usages)
-
-
 def run_burst(call: Caller, verb: str, source: Slice) -> Burst:
     argvs = [call.argv(verb, BURST_TIMESTAMP, number) for number in range(BURST)]
     run: Callable[[list[list[str]], dict[str, str], list[Slice]], tuple[float, list[Ending]]]
@@ -241,7 +263,7 @@ def run_cold(call: Caller, number: int, source: Slice) -> Cold:
     """Stop the agent, then one ``backup_data`` call, which starts a new one; charge all the new agent did."""
     assert call.agents is not None
     call.agents.stop()
-    usage = one_call(call, "backup_data", number, source)
+    usage = one_call(replace(call, env=call.agents.env), "backup_data", number, source)  # may fall back to Python
     pids = call.agents.pids()
     cpu = sum(cpu_seconds(pid) for pid in pids)  # since its start: start-up and the one call
     return Cold(usage, cpu, sum(status_bytes(pid, "VmHWM") for pid in pids))
@@ -253,30 +275,30 @@ def run_invocations(bench: Bench, data: Path) -> Invocations:
     series: list[Series] = []
     bursts: list[Burst] = []
     colds: list[Cold] = []
-    progress(f"invocations: the bare interpreter {count} times, without and with site")
-    floors = [run_floor(bench, flags, count, make_slice(data, 0, 0)) for flags in FLOORS]
-    # --plugin-rev runs the revision's client from a script of its own: there is no deploy launcher to measure.
-    entries = ENTRY_POINTS if bench.options.plugin_rev is None else (PIP_SCRIPT,)
-    runs = [("on", entry) for entry in entries] + [("off", PIP_SCRIPT)]
+    gp = bench.options.greenplum_path
+    progress(f"invocations: every call through bash -c 'source {gp} && exec ...'" if gp else
+             "invocations: every call exec'd directly (no --greenplum-path)")  # fmt: skip
+    floors = run_floors(bench, count, make_slice(data, 0, 0))
+    entries = entry_points(bench)
+    users = entries[0]  # what users run: agent off, the cold starts and the bursts go through it
+    runs = [("on", entry) for entry in entries] + [("off", users)]
     if bench.options.go_plugin:  # right after the agent's series it is compared with, before the slow agent: off
         runs.insert(len(entries), (GO_MODE, GO_PLUGIN))
     for mode, entry in runs:
         if entry == GO_PLUGIN:
             series += run_go_series(bench, count, source)
             continue
-        folder = "invocations" if mode == "on" else f"invocations-agent-{mode}"
-        if entry == DEPLOY_LAUNCHER:
-            folder = "calls-deploy"  # no longer than "invocations": the agent's socket path must fit 107 bytes
+        folder = FOLDERS[entry] if mode == "on" else f"invocations-agent-{mode}"
         call = caller(bench, mode, folder, entry)
         progress(f"invocations: {count} sequential 1 KiB calls per verb, agent {mode}, {entry}")
         try:
-            if mode == "on" and entry == PIP_SCRIPT:
+            if mode == "on" and entry == users:
                 colds = [run_cold(call, number, source) for number in range(COLD_CALLS)]
                 progress(f"  {COLD_CALLS} x backup_data starting an agent: {colds[-1].usage.wall * 1000:.0f} ms")
             series += [run_series(call, mode, entry, verb, count, source) for verb in VERBS]
-            if mode == "on" and entry == PIP_SCRIPT:
-                progress(f"invocations: {BURST} concurrent 1 KiB calls per verb, agent on")
+            if mode == "on" and entry == users:
+                progress(f"invocations: {BURST} concurrent 1 KiB calls per verb, agent on, {entry}")
                 bursts = [run_burst(call, verb, source) for verb in VERBS]
         finally:
             delete_prefix(bench, bench.target.key(folder + "/"))
-    return Invocations(count, series, bursts, colds, floors)
+    return Invocations(count, series, bursts, colds, floors, gp)

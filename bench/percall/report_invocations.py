@@ -8,6 +8,7 @@ from bench.harness.common import MIB
 from bench.harness.tables import (
     CLIENT_RSS_GOAL,
     INVOCATION_GOALS,
+    NATIVE_GO_RATIO_GOAL,
     P95_SPREAD_GOAL,
     agent_cell,
     client_peak,
@@ -20,7 +21,8 @@ from bench.harness.tables import (
 
 if TYPE_CHECKING:
     from bench.harness.measure import Usage
-    from bench.percall.invocations import Burst, Cold, Floor, Invocations, Series
+    from bench.percall.floors import Floor
+    from bench.percall.invocations import Burst, Cold, Invocations, Series
     from bench.results import Report
 
 
@@ -34,29 +36,46 @@ def call_cpu(usages: list[Usage], agent_cpu: float | None) -> float:
     return own_cpu(usages) + (agent_cpu or 0.0) / len(usages)
 
 
+def median_wall(series: Series) -> float:
+    return percentile([u.wall for u in series.usages], 0.5)
+
+
+def go_medians(series: list[Series]) -> dict[str, float]:
+    """The Go plugin's median per verb, for the verbs it ran in this run."""
+    from bench.percall.invocations import GO_PLUGIN
+
+    return {s.verb: median_wall(s) for s in series if s.entry == GO_PLUGIN}
+
+
 def series_table(series: list[Series]) -> str:
-    headers = ["agent", "entry point", "verb", "calls", "median ms", "p95 ms", "own process peak RSS MiB"]
-    headers += ["own CPU ms/call", "agent CPU ms/call", "agent idle RSS MiB", "agent peak RSS MiB"]
+    """One row per series, grouped by verb (in the order they ran), each median against the Go plugin's."""
+    go = go_medians(series)
+    headers = ["verb", "agent", "entry point", "calls", "median ms", "x Go median", "p95 ms"]
+    headers += ["own process peak RSS MiB", "own CPU ms/call", "agent CPU ms/call", "agent idle RSS MiB"]
+    headers += ["agent peak RSS MiB"]
     rows = []
-    for s in series:
+    verbs = list(dict.fromkeys(s.verb for s in series))
+    for s in sorted(series, key=lambda s: verbs.index(s.verb)):
         walls = [u.wall for u in s.usages]
         calls = len(s.usages)
         agent_cpu = ms(s.agent.cpu / calls) if s.agent else "-"
+        ratio = f"{median_wall(s) / go[s.verb]:.2f}x" if s.verb in go else "-"
         rows.append([
-            s.mode, s.entry, s.verb, str(calls), ms(percentile(walls, 0.5)), ms(percentile(walls, 0.95)),
+            s.verb, s.mode, s.entry, str(calls), ms(percentile(walls, 0.5)), ratio, ms(percentile(walls, 0.95)),
             mib(client_peak(s.usages)), ms(own_cpu(s.usages)),
             agent_cpu, agent_cell(s.agent, lambda a: mib(a.idle_rss)), agent_cell(s.agent, lambda a: mib(a.peak_rss)),
         ])  # fmt: skip
     return table(headers, rows)
 
 
-def floor_table(floors: list[Floor]) -> str:
-    headers = ["interpreter alone", "runs", "median ms", "p95 ms", "CPU ms/run", "peak RSS MiB"]
+def floor_table(floors: list[Floor], greenplum_path: str) -> str:
+    through = " (after greenplum_path.sh)" if greenplum_path else ""
+    headers = [f"no plugin work{through}", "runs", "median ms", "p95 ms", "CPU ms/run", "peak RSS MiB"]
     rows = []
     for f in floors:
         walls = [u.wall for u in f.usages]
         rows.append([
-            f"`python3 {' '.join(f.flags)} -c pass`", str(len(f.usages)), ms(percentile(walls, 0.5)),
+            f"`{f.label}`", str(len(f.usages)), ms(percentile(walls, 0.5)),
             ms(percentile(walls, 0.95)), ms(own_cpu(f.usages)), mib(client_peak(f.usages)),
         ])  # fmt: skip
     return table(headers, rows)
@@ -97,18 +116,31 @@ def cold_text(colds: list[Cold]) -> list[str]:
 
 def go_goals(inv: Invocations) -> tuple[dict[str, float], str]:
     """Issue 16's goal per verb: the Go plugin's median measured in this run, else the documented constants."""
-    from bench.percall.invocations import GO_PLUGIN
-
-    measured = {s.verb: percentile([u.wall for u in s.usages], 0.5) for s in inv.series if s.entry == GO_PLUGIN}
+    measured = go_medians(inv.series)
     if set(measured) >= set(INVOCATION_GOALS):
         return measured, f"measured in this run (`--go-plugin`, {inv.calls} sequential calls per verb, table above)"
     return dict(INVOCATION_GOALS), "not run here (no `--go-plugin`): the constants measured once on a 2-core machine"
 
 
+def native_ratio_goals(inv: Invocations) -> list[str]:
+    """Issue 27's goal: the native client's median at most :data:`NATIVE_GO_RATIO_GOAL` x the Go plugin's."""
+    from bench.percall.invocations import NATIVE_CLIENT
+
+    go = go_medians(inv.series)
+    lines = []
+    for s in (s for s in inv.series if s.entry == NATIVE_CLIENT and s.agent is not None and s.verb in go):
+        ratio = median_wall(s) / go[s.verb]
+        lines.append(
+            f"- {s.verb} from the {NATIVE_CLIENT}, median at most {NATIVE_GO_RATIO_GOAL}x the Go plugin's"
+            f" {ms(go[s.verb])} ms: {ms(median_wall(s))} ms, {ratio:.2f}x, {verdict(ratio <= NATIVE_GO_RATIO_GOAL)}"
+        )
+    return lines
+
+
 def invocation_goals(inv: Invocations) -> list[str]:
     """The issues' goals, each with the measured figure and the margin."""
     goals, source = go_goals(inv)
-    lines = [f"The Go plugin's medians: {source}.", ""]
+    lines = [f"The Go plugin's medians: {source}.", "", *native_ratio_goals(inv)]
     for s in (s for s in inv.series if s.agent is not None):
         walls = [u.wall for u in s.usages]
         median, p95 = percentile(walls, 0.5), percentile(walls, 0.95)
@@ -149,6 +181,21 @@ def invocation_goals(inv: Invocations) -> list[str]:
     return lines
 
 
+def calls_text(greenplum_path: str) -> list[str]:
+    """How the calls were started: as gprestore does, or exec'd directly (then bash's share is not in them)."""
+    if greenplum_path:
+        return [
+            f'Every call and floor below ran as gprestore makes its calls: `bash -c "source {greenplum_path} &&',
+            'exec PLUGIN VERB CONFIG PATH"` (`--greenplum-path`), so each figure includes bash and that file.',
+            "",
+        ]
+    return [
+        "Every call below was exec'd directly (no `--greenplum-path`): gprestore runs each through `bash -c",
+        "\"source $GPHOME/greenplum_path.sh && ...\"`, which adds that shell's start to every call, ours and Go's.",
+        "",
+    ]
+
+
 def invocations_section(report: Report) -> list[str]:
     title = "## Per invocation: 1 KiB calls"
     inv = report.invocations
@@ -159,21 +206,32 @@ def invocations_section(report: Report) -> list[str]:
     return [
         title,
         "",
-        f"The interpreter alone, {inv.calls} times each, spawned as the calls are: the floor under every entry",
-        "point, and what `site` costs (the entry points run `python3 -I -S`).",
+        *calls_text(inv.greenplum_path),
+        f"The interpreter alone, {inv.calls} times each, spawned as the calls are: the floor under every Python",
+        "entry point, and what `site` costs (the Python entry points run `python3 -I -S`)"
+        + (";" if inv.greenplum_path else "."),
+        *(
+            ["and bash sourcing greenplum_path.sh alone: the floor under every plugin called that way."]
+            if inv.greenplum_path
+            else []
+        ),
         "",
-        floor_table(inv.floors),
+        floor_table(inv.floors, inv.greenplum_path),
         "",
         f"{inv.calls} `backup_data` calls of 1 KiB one after another, then {inv.calls} `restore_data` calls",
         "reading them back (each verified), through a warm agent (warmed by one tiny call before each series)",
         "and with `agent: off`; the plugin's default part size and concurrency.  **median ms** and **p95 ms**:",
         "wall time of one call, from spawning `gpbackup_s3_plugin` to reaping it.  **own process peak RSS MiB**:",
         "the largest `ru_maxrss` of the call's own process over the series (the thin client; with `agent: off`",
-        "the process doing the transfer).  **own CPU ms/call**: that process's CPU per call;  **agent CPU",
+        "the process doing the transfer), never below the launcher's own that Linux carries into it at exec (the",
+        "floors' peak RSS).  **own CPU ms/call**: that process's CPU per call;  **agent CPU",
         "ms/call**: the agent's CPU over the series divided by the number of calls, so a call through the agent",
-        "costs both.  **entry point**: the pip-installed script (`/bin/sh` execs `python3 -IS`) or the launcher",
-        "`make deploy` writes (`#!PREFIX/bin/python3 -IS`); **Go plugin** (with `--go-plugin PATH`): the Go",
-        "`gpbackup_s3_plugin` at its defaults on the same store, no agent, in the same run.",
+        "costs both.  **entry point**: the native client pip compiles (`gpbackup_s3_plugin`, C; shown only when",
+        "it is an ELF file), the Python client it falls back to (`gpbackup_s3_plugin_python`: `/bin/sh` execs",
+        "`python3 -IS`) or the launcher `make deploy` writes (`#!PREFIX/bin/python3 -IS`); `agent: off`, the cold",
+        "starts and the concurrent calls go through the first of them.  **Go plugin** (with `--go-plugin PATH`):",
+        "the Go `gpbackup_s3_plugin` at its defaults on the same store, no agent, in the same run; **x Go",
+        "median**: the row's median over the Go plugin's for the same verb.",
         "",
         series_table(inv.series),
         "",
@@ -185,7 +243,7 @@ def invocations_section(report: Report) -> list[str]:
         "",
         burst_table(inv.bursts),
         "",
-        "Goals (issues 7 and 16):",
+        "Goals (issues 7, 16 and 27):",
         "",
         *invocation_goals(inv),
     ]
