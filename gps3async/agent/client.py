@@ -1,4 +1,9 @@
-"""The thin client: the ``gpbackup_s3_plugin`` entry point (standard library only on the fast path).
+"""The Python thin client: ``gpbackup_s3_plugin_python`` (standard library only on the fast path).
+
+Where the install compiled it, ``gpbackup_s3_plugin`` is the native client
+(``gps3async/native/client.c``), which does this module's fast path in C and
+execs this client for every call it cannot hand over; elsewhere this is
+``gpbackup_s3_plugin`` itself.
 
 Each plugin call gpbackup makes starts this module.  It answers the two
 constant verbs and the usage page (``--help``) itself; for the others it finds
@@ -15,7 +20,7 @@ client never runs it again: stdin may already be consumed, so an agent that
 dies mid-call is a failure, reported in one line.
 
 Every import here is paid by every call.  The launcher
-(``scripts/gpbackup_s3_plugin``) starts the interpreter with ``-I -S``, so
+(``scripts/gpbackup_s3_plugin_python``) starts the interpreter with ``-I -S``, so
 nothing beyond the interpreter's own bootstrap is loaded when this module
 starts: ``socket`` would cost several milliseconds (it pulls in ``enum`` and
 ``selectors``) where the built-in ``_socket`` has all this needs, and ``os``

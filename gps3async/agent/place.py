@@ -13,12 +13,16 @@ they are left out of the digest: otherwise every segment of a host would start
 its own agent.  Each call still sends its whole config, and the agent parses
 that, so those keys still reach the verbs.
 
+The native client (``gps3async/native/client.c``) computes the identity and
+checks the directory the same way, byte for byte: a change here is a change
+there (tests/agent/test_native_client.py holds the two together).
+
 The socket sits in a directory only the user can enter: ``$XDG_RUNTIME_DIR/
 gps3async`` or else ``<tmp>/gps3async-<uid>``, created with mode 0700, and its
 owner and mode are checked before every use.
 
 This module uses the built-in ``posix`` and never ``os``: with ``python -S``
-(the launcher, ``scripts/gpbackup_s3_plugin``) nothing has imported ``os`` yet,
+(the launcher, ``scripts/gpbackup_s3_plugin_python``) nothing has imported ``os`` yet,
 and importing it (``_collections_abc``, ``stat``, ``posixpath``) would cost the
 thin client about as many instructions as all the rest of its work.
 """

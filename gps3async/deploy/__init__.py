@@ -25,7 +25,10 @@ aiohttp's and yarl's speed-ups are compiled extensions, which Python cannot
 import from inside a zip file, and the thin client starts once per table per
 segment: an interpreter run from its own tree starts as fast as any.
 
-The plugin's launcher (``scripts/gpbackup_s3_plugin``) gets the first line
+The bundle's ``gpbackup_s3_plugin`` is the native client, compiled for the
+bundle's interpreter, prefix and glibc floor (:mod:`.native`).  The Python
+launcher (``scripts/gpbackup_s3_plugin_python``), which it execs for every
+call it cannot hand over, gets the first line
 ``#!PREFIX/bin/python3 -IS``: the kernel starts the interpreter directly (no
 shell in between), isolated (``-I``: ``greenplum_path.sh``, which gpbackup
 sources before calling the plugin, exports ``PYTHONPATH`` and on Greenplum 6

@@ -509,7 +509,9 @@ static buffer request(const char *hex, int argc, char **argv, const buffer *conf
     marshal_key(&body, "identity");
     marshal_key(&body, hex);
     marshal_key(&body, "argv");
-    unsigned char list[5] = {'[', (unsigned char)(argc - 1), 0, 0, 0};
+    uint32_t count = (uint32_t)(argc - 1);
+    unsigned char list[5] = {'[', (unsigned char)count, (unsigned char)(count >> 8), (unsigned char)(count >> 16),
+                             (unsigned char)(count >> 24)};
     put(&body, list, sizeof list);
     for (int i = 1; i < argc; i++) {
         if (!valid_utf8_text(argv[i])) fall_back("an argument is not UTF-8");
@@ -596,9 +598,11 @@ static enum answer hand_over(int sock, const buffer *message) {
     memcpy(CMSG_DATA(rights), fds, sizeof fds);
     ssize_t sent = sendmsg(sock, &header, MSG_NOSIGNAL);
     if (sent < 0) return CLOSED;
-    if ((size_t)sent < message->length &&
-        send(sock, message->data + sent, message->length - (size_t)sent, MSG_NOSIGNAL) < 0)
-        return CLOSED; /* the Python client's sendmsg sends it all too; a short write is the rest */
+    for (size_t done = (size_t)sent; done < message->length; done += (size_t)sent) { /* the rest, without rights */
+        sent = send(sock, message->data + done, message->length - done, MSG_NOSIGNAL);
+        if (sent < 0 && errno == EINTR) sent = 0;
+        else if (sent <= 0) return CLOSED;
+    }
     char answer;
     if (!receive_exactly(sock, &answer, 1)) return CLOSED;
     if (answer == 'A') return ACCEPTED;

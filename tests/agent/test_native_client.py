@@ -77,9 +77,11 @@ def test_the_native_client_reaches_the_agent_the_python_client_started(
     again = run([native, "backup_data", str(config), path], env, b"by the native client")
     assert (again.returncode, again.stderr) == (0, b""), again.stderr.decode()
     assert run([native, "restore_data", str(config), path], env).stdout == b"by the native client"
+    listed = run([native, "list", str(config), "--json"], env)  # more arguments, another verb family
+    assert (listed.returncode, listed.stderr) == (0, b""), listed.stderr.decode()
     assert plugin.agent_pids() == [agent]
     text = log_text(plugin)
-    assert len(re.findall(r"served \w+ for pid \d+ \(native client\)", text)) == 3
+    assert len(re.findall(r"served \w+ for pid \d+ \(native client\)", text)) == 4
     assert len(re.findall(r"served \w+ for pid \d+ \(Python client\)", text)) == 1
     # Another value of a referenced variable is another agent: the native client must not find this one.
     changed = run([native, "restore_data", str(config), path], {**env, "GPS3_TEST_UNUSED_SECRET": "other"})
