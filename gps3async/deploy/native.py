@@ -4,11 +4,13 @@ The client names its agent by the interpreter's path and ``sys.version``
 (:func:`gps3async.agent.place.identity`), so it is compiled here, for the
 bundle's own interpreter at ``PREFIX/bin/python3`` and its launcher
 ``PREFIX/bin/gpbackup_s3_plugin_python``, which it execs for every call it
-cannot hand over.  The bundle's glibc floor is its interpreter's: a client
-compiled by this machine's ``cc`` may need a newer glibc (``fstat`` alone is
-2.33), and then zig (PyPI's ``ziglang``, or ``CC="python -m ziglang cc"``)
-compiles it for the interpreter's floor.  Without any compiler the bundle
-keeps the Python launcher under both names, and the build says so.
+cannot hand over.  The bundle's glibc floor is its interpreter's: the client
+is linked statically where this machine has a static C library, and then
+needs no glibc symbol at all; linked dynamically by this machine's ``cc`` it
+may need a newer glibc (``fstat`` alone is 2.33), and then zig (PyPI's
+``ziglang``, or ``CC="python -m ziglang cc"``) compiles it for the
+interpreter's floor.  Without any compiler the bundle keeps the Python
+launcher under both names, and the build says so.
 """
 
 from __future__ import annotations
@@ -68,4 +70,6 @@ def install_native_client(stage: Path, prefix: str, executable: str, floor: Glib
     if needed is not None and needed > floor:
         return (f"{PLUGIN} is the native client; it raises the bundle's glibc floor from {floor} to {needed}"
                 " (install ziglang to compile it for the interpreter's floor)")  # fmt: skip
-    return f"{PLUGIN} is the native client (glibc {needed or floor} or newer)"
+    if needed is None:
+        return f"{PLUGIN} is the native client (linked statically)"
+    return f"{PLUGIN} is the native client (glibc {needed} or newer)"

@@ -113,6 +113,13 @@ def _last_line(text: str) -> str:
     return (errors or lines or ["no output"])[0 if errors else -1]
 
 
+def _compile(command: Sequence[str], argv: list[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=COMPILE_TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise NativeBuildError(f"{shlex.join(command)} could not compile the native client: {err}") from None
+
+
 def compile_client(
     output: Path,
     *,
@@ -146,10 +153,11 @@ def compile_client(
         built = Path(scratch) / "client"
         argv = [*command, *flags, f"-I{scratch}", f"-I{SOURCE_DIR}",
                 *(str(SOURCE_DIR / name) for name in SOURCES), "-o", str(built)]  # fmt: skip
-        try:
-            result = subprocess.run(argv, capture_output=True, text=True, timeout=COMPILE_TIMEOUT, check=False)
-        except (OSError, subprocess.TimeoutExpired) as err:
-            raise NativeBuildError(f"{shlex.join(command)} could not compile the native client: {err}") from None
+        # Static first: no dynamic loader at each start (0.2 ms of a call) and no glibc symbol versions to
+        # raise a bundle's floor.  Where there is no static C library (zig's glibc targets), dynamic.
+        result = None if sanitize else _compile(command, [*command, "-static", *argv[len(command) :]])
+        if result is None or result.returncode != 0:
+            result = _compile(command, argv)
         if result.returncode != 0:
             raise NativeBuildError(f"{shlex.join(command)} failed: {_last_line(result.stderr + result.stdout)}")
         answer = subprocess.run([str(built), "plugin_api_version"], capture_output=True, text=True, timeout=60,

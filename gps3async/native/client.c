@@ -28,7 +28,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -658,14 +657,20 @@ static void log_line(const char *message) {
     snprintf(path, sizeof path, "%s/gpAdminLogs", home);
     mkdir(path, 0777);
     snprintf(path, sizeof path, "%s/gpAdminLogs/%s_%s.log", home, PROGRAM, day);
-    const char *user = getenv("LOGNAME");
-    if (user == NULL || !*user) user = getenv("USER");
-    struct passwd *entry = (user == NULL || !*user) ? getpwuid(getuid()) : NULL;
-    if (entry != NULL) user = entry->pw_name;
+    /* getpass.getuser()'s variables; no passwd lookup, which would keep the client from linking statically. */
+    static const char *const user_variables[] = {"LOGNAME", "USER", "LNAME", "USERNAME"};
+    const char *user = NULL;
+    for (size_t i = 0; i < sizeof user_variables / sizeof *user_variables && (user == NULL || !*user); i++)
+        user = getenv(user_variables[i]);
+    char uid[16];
+    if (user == NULL || !*user) {
+        snprintf(uid, sizeof uid, "%u", (unsigned)getuid()); /* what runtime/logs.py falls back to as well */
+        user = uid;
+    }
     gethostname(host, sizeof host - 1);
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
     if (fd < 0) return;
-    dprintf(fd, "%s %s:%s:%s:%06d-[INFO]:-%s\n", stamp, PROGRAM, user ? user : "?", host, (int)getpid(), message);
+    dprintf(fd, "%s %s:%s:%s:%06d-[INFO]:-%s\n", stamp, PROGRAM, user, host, (int)getpid(), message);
     close(fd);
 }
 
