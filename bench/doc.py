@@ -64,8 +64,9 @@ p95 of each call's wall time under the launcher, own CPU, the agent's CPU charge
 through a warm agent from each entry point users install: the native client pip compiles
 (`gpbackup_s3_plugin`, when it is a compiled program), the Python client it falls back to
 (`gpbackup_s3_plugin_python`) and the launcher `make deploy` writes; with `--go-plugin PATH`, the Go
-plugin's calls in the same run, and each median over the Go plugin's for the same verb (issue 27's
-goal: the native client at most 0.6x).  Then, through the native client, the same calls with
+plugin's calls in the same run, in five blocks alternating with the native client's (the two the goal
+compares, so the machine's drift hits both alike), and each median over the Go plugin's for the same
+verb (issue 27's goal: the native client at most 0.6x).  Then, through the native client, the same calls with
 `agent: off`, 64 calls started at once through the agent, where every call must succeed, and a few
 calls that each find no agent and start one: the start-up cost the warm-up keeps out of every other
 figure.  With `--greenplum-path FILE` (`make bench GREENPLUM_PATH=...`) every call, ours and the Go

@@ -24,8 +24,11 @@ small tables is mostly start-up.  This measures that cost with 1 KiB calls:
   cold starts and the bursts from the first of them, what users run;
 - **the Go plugin** (with ``--go-plugin PATH``): the same sequential series
   with the Go ``gpbackup_s3_plugin`` at its defaults (a config of its own,
-  the same store, credentials from the environment), whose medians are then
-  issue 16's goal instead of the constants in :mod:`bench.harness.tables`;
+  the same store, credentials from the environment), in :data:`PAIRED_BLOCKS`
+  blocks alternating with the blocks of the first entry point's series (the
+  two the goals compare, so the machine's drift hits both alike), whose
+  medians are then issues 16's and 27's goals instead of the constants in
+  :mod:`bench.harness.tables`;
 - **the floor**: the bare interpreter, ``python3 -I -S -c pass`` and
   ``python3 -I -c pass``, as many times, spawned the same way: what no Python
   entry point can go under, and what ``site`` costs;
@@ -39,27 +42,24 @@ Rendered by :func:`bench.percall.report_invocations.invocations_section`.
 
 from __future__ import annotations
 
-import sys
-import sysconfig
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from bench.harness.agentstats import AgentHome, charged, status_bytes
-from bench.harness.common import BIN, KIB, REPO, progress
+from bench.harness.agentstats import AgentHome, AgentUsage, charged, status_bytes
+from bench.harness.common import KIB, progress
 from bench.harness.data import make_slice
 from bench.harness.gpshell import through_greenplum_path
 from bench.harness.measure import cpu_seconds, download_endings, download_processes, upload_endings, upload_processes
 from bench.harness.server import delete_prefix
 from bench.harness.tools import plugin_config
+from bench.percall.entries import deploy_launcher, is_elf
 from bench.percall.floors import Floor, run_floors
-from gps3async.deploy import LAUNCHER_LINE
 from tests.s3server import write_plugin_config
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from bench.harness.agentstats import AgentUsage
     from bench.harness.data import Slice
     from bench.harness.measure import Ending, Usage
     from bench.harness.server import Bench
@@ -72,6 +72,9 @@ BURST = 64
 SEQUENCE_TIMESTAMP = "20261126000000"
 BURST_TIMESTAMP = "20261126000001"
 VERBS = ("backup_data", "restore_data")
+#: With ``--go-plugin``, the series the goal compares (users' entry point and the Go plugin) alternate in
+#: this many blocks of calls each, so the machine's drift hits both alike.
+PAIRED_BLOCKS = 5
 #: Calls that each start a new agent (it is stopped before each).
 COLD_CALLS = 5
 #: The entry points users install: pip's native client and the Python client it falls back to, ``make deploy``'s.
@@ -148,37 +151,6 @@ class Caller:
         return through_greenplum_path(self.greenplum_path, [self.executable, verb, str(self.config), path])
 
 
-def deploy_launcher(bench: Bench) -> str:
-    """The launcher ``make deploy`` writes, for this environment: in a prefix of its own under the run's HOME.
-
-    Its first line is :data:`gps3async.deploy.LAUNCHER_LINE` naming this
-    environment's interpreter; the prefix's site-packages is a link to this
-    environment's, where the launcher finds the plugin as it does in a deployed
-    prefix (there, the package itself; here, the editable install's ``.pth``).
-    """
-    prefix = bench.home / "deployed"
-    packages = prefix / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
-    if not packages.exists():
-        packages.parent.mkdir(parents=True)
-        packages.symlink_to(sysconfig.get_paths()["purelib"])
-    launcher = prefix / "bin" / "gpbackup_s3_plugin"
-    launcher.parent.mkdir(exist_ok=True)
-    scripts = [REPO / "scripts" / name for name in ("gpbackup_s3_plugin_python", "gpbackup_s3_plugin")]
-    body = next(script for script in scripts if script.exists()).read_bytes().split(b"\n", 1)[1]
-    launcher.write_bytes(LAUNCHER_LINE.replace(b"PREFIX", str(BIN.parent).encode()) + body)
-    launcher.chmod(0o755)
-    return str(launcher)
-
-
-def is_elf(path: str) -> bool:
-    """Whether ``path`` is a compiled program (pip installs the Python launcher there when it had no compiler)."""
-    try:
-        with open(path, "rb") as program:
-            return program.read(4) == b"\x7fELF"
-    except OSError:
-        return False
-
-
 def entry_points(bench: Bench) -> tuple[str, ...]:
     """The entry points to measure, the first the one users run; why one is missing goes to the progress output."""
     if bench.options.plugin_rev is not None:
@@ -225,26 +197,49 @@ def one_call(call: Caller, verb: str, number: int, source: Slice) -> Usage:
     return usage
 
 
+def say_series(series: Series, count: int) -> None:
+    walls = sorted(u.wall for u in series.usages)
+    own = sum(u.cpu for u in series.usages) / count
+    agent_cpu = f", agent CPU {series.agent.cpu / count * 1000:.2f} ms/call" if series.agent else ""
+    progress(f"  {count} x {series.verb}, agent {series.mode}, {series.entry}: median"
+             f" {walls[len(walls) // 2] * 1000:.1f} ms, p95 {walls[min(count - 1, int(count * 0.95))] * 1000:.1f} ms,"
+             f" own CPU {own * 1000:.2f} ms/call{agent_cpu},"
+             f" own peak RSS {max(u.max_rss for u in series.usages) / 2**20:.1f} MiB")  # fmt: skip
+
+
 def run_series(call: Caller, mode: str, entry: str, verb: str, count: int, source: Slice) -> Series:
     with charged(call.agents) as agent:
         usages = [one_call(call, verb, number, source) for number in range(count)]
-    walls = sorted(u.wall for u in usages)
-    own = sum(u.cpu for u in usages) / count
-    agent_cpu = f", agent CPU {agent.usage.cpu / count * 1000:.2f} ms/call" if agent.usage else ""
-    progress(f"  {count} x {verb}, agent {mode}, {entry}: median {walls[len(walls) // 2] * 1000:.1f} ms,"
-             f" p95 {walls[min(count - 1, int(count * 0.95))] * 1000:.1f} ms, own CPU {own * 1000:.2f} ms/call"
-             f"{agent_cpu}, own peak RSS {max(u.max_rss for u in usages) / 2**20:.1f} MiB")  # fmt: skip
-    return Series(mode, entry, verb, usages, agent.usage)
+    series = Series(mode, entry, verb, usages, agent.usage)
+    say_series(series, count)
+    return series
 
 
-def run_go_series(bench: Bench, count: int, source: Slice) -> list[Series]:
-    """The Go plugin's sequential series, both verbs, in a folder of its own."""
-    call = go_caller(bench, bench.options.go_plugin)
-    progress(f"invocations: {count} sequential 1 KiB calls per verb, the Go plugin {bench.options.go_plugin}")
-    try:
-        return [run_series(call, GO_MODE, GO_PLUGIN, verb, count, source) for verb in VERBS]
-    finally:
-        delete_prefix(bench, bench.target.key("calls-go/"))
+def run_beside_go(ours: Caller, go: Caller, verb: str, count: int, source: Slice) -> list[Series]:
+    """Our ``verb`` series and the Go plugin's, in alternating blocks of calls.
+
+    The goal compares their medians, so drift in the machine's load must hit
+    both alike: one series after the other would give each a different
+    machine.  The agent is charged block by block, each block warmed and
+    settled as a whole series is.
+    """
+    blocks = range(0, count, max(count // PAIRED_BLOCKS, 1))
+    usages: dict[str, list[Usage]] = {ours.entry: [], go.entry: []}
+    cpu, peak, idle = 0.0, 0, None
+    for start in blocks:
+        numbers = range(start, min(start + max(count // PAIRED_BLOCKS, 1), count))
+        with charged(ours.agents) as agent:
+            usages[ours.entry] += [one_call(ours, verb, number, source) for number in numbers]
+        if agent.usage is not None:
+            cpu, peak = cpu + agent.usage.cpu, max(peak, agent.usage.peak_rss)
+            idle = agent.usage.idle_rss if idle is None else idle
+        usages[go.entry] += [one_call(go, verb, number, source) for number in numbers]
+    charge = AgentUsage(cpu, peak, idle) if idle is not None else None
+    paired = [Series("on", ours.entry, verb, usages[ours.entry], charge),
+              Series(GO_MODE, GO_PLUGIN, verb, usages[go.entry], None)]  # fmt: skip
+    for series in paired:
+        say_series(series, count)
+    return paired
 
 
 def run_burst(call: Caller, verb: str, source: Slice) -> Burst:
@@ -282,12 +277,8 @@ def run_invocations(bench: Bench, data: Path) -> Invocations:
     entries = entry_points(bench)
     users = entries[0]  # what users run: agent off, the cold starts and the bursts go through it
     runs = [("on", entry) for entry in entries] + [("off", users)]
-    if bench.options.go_plugin:  # right after the agent's series it is compared with, before the slow agent: off
-        runs.insert(len(entries), (GO_MODE, GO_PLUGIN))
+    go = go_caller(bench, bench.options.go_plugin) if bench.options.go_plugin else None
     for mode, entry in runs:
-        if entry == GO_PLUGIN:
-            series += run_go_series(bench, count, source)
-            continue
         folder = FOLDERS[entry] if mode == "on" else f"invocations-agent-{mode}"
         call = caller(bench, mode, folder, entry)
         progress(f"invocations: {count} sequential 1 KiB calls per verb, agent {mode}, {entry}")
@@ -295,7 +286,14 @@ def run_invocations(bench: Bench, data: Path) -> Invocations:
             if mode == "on" and entry == users:
                 colds = [run_cold(call, number, source) for number in range(COLD_CALLS)]
                 progress(f"  {COLD_CALLS} x backup_data starting an agent: {colds[-1].usage.wall * 1000:.0f} ms")
-            series += [run_series(call, mode, entry, verb, count, source) for verb in VERBS]
+            if go is not None and mode == "on" and entry == users:
+                progress(f"  the Go plugin {go.executable}, in {PAIRED_BLOCKS} blocks alternating with these calls")
+                try:
+                    series += [paired for verb in VERBS for paired in run_beside_go(call, go, verb, count, source)]
+                finally:
+                    delete_prefix(bench, bench.target.key("calls-go/"))
+            else:
+                series += [run_series(call, mode, entry, verb, count, source) for verb in VERBS]
             if mode == "on" and entry == users:
                 progress(f"invocations: {BURST} concurrent 1 KiB calls per verb, agent on, {entry}")
                 bursts = [run_burst(call, verb, source) for verb in VERBS]
