@@ -13,7 +13,7 @@ they are left out of the digest: otherwise every segment of a host would start
 its own agent.  Each call still sends its whole config, and the agent parses
 that, so those keys still reach the verbs.
 
-The native client (``gps3async/native/client.c``) computes the identity and
+The native client (``gps3async/native/place.c``) computes the identity and
 checks the directory the same way, byte for byte: a change here is a change
 there (tests/agent/test_native_client.py holds the two together).
 

@@ -42,7 +42,7 @@ __all__ = ["PYTHON_CLIENT", "SOURCES", "NativeBuildError", "compile_client", "co
 #: The Python launcher's installed name: the native client execs it for every call it cannot hand over.
 PYTHON_CLIENT = "gpbackup_s3_plugin_python"
 SOURCE_DIR = Path(__file__).resolve().parent
-SOURCES = ("client.c", "blake2b.c")
+SOURCES = ("client.c", "place.c", "blake2b.c")
 #: Flags of every build; ``strict`` adds the warnings-as-errors set ``make lint`` holds the source to.
 BASE_FLAGS = ("-std=c11", "-O2", "-Wall")
 STRICT_FLAGS = ("-Wextra", "-Werror", "-Wshadow", "-Wformat=2", "-Wconversion", "-Wno-sign-conversion")
