@@ -151,17 +151,17 @@ void fall_back(const char *why, ...) {
 
 /* --- the request: wire.encode_request of the Python client's dict, in marshal's format --------- */
 
-static void marshal_int(buffer *b, int32_t value) {
-    uint32_t bits = (uint32_t)value;
-    unsigned char bytes[5] = {'i', (unsigned char)bits, (unsigned char)(bits >> 8), (unsigned char)(bits >> 16),
-                              (unsigned char)(bits >> 24)};
+/* A type code and its 32-bit little-endian number: an int's value, a string's or a list's length. */
+static void marshal_code(buffer *b, char code, uint32_t number) {
+    unsigned char bytes[5] = {(unsigned char)code, (unsigned char)number, (unsigned char)(number >> 8),
+                              (unsigned char)(number >> 16), (unsigned char)(number >> 24)};
     put(b, bytes, sizeof bytes);
 }
 
+static void marshal_int(buffer *b, int32_t value) { marshal_code(b, 'i', (uint32_t)value); }
+
 static void marshal_text(buffer *b, const char *text, size_t length) {
-    unsigned char header[5] = {'u', (unsigned char)length, (unsigned char)(length >> 8),
-                               (unsigned char)(length >> 16), (unsigned char)(length >> 24)};
-    put(b, header, sizeof header);
+    marshal_code(b, 'u', (uint32_t)length);
     put(b, text, length);
 }
 
@@ -180,10 +180,7 @@ static buffer request(const char *hex, int argc, char **argv, const buffer *conf
     marshal_key(&body, "identity");
     marshal_key(&body, hex);
     marshal_key(&body, "argv");
-    uint32_t count = (uint32_t)(argc - 1);
-    unsigned char list[5] = {'[', (unsigned char)count, (unsigned char)(count >> 8), (unsigned char)(count >> 16),
-                             (unsigned char)(count >> 24)};
-    put(&body, list, sizeof list);
+    marshal_code(&body, '[', (uint32_t)(argc - 1));
     for (int i = 1; i < argc; i++) {
         if (!valid_utf8_text(argv[i])) fall_back("an argument is not UTF-8");
         marshal_key(&body, argv[i]);

@@ -39,7 +39,7 @@ static int executable_file(const char *path) {
     return stat(path, &info) == 0 && S_ISREG(info.st_mode) && access(path, X_OK) == 0;
 }
 
-/* The interpreter the Python launcher (scripts/gpbackup_s3_plugin) would run: its path is sys.executable,
+/* The interpreter the Python launcher (scripts/gpbackup_s3_plugin_python) would run: its path is sys.executable,
  * part of the agent's identity, so this client names the same agent and starts exactly this one. */
 int find_interpreter(interpreter *found) {
     if (GPS3_INTERPRETER[0] != '\0') { /* a bundle: its own interpreter at a fixed prefix */
@@ -68,7 +68,6 @@ int find_interpreter(interpreter *found) {
     }
     return 0;
 }
-
 
 /* --- the call's config, read as place.agent_setting and place.identity read it --------------- */
 
@@ -297,27 +296,23 @@ void identity(const buffer *config, char *hex) {
 
 /* --- the socket directory: place.socket_directory, checked the same way ------------------- */
 
-static int is_directory(const char *path) {
+/* Whether environment variable NAME names an absolute directory; if so, BASE gets it without trailing slashes. */
+static int directory_from(const char *name, char *base, size_t size) {
+    const char *value = getenv(name);
     struct stat info;
-    return stat(path, &info) == 0 && S_ISDIR(info.st_mode);
+    if (value == NULL || value[0] != '/' || stat(value, &info) != 0 || !S_ISDIR(info.st_mode)) return 0;
+    snprintf(base, size, "%s", value);
+    for (size_t end = strlen(base); end > 0 && base[end - 1] == '/'; end--) base[end - 1] = '\0';
+    return 1;
 }
 
 void socket_directory(char *directory, size_t size) {
-    const char *runtime = getenv("XDG_RUNTIME_DIR");
-    const char *temp = getenv("TMPDIR");
     char base[PATH_MAX];
     int n;
-    if (runtime != NULL && runtime[0] == '/' && is_directory(runtime)) {
-        snprintf(base, sizeof base, "%s", runtime);
-        for (size_t end = strlen(base); end > 0 && base[end - 1] == '/'; end--) base[end - 1] = '\0';
+    if (directory_from("XDG_RUNTIME_DIR", base, sizeof base)) {
         n = snprintf(directory, size, "%s/gps3async", base);
     } else {
-        if (temp != NULL && temp[0] == '/' && is_directory(temp)) {
-            snprintf(base, sizeof base, "%s", temp);
-            for (size_t end = strlen(base); end > 0 && base[end - 1] == '/'; end--) base[end - 1] = '\0';
-        } else {
-            snprintf(base, sizeof base, "/tmp");
-        }
+        if (!directory_from("TMPDIR", base, sizeof base)) snprintf(base, sizeof base, "/tmp");
         n = snprintf(directory, size, "%s/gps3async-%u", base, (unsigned)getuid());
     }
     if (n < 0 || (size_t)n >= size) fall_back("the socket directory's path is too long");
