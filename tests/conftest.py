@@ -35,6 +35,7 @@ from typing import Any
 
 import pytest
 
+from gps3async.deploy.elf import is_elf
 from tests import rgwsession
 from tests.rgw import RGWEndpoints
 from tests.s3server import S3Server, installed_tool, make_client, start_rclone, write_plugin_config
@@ -165,7 +166,7 @@ def python_client_executable() -> str:
 
 def is_native(path: str) -> bool:
     with open(path, "rb") as handle:
-        return handle.read(4) == b"\x7fELF"
+        return is_elf(handle.read(4))
 
 
 def door_executable(door: str) -> str:
@@ -226,6 +227,11 @@ class Plugin:
         if self.ca_cert is not None:
             options["ca_cert"] = str(self.ca_cert)
         return options
+
+    def log_text(self) -> str:
+        """Everything the plugin wrote to ``~/gpAdminLogs`` under this runner's HOME."""
+        logs = sorted((self.home / "gpAdminLogs").glob("gpbackup_s3_plugin_*.log"))
+        return "".join(path.read_text(encoding="utf-8", errors="replace") for path in logs)
 
     def agent_pids(self) -> list[int]:
         """The agents running for this test (from their pid files)."""

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from bench.harness.common import BIN, REPO
 from gps3async.deploy import LAUNCHER_LINE
+from gps3async.deploy.elf import is_elf as is_elf_header
 
 if TYPE_CHECKING:
     from bench.harness.server import Bench
@@ -39,6 +40,6 @@ def is_elf(path: str) -> bool:
     """Whether ``path`` is a compiled program (pip installs the Python launcher there when it had no compiler)."""
     try:
         with open(path, "rb") as program:
-            return program.read(4) == b"\x7fELF"
+            return is_elf_header(program.read(4))
     except OSError:
         return False

@@ -46,10 +46,6 @@ def place_of(plugin: Plugin, config: Path | None = None) -> Place:
     return place_for((config or plugin.config).read_text(), plugin.env())
 
 
-def log_text(plugin: Plugin) -> str:
-    return "".join(path.read_text() for path in sorted((plugin.home / "gpAdminLogs").glob("*.log")))
-
-
 def data_path(plugin: Plugin, name: str = f"gpbackup_0_{TIMESTAMP}") -> str:
     return str(plugin.backup_dir() / name)
 
@@ -76,7 +72,7 @@ def test_first_call_starts_one_detached_agent_that_later_calls_reuse(agent_plugi
     for _ in range(3):
         assert ok(plugin.run("restore_data", data_path(plugin))) == b"first"
     assert plugin.agent_pids() == [pid]
-    assert len(re.findall(r"agent \d+: started", log_text(plugin))) == 1
+    assert len(re.findall(r"agent \d+: started", plugin.log_text())) == 1
 
 
 @through_both_doors
@@ -89,8 +85,8 @@ def test_concurrent_first_calls_start_exactly_one_agent(agent_plugin: Plugin) ->
     outcomes = [call.communicate(input=f"table {n}".encode(), timeout=120) for n, call in enumerate(calls)]
     assert [call.returncode for call in calls] == [0] * 8, outcomes
     assert len(plugin.agent_pids()) == 1
-    assert len(re.findall(r"agent \d+: started", log_text(plugin))) == 1
-    assert "running in-process" not in log_text(plugin)
+    assert len(re.findall(r"agent \d+: started", plugin.log_text())) == 1
+    assert "running in-process" not in plugin.log_text()
 
 
 @through_both_doors
@@ -123,7 +119,7 @@ def test_a_stale_socket_is_replaced(agent_plugin: Plugin) -> None:
     stale.close()
     ok(plugin.run("backup_data", data_path(plugin), stdin=b"after a crash"))
     assert len(plugin.agent_pids()) == 1
-    assert "running in-process" not in log_text(plugin)
+    assert "running in-process" not in plugin.log_text()
     assert ok(plugin.run("restore_data", data_path(plugin))) == b"after a crash"
 
 
@@ -139,7 +135,7 @@ def test_an_untrustworthy_socket_directory_is_refused(agent_plugin: Plugin, prob
         directory.write_text("squatter")
     ok(plugin.run("backup_data", data_path(plugin), stdin=b"still works"))
     assert plugin.agent_pids() == []
-    assert re.search(r"running in-process: no agent: .*gps3async", log_text(plugin))
+    assert re.search(r"running in-process: no agent: .*gps3async", plugin.log_text())
     assert ok(plugin.run("restore_data", data_path(plugin))) == b"still works"
 
 
@@ -153,7 +149,7 @@ def test_a_directory_of_another_owner_is_refused(agent_plugin: Plugin) -> None:
     os.chown(directory, 65534, -1)
     ok(plugin.run("backup_data", data_path(plugin), stdin=b"x"))
     assert plugin.agent_pids() == []
-    assert "belongs to uid 65534" in log_text(plugin)
+    assert "belongs to uid 65534" in plugin.log_text()
 
 
 def test_the_peer_credential_check_reads_the_other_end() -> None:
@@ -180,7 +176,7 @@ async def test_an_agent_refuses_another_user_and_the_call_runs_in_process(agent_
         )
         tg.cancel_scope.cancel()
     assert result.returncode == 0 and result.stderr == b""
-    assert f"the agent serves uid {os.getuid() + 1} only" in log_text(plugin)
+    assert f"the agent serves uid {os.getuid() + 1} only" in plugin.log_text()
     assert s3.get_object(Bucket=BUCKET, Key=plugin.key(data_path(plugin)))["Body"].read() == b"from someone else"
 
 
@@ -214,7 +210,7 @@ def test_the_agent_exits_when_idle(agent_plugin: Plugin, s3_server: S3Server) ->
     (pid,) = plugin.agent_pids()
     wait_for(lambda: not alive(pid), 15, "the idle agent to exit")
     assert not os.path.exists(place_of(plugin, quick).socket)
-    assert re.search(r"agent \d+: exiting after 1 s idle; served 1 calls", log_text(plugin))
+    assert re.search(r"agent \d+: exiting after 1 s idle; served 1 calls", plugin.log_text())
 
 
 @through_both_doors
@@ -225,7 +221,7 @@ def test_cleanup_lets_the_agent_exit_once_idle(agent_plugin: Plugin) -> None:
     (pid,) = plugin.agent_pids()
     ok(plugin.run("cleanup_plugin_for_backup", backup_dir, "segment_host"))
     wait_for(lambda: not alive(pid), 15, "the agent to exit after cleanup")
-    assert "exiting, idle after a cleanup hook" in log_text(plugin)
+    assert "exiting, idle after a cleanup hook" in plugin.log_text()
     # A cleanup hook with no agent running starts none.
     ok(plugin.run("cleanup_plugin_for_restore", backup_dir, "segment_host"))
     assert plugin.agent_pids() == []
@@ -257,7 +253,7 @@ def test_client_killed_mid_upload_leaves_no_unfinished_upload(agent_plugin: Plug
     finally:
         process.communicate()  # closes the test's end of stdin, and the pipes
     assert s3.list_objects_v2(Bucket=BUCKET, Prefix=plugin.key(path)).get("KeyCount", 0) == 0
-    assert "the client went away; call cancelled" in log_text(plugin)
+    assert "the client went away; call cancelled" in plugin.log_text()
     (pid,) = plugin.agent_pids()
     assert alive(pid), "one call's client dying does not stop the agent"
 
@@ -299,7 +295,7 @@ def test_64_concurrent_calls_stay_within_the_host_memory_limit(agent_plugin: Plu
         _, err = call.communicate(timeout=300)
         assert call.returncode == 0 and err == b"" and restored[n].read_bytes() == payloads[n]
     assert len(plugin.agent_pids()) == 1
-    text = log_text(plugin)
+    text = plugin.log_text()
     assert text.index(f"host memory limit {limit} bytes") < text.index(" served "), "the first call is budgeted too"
     peaks = [int(peak) for peak in re.findall(r"peak buffer budget (\d+) bytes", text)]
     assert len(peaks) == 128

@@ -70,7 +70,7 @@ def round_trip(executable: str, plugin: Plugin, env: dict[str, str], name: str) 
 
 
 def served_by_agent(plugin: Plugin) -> bool:
-    log = "".join(path.read_text() for path in (plugin.home / "gpAdminLogs").glob("*.log"))
+    log = plugin.log_text()
     return " served backup_data " in log and "running in-process" not in log
 
 

@@ -43,10 +43,6 @@ def run(argv: list[str], env: dict[str, str], stdin: bytes = b"", **kwargs: Any)
     return subprocess.run(argv, input=stdin, capture_output=True, env=env, timeout=120, check=False, **kwargs)
 
 
-def log_text(plugin: Plugin) -> str:
-    return "".join(path.read_text() for path in sorted((plugin.home / "gpAdminLogs").glob("*.log")))
-
-
 def awkward_config(plugin: Plugin, s3_server: S3Server) -> Path:
     """A config every identity rule touches: CRLF lines, a commented quoted ``agent``, a ``${}`` reference,
     and the per-segment keys gpbackup adds."""
@@ -80,7 +76,7 @@ def test_the_native_client_reaches_the_agent_the_python_client_started(
     listed = run([native, "list", str(config), "--json"], env)  # more arguments, another verb family
     assert (listed.returncode, listed.stderr) == (0, b""), listed.stderr.decode()
     assert plugin.agent_pids() == [agent]
-    text = log_text(plugin)
+    text = plugin.log_text()
     assert len(re.findall(r"served \w+ for pid \d+ \(native client\)", text)) == 4
     assert len(re.findall(r"served \w+ for pid \d+ \(Python client\)", text)) == 1
     # Another value of a referenced variable is another agent: the native client must not find this one.
@@ -96,7 +92,7 @@ def test_constant_verbs_and_usage_match_the_python_client(agent_plugin: Plugin) 
         assert (from_c.returncode, from_c.stdout, from_c.stderr) == (
             from_python.returncode, from_python.stdout, from_python.stderr), argv  # fmt: skip
     assert run([native, "plugin_api_version"], env).stdout == f"{API_VERSION}\n".encode()
-    assert f"gpbackup_s3_plugin version {__version__} (native client)" in log_text(agent_plugin)
+    assert f"gpbackup_s3_plugin version {__version__} (native client)" in agent_plugin.log_text()
     assert agent_plugin.agent_pids() == [], "answering needs no agent"
 
 
@@ -123,7 +119,7 @@ def test_what_the_native_client_leaves_to_the_python_client(agent_plugin: Plugin
         assert len(plugin.agent_pids()) == agents, why
     forced = run([native, "restore_data", str(plugin.config), path], {**plugin.env(), "GPS3ASYNC_CLIENT": "python"})
     assert forced.stdout == b"not plain ASCII"
-    assert re.search(r"served restore_data for pid \d+ \(Python client\)", log_text(plugin))
+    assert re.search(r"served restore_data for pid \d+ \(Python client\)", plugin.log_text())
 
 
 @through_both_doors

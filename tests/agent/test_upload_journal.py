@@ -18,7 +18,7 @@ import pytest
 
 from gps3async.core.journalrecords import Owner, UploadRecord, decode, encode, public_endpoint, record_name
 from gps3async.runtime.journal import this_process
-from tests.agent.test_agent import _start_multipart_backup, data_path, log_text, ok, place_of, popen
+from tests.agent.test_agent import _start_multipart_backup, data_path, ok, place_of, popen
 from tests.conftest import BUCKET, RCLONE_ONLY, Plugin, alive, wait_for, write_config
 from tests.faults.proxy import FaultProxy, error
 from tests.s3server import SECRET_KEY, S3Server, open_uploads
@@ -71,7 +71,7 @@ def test_an_agent_killed_mid_upload_leaves_nothing_open_once_the_next_agent_star
     retire(plugin, plugin.config)
     assert open_uploads(s3, BUCKET, plugin.folder) == []
     assert records(plugin) == {}
-    text = log_text(plugin)
+    text = plugin.log_text()
     assert f"aborted the multipart upload of s3://{BUCKET}/{upload['Key']} left open by pid {pid}" in text
     assert ": 1 orphaned uploads aborted" in text
 
@@ -123,7 +123,7 @@ def test_a_sweep_aborts_only_the_uploads_of_gone_processes_on_its_own_store(
     assert set(records(plugin)) == {live_upload["UploadId"], other_bucket.upload_id, other_host.upload_id}
     assert not list(journal(plugin).glob("*.tmp"))
     assert (journal(plugin) / UNREADABLE).exists()
-    text = log_text(plugin)
+    text = plugin.log_text()
     assert ": 3 orphaned uploads aborted, 1 records of running processes and 1 of other hosts untouched" in text
     assert "left for an agent of that store" in text
     for aborted in (gone, reused, rebooted):
@@ -164,7 +164,7 @@ def test_an_in_process_call_killed_mid_upload_is_swept_by_the_next_call(
     else:  # agent: "off": the next call sweeps once its own work is done, before it exits
         ok(plugin.run("list_directory", plugin.folder, config=off))
         assert plugin.agent_pids() == []
-        assert re.search(r"in-process call \d+: upload journal swept in [0-9.]+ s: 1 orphaned", log_text(plugin))
+        assert re.search(r"in-process call \d+: upload journal swept in [0-9.]+ s: 1 orphaned", plugin.log_text())
     assert open_uploads(s3, BUCKET, plugin.folder) == []
     assert records(plugin) == {}
 
@@ -187,7 +187,7 @@ def test_an_upload_whose_abort_fails_keeps_its_record_for_the_next_agent(
         assert refusal.faulted == 1
         assert set(records(plugin)) == {orphan.upload_id}
         assert [u["UploadId"] for u in open_uploads(s3, BUCKET, plugin.folder)] == [orphan.upload_id]
-        assert "could not abort the upload of" in log_text(plugin) and "the record stays" in log_text(plugin)
+        assert "could not abort the upload of" in plugin.log_text() and "the record stays" in plugin.log_text()
 
         ok(plugin.run("list_directory", plugin.folder, config=config))  # the next agent: the store answers
         retire(plugin, config)

@@ -44,10 +44,6 @@ def round_trip(plugin: Plugin, config: Path, env: dict[str, str], name: str) -> 
     assert ok(run(plugin, config, env, "restore_data", path)) == payload
 
 
-def log_text(plugin: Plugin) -> str:
-    return "".join(path.read_text() for path in (plugin.home / "gpAdminLogs").glob("*.log"))
-
-
 def test_environment_references_keep_the_secret_out_of_the_file(
     plugin: Plugin, config_factory: Callable[..., Path]
 ) -> None:
@@ -58,7 +54,7 @@ def test_environment_references_keep_the_secret_out_of_the_file(
     copy = plugin.backup_dir() / "gpbackup_20261126101500_plugin_config.yaml"
     copy.write_bytes(config.read_bytes())
     ok(run(plugin, config, env, "backup_file", str(copy)))
-    assert "literal" not in log_text(plugin) and "REDACTED" not in log_text(plugin)
+    assert "literal" not in plugin.log_text() and "REDACTED" not in plugin.log_text()
     copy.unlink()
     ok(run(plugin, config, env, "restore_file", str(copy)))
     assert copy.read_bytes() == config.read_bytes(), "a config without literal secrets is stored as it is"
@@ -96,9 +92,9 @@ def test_a_named_profile(plugin: Plugin, config_factory: Callable[..., Path], tm
     round_trip(plugin, config, env, "from-profile")
     checked = run(plugin, config, env, "check")
     assert b"profile 'backup': the shared credentials file (~/.aws/credentials), access key ...-key" in ok(checked)
-    assert "credentials from profile 'backup'" in log_text(plugin)  # the verbose settings line of each call
-    assert b"secret in config" not in checked.stdout and "literal" not in log_text(plugin)
-    assert SECRET_KEY not in log_text(plugin) and SECRET_KEY.encode() not in checked.stdout
+    assert "credentials from profile 'backup'" in plugin.log_text()  # the verbose settings line of each call
+    assert b"secret in config" not in checked.stdout and "literal" not in plugin.log_text()
+    assert SECRET_KEY not in plugin.log_text() and SECRET_KEY.encode() not in checked.stdout
     missing = config_factory("missing.yaml", aws_access_key_id=None, aws_secret_access_key=None, aws_profile="nope")
     line = failed(run(plugin, missing, env, "backup_data", str(plugin.backup_dir() / "f"), stdin=b"x"))
     assert "aws_profile 'nope' is in neither the AWS credentials nor the config file" in line
@@ -115,8 +111,8 @@ def test_session_token_is_sent_and_never_logged(
         round_trip(plugin, config, env, "with-token")
         tokens = {seen.header("x-amz-security-token") for seen in proxy.seen}
     assert tokens == {TOKEN}
-    assert "request PUT " in log_text(plugin)  # debug logging was on, and still:
-    assert TOKEN not in log_text(plugin) and SECRET_KEY not in log_text(plugin)
+    assert "request PUT " in plugin.log_text()  # debug logging was on, and still:
+    assert TOKEN not in plugin.log_text() and SECRET_KEY not in plugin.log_text()
 
 
 @pytest.mark.parametrize("verbosity", ["info", "debug"])
@@ -132,7 +128,7 @@ def test_a_rejected_secret_and_token_never_reach_stderr_log_or_traceback(
         paths = [str(plugin.backup_dir() / arg) if arg == "f" else arg for arg in args]
         result = run(plugin, config, env, verb, *paths, stdin=b"x")
         assert result.returncode != 0, verb
-        for text in (result.stderr.decode(), result.stdout.decode(), log_text(plugin)):
+        for text in (result.stderr.decode(), result.stdout.decode(), plugin.log_text()):
             assert wrong not in text and TOKEN not in text and SECRET_KEY not in text, verb
 
 
@@ -150,7 +146,7 @@ def test_a_literal_secret_is_stored_redacted_and_said_once_in_the_log(plugin: Pl
     ok(plugin.run("restore_file", str(copy)))  # what gpbackup --incremental does with its base's copy
     assert copy.read_bytes() == stored
     ok(plugin.run("backup_data", str(plugin.backup_dir() / "gpbackup_0_20261126101500"), stdin=b"rows\n" * 100))
-    log = log_text(plugin)
+    log = plugin.log_text()
     said = log.count("the config holds a literal aws_secret_access_key, which gpbackup copies into every backup")
     assert said == (1 if plugin.mode == "agent" else 2), "once per agent, or per in-process call"
     assert f"with its literal secrets replaced by {REDACTED}" in log

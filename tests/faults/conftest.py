@@ -69,11 +69,6 @@ class FaultRunner(Plugin):
         kwargs.setdefault("stderr", subprocess.PIPE)
         return subprocess.Popen(argv, env=env, **kwargs)
 
-    def log_text(self) -> str:
-        """Everything the plugin wrote to ``~/gpAdminLogs`` under this runner's HOME."""
-        logs = sorted((self.home / "gpAdminLogs").glob("gpbackup_s3_plugin_*.log"))
-        return "".join(path.read_text(encoding="utf-8", errors="replace") for path in logs)
-
     def uploads(self, s3: Any) -> list[dict[str, Any]]:
         """Multipart uploads still open under this runner's folder."""
         return open_uploads(s3, BUCKET, self.folder)
