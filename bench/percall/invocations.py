@@ -223,11 +223,11 @@ def run_beside_go(ours: Caller, go: Caller, verb: str, count: int, source: Slice
     machine.  The agent is charged block by block, each block warmed and
     settled as a whole series is.
     """
-    blocks = range(0, count, max(count // PAIRED_BLOCKS, 1))
+    block = max(count // PAIRED_BLOCKS, 1)
     usages: dict[str, list[Usage]] = {ours.entry: [], go.entry: []}
     cpu, peak, idle = 0.0, 0, None
-    for start in blocks:
-        numbers = range(start, min(start + max(count // PAIRED_BLOCKS, 1), count))
+    for start in range(0, count, block):
+        numbers = range(start, min(start + block, count))
         with charged(ours.agents) as agent:
             usages[ours.entry] += [one_call(ours, verb, number, source) for number in numbers]
         if agent.usage is not None:
